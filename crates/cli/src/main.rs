@@ -1,0 +1,71 @@
+//! `sealcell`: one binary, noun-verb subcommands (spec/cli.md). This file only parses
+//! arguments, calls one library function per command, and maps errors to exit codes:
+//! 0 success, 1 a negative answer, 2 usage, I/O or protocol error.
+#![forbid(unsafe_code)]
+
+mod modem;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// sealcell: u-blox TOBY-L2 "enforced security", on both sides of the serial line.
+#[derive(Debug, Parser)]
+#[command(name = "sealcell", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the emulated module, or inspect one offline (`sealcell modem status`).
+    Modem(modem::ModemArgs),
+}
+
+/// An error with the exit code it maps to.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    code: u8,
+    error: anyhow::Error,
+    hint: Option<String>,
+}
+
+impl Failure {
+    /// Usage, I/O or protocol error: exit 2.
+    pub(crate) fn usage(error: impl Into<anyhow::Error>, hint: Option<String>) -> Failure {
+        Failure {
+            code: 2,
+            error: error.into(),
+            hint,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Modem(args) => modem::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {:#}", f.error);
+            if let Some(hint) = f.hint {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}

@@ -1,0 +1,203 @@
+//! File system commands (at-contract §7; u-blox AT manual ch. 22).
+//!
+//! Error mapping: an invalid name is `+CME ERROR: 1638` (FFS invalid filename), a missing file
+//! 1612 (FILE NOT FOUND), no room 1637, a payload stall 1649 (FFS TIMEOUT), a bad tag or a
+//! wrong argument 4.
+
+use sealcell_at::CmeError;
+use sealcell_at::args::ArgReader;
+use sealcell_at::format::push_decimal;
+use sealcell_at::syntax::Form;
+
+use super::{CmdResult, Ctx, Outcome, PayloadJob, PayloadTarget, storage_failure, undefined_form};
+use crate::fs::{FsError, MAX_NAME_LEN, Tag, Upload};
+
+/// The largest block `AT+URDBLOCK` returns at once.
+///
+/// # Security
+/// Bounds the response a single command can make the module build in memory.
+pub const MAX_READ_BLOCK: u64 = 1 << 20;
+
+/// A file system command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmd {
+    /// `+UDWNFILE="<name>",<size>[,"<tag>"]`: write (append) via a raw payload.
+    Download,
+    /// `+URDFILE="<name>"[,"<tag>"]`: read a whole file.
+    Read,
+    /// `+URDBLOCK="<name>",<offset>,<size>`: read part of a file.
+    ReadBlock,
+    /// `+UDELFILE="<name>"[,"<tag>"]`: delete.
+    Delete,
+    /// `+ULSTFILE[=<op>[,"<name>"][,"<tag>"]]`: list, free space, file size.
+    List,
+}
+
+impl Cmd {
+    pub(crate) fn from_name(name: &str) -> Option<Cmd> {
+        Some(match name {
+            "+UDWNFILE" => Cmd::Download,
+            "+URDFILE" => Cmd::Read,
+            "+URDBLOCK" => Cmd::ReadBlock,
+            "+UDELFILE" => Cmd::Delete,
+            "+ULSTFILE" => Cmd::List,
+            _ => return None,
+        })
+    }
+}
+
+fn fs_error(e: FsError) -> CmeError {
+    match e {
+        FsError::InvalidName => CmeError::FfsInvalidFilename,
+        FsError::NotFound => CmeError::FileNotFound,
+        FsError::NoSpace { .. } => CmeError::FfsMemoryNotAvailable,
+        FsError::Io(e) => storage_failure(e),
+    }
+}
+
+/// Reads a file name argument; longer than the limit is an invalid name, not a type error.
+fn name<'a>(r: &mut ArgReader<'a>) -> Result<&'a str, CmeError> {
+    match r.string(MAX_NAME_LEN * 4) {
+        Ok(n) => Ok(n),
+        Err(sealcell_at::args::ArgError::TooLong { .. }) => Err(CmeError::FfsInvalidFilename),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn tag(r: &mut ArgReader<'_>) -> Result<Tag, CmeError> {
+    match r.opt_string(8)? {
+        None => Ok(Tag::User),
+        Some(t) => Tag::parse(t).ok_or(CmeError::OperationNotSupported),
+    }
+}
+
+pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
+    match (cmd, form) {
+        (Cmd::Download, Form::Set(args)) => {
+            let mut r = args.reader();
+            let name = name(&mut r)?;
+            let size = r.int(1..=i64::MAX)?;
+            let tag = tag(&mut r)?;
+            r.finish()?;
+            let size = u64::try_from(size).map_err(|_| CmeError::OperationNotSupported)?;
+            let upload = ctx
+                .module
+                .fs
+                .begin_upload(tag, name, size)
+                .map_err(fs_error)?;
+            return Ok(Outcome::Prompt(PayloadJob {
+                size,
+                timeout_error: CmeError::FfsTimeout,
+                target: Box::new(FileTarget { upload }),
+            }));
+        }
+        (Cmd::Download, Form::Test) => {
+            ctx.info(b"+UDWNFILE: \"filename\",(1-1073741824),(\"USER\",\"FOAT\")")
+        }
+        (Cmd::Read, Form::Set(args)) => {
+            let mut r = args.reader();
+            let name = name(&mut r)?;
+            let tag = tag(&mut r)?;
+            r.finish()?;
+            let data = ctx.module.fs.read(tag, name).map_err(fs_error)?;
+            ctx.info(&data_line(b"+URDFILE: ", name, &data));
+        }
+        (Cmd::ReadBlock, Form::Set(args)) => {
+            let mut r = args.reader();
+            let name = name(&mut r)?;
+            let offset = r.int(0..=i64::MAX)?;
+            let size = r.int(0..=MAX_READ_BLOCK as i64)?;
+            r.finish()?;
+            let data = ctx
+                .module
+                .fs
+                .read_block(Tag::User, name, offset as u64, size as u64)
+                .map_err(fs_error)?;
+            ctx.info(&data_line(b"+URDBLOCK: ", name, &data));
+        }
+        (Cmd::Delete, Form::Set(args)) => {
+            let mut r = args.reader();
+            let name = name(&mut r)?;
+            let tag = tag(&mut r)?;
+            r.finish()?;
+            ctx.module.fs.delete(tag, name).map_err(fs_error)?;
+            tracing::debug!(
+                channel = ctx.channel.0,
+                file = name,
+                area = tag.as_str(),
+                "file deleted"
+            );
+        }
+        (Cmd::List, Form::Action) => list(ctx, Tag::User)?,
+        (Cmd::List, Form::Set(args)) => {
+            let mut r = args.reader();
+            match r.opt_int(0..=2)?.unwrap_or(0) {
+                0 => {
+                    let tag = tag(&mut r)?;
+                    r.finish()?;
+                    list(ctx, tag)?;
+                }
+                1 => {
+                    let _tag = tag(&mut r)?;
+                    r.finish()?;
+                    let free = ctx.module.fs.free().map_err(storage_failure)?;
+                    ctx.info_fmt(format_args!("+ULSTFILE: {free}"));
+                }
+                _ => {
+                    let name = name(&mut r)?;
+                    let tag = tag(&mut r)?;
+                    r.finish()?;
+                    let size = ctx.module.fs.size(tag, name).map_err(fs_error)?;
+                    ctx.info_fmt(format_args!("+ULSTFILE: {size}"));
+                }
+            }
+        }
+        (Cmd::List, Form::Test) => ctx.info(b"+ULSTFILE: (0-2)"),
+        (Cmd::Read | Cmd::ReadBlock | Cmd::Delete, Form::Test) => {}
+        (_, form) => return undefined_form(form),
+    }
+    Ok(Outcome::Done)
+}
+
+fn list(ctx: &mut Ctx<'_>, tag: Tag) -> Result<(), CmeError> {
+    let names = ctx.module.fs.list(tag).map_err(storage_failure)?;
+    let mut line = b"+ULSTFILE: ".to_vec();
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            line.push(b',');
+        }
+        line.push(b'"');
+        line.extend_from_slice(n.as_bytes());
+        line.push(b'"');
+    }
+    ctx.info(&line);
+    Ok(())
+}
+
+/// `<prefix>"<name>",<size>,"<raw bytes>"`: the data is raw, not escaped.
+fn data_line(prefix: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
+    let mut line = Vec::with_capacity(prefix.len() + name.len() + data.len() + 32);
+    line.extend_from_slice(prefix);
+    line.push(b'"');
+    line.extend_from_slice(name.as_bytes());
+    line.extend_from_slice(b"\",");
+    push_decimal(&mut line, data.len() as u64);
+    line.extend_from_slice(b",\"");
+    line.extend_from_slice(data);
+    line.push(b'"');
+    line
+}
+
+struct FileTarget {
+    upload: Upload,
+}
+
+impl PayloadTarget for FileTarget {
+    fn write(&mut self, bytes: &[u8]) {
+        self.upload.write(bytes);
+    }
+
+    fn finish(self: Box<Self>, _ctx: &mut Ctx<'_>) -> Result<(), CmeError> {
+        self.upload.commit().map_err(storage_failure)
+    }
+}

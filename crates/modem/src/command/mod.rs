@@ -1,0 +1,142 @@
+//! The commands, organised like the u-blox AT manual's chapters. [`Command`] is the one
+//! dispatch point: a name maps to exactly one variant (or [`Command::Unknown`]), and each
+//! chapter module parses its arguments and answers with a response value: information lines
+//! written through [`Ctx`], then an [`Outcome`] or a `+CME ERROR`. Handlers never see a socket.
+
+pub mod control;
+pub mod file_system;
+pub mod general;
+pub mod network;
+
+use std::io::Write;
+use std::time::Instant;
+
+use sealcell_at::CmeError;
+use sealcell_at::format::ChannelSettings;
+use sealcell_at::syntax::{AtCommand, Form};
+
+use crate::module::{ChannelId, Module};
+
+/// Every command the module knows, by manual chapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Identification (manual ch. 4): `+CGMI`, `+CGMM`, `+CGMR`, `+CGSN`, `I`, `+CIMI`, `+CCID`.
+    General(general::Cmd),
+    /// Control and settings (ch. 5, 7, 14): `E`, `V`, `Q`, `Z`, `+CMEE`, `+CFUN`, `+IPR`, ...
+    Control(control::Cmd),
+    /// Network service and packet domain (ch. 7, 18): `+COPS`, `+CEREG`, `+CGDCONT`, ...
+    Network(network::Cmd),
+    /// File system (ch. 22): `+UDWNFILE`, `+URDFILE`, `+URDBLOCK`, `+UDELFILE`, `+ULSTFILE`.
+    FileSystem(file_system::Cmd),
+    /// Anything else: `ERROR` / `+CME ERROR: 100`.
+    Unknown,
+}
+
+impl Command {
+    /// The command for an upper-cased name.
+    pub fn from_name(name: &str) -> Command {
+        if let Some(c) = general::Cmd::from_name(name) {
+            Command::General(c)
+        } else if let Some(c) = control::Cmd::from_name(name) {
+            Command::Control(c)
+        } else if let Some(c) = network::Cmd::from_name(name) {
+            Command::Network(c)
+        } else if let Some(c) = file_system::Cmd::from_name(name) {
+            Command::FileSystem(c)
+        } else {
+            Command::Unknown
+        }
+    }
+}
+
+/// What a command did, besides its information lines.
+pub(crate) enum Outcome {
+    /// Finished: the line continues, then `OK`.
+    Done,
+    /// Send the `>` prompt and receive a raw payload.
+    Prompt(PayloadJob),
+    /// Answer `OK`, then power-cycle the module.
+    Reboot,
+}
+
+/// A raw payload a command waits for after its prompt.
+pub(crate) struct PayloadJob {
+    pub(crate) size: u64,
+    pub(crate) timeout_error: CmeError,
+    pub(crate) target: Box<dyn PayloadTarget>,
+}
+
+/// Where payload bytes go, and what happens when the last one arrives.
+pub(crate) trait PayloadTarget: Send {
+    /// Takes the next payload bytes.
+    fn write(&mut self, bytes: &[u8]);
+    /// Called once every byte has arrived; may write information lines.
+    fn finish(self: Box<Self>, ctx: &mut Ctx<'_>) -> Result<(), CmeError>;
+}
+
+pub(crate) type CmdResult = Result<Outcome, CmeError>;
+
+/// What a handler may touch: the module, its channel's settings, the response, the time.
+pub(crate) struct Ctx<'a> {
+    pub(crate) module: &'a mut Module,
+    pub(crate) channel: ChannelId,
+    pub(crate) settings: &'a mut ChannelSettings,
+    out: &'a mut Vec<u8>,
+    #[allow(dead_code)]
+    pub(crate) now: Instant,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(
+        module: &'a mut Module,
+        channel: ChannelId,
+        settings: &'a mut ChannelSettings,
+        out: &'a mut Vec<u8>,
+        now: Instant,
+    ) -> Self {
+        Ctx {
+            module,
+            channel,
+            settings,
+            out,
+            now,
+        }
+    }
+
+    /// Writes one information line.
+    pub(crate) fn info(&mut self, text: &[u8]) {
+        self.settings.write_info(self.out, text);
+    }
+
+    /// Writes one formatted information line without an intermediate allocation.
+    pub(crate) fn info_fmt(&mut self, args: std::fmt::Arguments<'_>) {
+        if self.settings.verbose {
+            self.out.extend_from_slice(b"\r\n");
+        }
+        // Writing into a Vec cannot fail.
+        let _ = self.out.write_fmt(args);
+        self.out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Runs one command.
+pub(crate) fn execute(cmd: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
+    match Command::from_name(cmd.name.as_str()) {
+        Command::General(c) => general::execute(c, cmd.form, ctx),
+        Command::Control(c) => control::execute(c, cmd, ctx),
+        Command::Network(c) => network::execute(c, cmd.form, ctx),
+        Command::FileSystem(c) => file_system::execute(c, cmd.form, ctx),
+        Command::Unknown => Err(CmeError::Unknown),
+    }
+}
+
+/// The answer to a form a command does not define.
+pub(crate) fn undefined_form(_form: Form<'_>) -> CmdResult {
+    Err(CmeError::Unknown)
+}
+
+/// Maps a storage failure to the module's generic memory error and logs the cause.
+pub(crate) fn storage_failure(e: std::io::Error) -> CmeError {
+    tracing::error!(error = %e, "storage failure");
+    CmeError::MemoryFailure
+}

@@ -1,0 +1,87 @@
+//! The installed firmware (`DIR/fw/state.toml`): the version `AT+CGMR` and `ATI9` report, and
+//! the install history the firmware-update commands append to.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::durable;
+
+/// The modem firmware version of a new module.
+pub const FACTORY_VERSION: &str = "17.00";
+/// The application version of a new module.
+pub const FACTORY_APPLICATION: &str = "A01.00";
+
+/// One completed install.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallRecord {
+    /// Seconds since the Unix epoch.
+    pub time_unix: u64,
+    /// The version installed.
+    pub version: String,
+    /// SHA-256 of the package, lowercase hex.
+    pub sha256: String,
+    /// Package size in bytes.
+    pub size: u64,
+    /// How it was installed (`UFWINSTALL`, `UFWUPD`, `UFWSINSTALL`).
+    pub method: String,
+    /// The verification certificate's internal name, for signed installs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+}
+
+/// The firmware state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirmwareState {
+    /// Modem firmware version (`AT+CGMR`).
+    pub version: String,
+    /// Application version (second part of `ATI9`).
+    pub application: String,
+    /// Install history, oldest first.
+    #[serde(default)]
+    pub installs: Vec<InstallRecord>,
+}
+
+impl Default for FirmwareState {
+    fn default() -> Self {
+        FirmwareState {
+            version: FACTORY_VERSION.into(),
+            application: FACTORY_APPLICATION.into(),
+            installs: Vec::new(),
+        }
+    }
+}
+
+/// The state with its file.
+#[derive(Debug)]
+pub struct FirmwareFile {
+    path: PathBuf,
+    /// Current values.
+    pub state: FirmwareState,
+}
+
+impl FirmwareFile {
+    /// Loads `path`, or the factory state when it does not exist yet.
+    pub fn load(path: &Path) -> io::Result<FirmwareFile> {
+        let state = match fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.message().to_string()))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => FirmwareState::default(),
+            Err(e) => return Err(e),
+        };
+        Ok(FirmwareFile {
+            path: path.to_path_buf(),
+            state,
+        })
+    }
+
+    /// Writes `next` durably, then adopts it.
+    pub fn store(&mut self, next: FirmwareState) -> io::Result<()> {
+        let text = toml::to_string(&next).map_err(|e| io::Error::other(e.to_string()))?;
+        durable::atomic_write(&self.path, text.as_bytes())?;
+        self.state = next;
+        Ok(())
+    }
+}

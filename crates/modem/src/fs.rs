@@ -1,0 +1,389 @@
+//! The module file system (at-contract §7): two tagged areas, `USER` (the default) and `FOAT`
+//! (the firmware-update area), each a flat directory under `DIR/fs/`.
+//!
+//! - **Names: 1..248 characters**, none of `/ * : % | " < > ?`, no control characters, not `.`
+//!   or `..`. With no `/` and no `..`, no name leads out of its area, so the credential store
+//!   (`DIR/sec/`) is never reachable from here.
+//! - **Capacity** is configurable (default 1 GiB); both areas share it.
+//! - `+UDWNFILE` appends to an existing file. An [`Upload`] streams the payload into a
+//!   temporary file (a copy of the existing file when appending) and renames it into place only
+//!   when every byte has arrived, so a crash or a payload timeout leaves the old file or the
+//!   new one, never a torn one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::durable;
+
+/// The longest file name (**248 characters on TOBY-L2**).
+pub const MAX_NAME_LEN: usize = 248;
+
+/// The default capacity of the file system: 1 GiB.
+pub const DEFAULT_CAPACITY: u64 = 1 << 30;
+
+/// A tagged area of the file system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tag {
+    /// User files (the default tag).
+    User,
+    /// The firmware-update area that holds `updatePackage.bin`.
+    Foat,
+}
+
+impl Tag {
+    /// Parses a tag argument (case-insensitive).
+    pub fn parse(s: &str) -> Option<Tag> {
+        if s.eq_ignore_ascii_case("USER") {
+            Some(Tag::User)
+        } else if s.eq_ignore_ascii_case("FOAT") {
+            Some(Tag::Foat)
+        } else {
+            None
+        }
+    }
+
+    /// The wire and directory name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tag::User => "USER",
+            Tag::Foat => "FOAT",
+        }
+    }
+}
+
+/// Why a file-system operation failed. The AT layer maps each to its `+CME ERROR`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FsError {
+    /// The name breaks the rules above.
+    #[error("invalid file name")]
+    InvalidName,
+    /// No such file in the area.
+    #[error("file not found")]
+    NotFound,
+    /// The data would not fit in the remaining capacity.
+    #[error("not enough free space: {needed} bytes needed, {free} free")]
+    NoSpace {
+        /// Bytes requested.
+        needed: u64,
+        /// Bytes free.
+        free: u64,
+    },
+    /// The host file system failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Checks a file name against the module's rules.
+pub fn validate_name(name: &str) -> Result<(), FsError> {
+    let bad_char = |c: char| {
+        c.is_control()
+            || matches!(
+                c,
+                '/' | '\\' | '*' | ':' | '%' | '|' | '"' | '<' | '>' | '?'
+            )
+    };
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_LEN
+        || name == "."
+        || name == ".."
+        || name.contains(bad_char)
+    {
+        return Err(FsError::InvalidName);
+    }
+    Ok(())
+}
+
+/// The file system rooted at `DIR/fs`.
+#[derive(Debug)]
+pub struct FileSystem {
+    root: PathBuf,
+    capacity: u64,
+}
+
+impl FileSystem {
+    /// Opens the areas under `root` and removes temporary files left by a crash.
+    pub fn open(root: &Path, capacity: u64) -> io::Result<FileSystem> {
+        for tag in [Tag::User, Tag::Foat] {
+            let dir = root.join(tag.as_str());
+            durable::create_dir(&dir)?;
+            let removed = durable::remove_stale_temps(&dir)?;
+            if removed > 0 {
+                tracing::info!(
+                    removed,
+                    area = tag.as_str(),
+                    "removed incomplete uploads left by a crash"
+                );
+            }
+        }
+        Ok(FileSystem {
+            root: root.to_path_buf(),
+            capacity,
+        })
+    }
+
+    /// The configured capacity in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    fn dir(&self, tag: Tag) -> PathBuf {
+        self.root.join(tag.as_str())
+    }
+
+    /// The host path of a file (after validating its name).
+    pub fn path(&self, tag: Tag, name: &str) -> Result<PathBuf, FsError> {
+        validate_name(name)?;
+        Ok(self.dir(tag).join(name))
+    }
+
+    /// The names in an area, sorted.
+    pub fn list(&self, tag: Tag) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(self.dir(tag))? {
+            let entry = entry?;
+            if let Some(name) = entry.file_name().to_str() {
+                if !durable::is_temp_name(name) && entry.file_type()?.is_file() {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Bytes used by both areas, including uploads in progress.
+    pub fn used(&self) -> io::Result<u64> {
+        let mut used = 0u64;
+        for tag in [Tag::User, Tag::Foat] {
+            for entry in fs::read_dir(self.dir(tag))? {
+                let meta = entry?.metadata()?;
+                if meta.is_file() {
+                    used = used.saturating_add(meta.len());
+                }
+            }
+        }
+        Ok(used)
+    }
+
+    /// Free bytes (`AT+ULSTFILE=1`).
+    pub fn free(&self) -> io::Result<u64> {
+        Ok(self.capacity.saturating_sub(self.used()?))
+    }
+
+    /// The size of a file (`AT+ULSTFILE=2`).
+    pub fn size(&self, tag: Tag, name: &str) -> Result<u64, FsError> {
+        let path = self.path(tag, name)?;
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() => Ok(m.len()),
+            Ok(_) => Err(FsError::NotFound),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(FsError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads a whole file (`AT+URDFILE`).
+    pub fn read(&self, tag: Tag, name: &str) -> Result<Vec<u8>, FsError> {
+        let path = self.path(tag, name)?;
+        fs::read(&path).map_err(not_found)
+    }
+
+    /// Reads up to `len` bytes at `offset` (`AT+URDBLOCK`); fewer at the end of the file.
+    pub fn read_block(
+        &self,
+        tag: Tag,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, FsError> {
+        let path = self.path(tag, name)?;
+        let mut f = File::open(&path).map_err(not_found)?;
+        let size = f.metadata()?.len();
+        let n = len.min(size.saturating_sub(offset));
+        let mut buf = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        f.seek(SeekFrom::Start(offset.min(size)))?;
+        f.take(n).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Deletes a file (`AT+UDELFILE`).
+    pub fn delete(&self, tag: Tag, name: &str) -> Result<(), FsError> {
+        let path = self.path(tag, name)?;
+        durable::remove(&path).map_err(not_found)
+    }
+
+    /// Replaces a file atomically with `bytes` (used by downloads and tests).
+    pub fn write(&self, tag: Tag, name: &str, bytes: &[u8]) -> Result<(), FsError> {
+        let path = self.path(tag, name)?;
+        let existing = self.size(tag, name).unwrap_or(0);
+        let free = self.free()?.saturating_add(existing);
+        if bytes.len() as u64 > free {
+            return Err(FsError::NoSpace {
+                needed: bytes.len() as u64,
+                free,
+            });
+        }
+        durable::atomic_write(&path, bytes)?;
+        Ok(())
+    }
+
+    /// Starts an upload of `size` bytes that will be appended to `name` (or create it).
+    pub fn begin_upload(&self, tag: Tag, name: &str, size: u64) -> Result<Upload, FsError> {
+        let path = self.path(tag, name)?;
+        let free = self.free()?;
+        if size > free {
+            return Err(FsError::NoSpace { needed: size, free });
+        }
+        let tmp = durable::temp_path(&self.dir(tag), "upload");
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        match File::open(&path) {
+            Ok(mut existing) => {
+                if let Err(e) = io::copy(&mut existing, &mut file) {
+                    drop(file);
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e.into());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                drop(file);
+                let _ = fs::remove_file(&tmp);
+                return Err(e.into());
+            }
+        }
+        Ok(Upload {
+            file: Some(file),
+            tmp,
+            path,
+            error: None,
+        })
+    }
+}
+
+fn not_found(e: io::Error) -> FsError {
+    if e.kind() == io::ErrorKind::NotFound {
+        FsError::NotFound
+    } else {
+        FsError::Io(e)
+    }
+}
+
+/// An upload in progress. Dropping it without [`Upload::commit`] discards the new data and
+/// leaves the original file untouched.
+#[derive(Debug)]
+pub struct Upload {
+    file: Option<File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    error: Option<io::Error>,
+}
+
+impl Upload {
+    /// Appends payload bytes. A write failure is remembered and reported by `commit`, so the
+    /// caller keeps consuming exactly `<size>` bytes from the wire.
+    pub fn write(&mut self, bytes: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Some(f) = self.file.as_mut() {
+            if let Err(e) = f.write_all(bytes) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// Makes the new content visible atomically and durably.
+    pub fn commit(mut self) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let Some(file) = self.file.take() else {
+            return Err(io::Error::other("upload already finished"));
+        };
+        let result = durable::commit(file, &self.tmp, &self.path);
+        if result.is_err() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+        result
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "updatePackage.bin", "x y", ".hidden", &"n".repeat(248)] {
+            assert!(validate_name(ok).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "a:b",
+            "a*",
+            "a%",
+            "a|",
+            "a\"",
+            "a<",
+            "a>",
+            "a?",
+            "a\0",
+            "a\r",
+            &"n".repeat(249),
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn upload_appends_atomically() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = FileSystem::open(tmp.path(), 100).unwrap();
+        let mut up = fs.begin_upload(Tag::User, "f", 3).unwrap();
+        up.write(b"abc");
+        up.commit().unwrap();
+        let mut up = fs.begin_upload(Tag::User, "f", 2).unwrap();
+        up.write(b"de");
+        assert_eq!(
+            fs.read(Tag::User, "f").unwrap(),
+            b"abc",
+            "not visible before commit"
+        );
+        up.commit().unwrap();
+        assert_eq!(fs.read(Tag::User, "f").unwrap(), b"abcde");
+        let mut up = fs.begin_upload(Tag::User, "f", 2).unwrap();
+        up.write(b"zz");
+        drop(up);
+        assert_eq!(
+            fs.read(Tag::User, "f").unwrap(),
+            b"abcde",
+            "an abandoned upload changes nothing"
+        );
+        assert_eq!(fs.list(Tag::User).unwrap(), vec!["f".to_string()]);
+        assert_eq!(fs.free().unwrap(), 95);
+        assert!(matches!(
+            fs.begin_upload(Tag::User, "g", 96),
+            Err(FsError::NoSpace {
+                needed: 96,
+                free: 95
+            })
+        ));
+        assert_eq!(fs.read_block(Tag::User, "f", 3, 10).unwrap(), b"de");
+        assert_eq!(fs.read_block(Tag::User, "f", 30, 10).unwrap(), b"");
+        fs.delete(Tag::User, "f").unwrap();
+        assert!(matches!(fs.delete(Tag::User, "f"), Err(FsError::NotFound)));
+    }
+}

@@ -1,0 +1,245 @@
+//! The module: all state shared by its AT channels, loaded from and persisted to the data
+//! directory. A [`crate::Channel`] drives it; transports share one `Module` behind a mutex.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sealcell_at::payload::DEFAULT_PAYLOAD_TIMEOUT;
+
+use crate::datadir::{DataDir, OpenError, io_err};
+use crate::firmware::FirmwareFile;
+use crate::fs::{DEFAULT_CAPACITY, FileSystem};
+use crate::identity::{Identity, Imei, Model};
+use crate::nvm::NvmFile;
+
+/// How to start a module (the `sealcell modem` options).
+#[derive(Clone, Debug)]
+pub struct ModuleConfig {
+    /// The data directory (`--data`).
+    pub data_dir: PathBuf,
+    /// The model for a new module (`--model`); must match an existing one.
+    pub model: Option<Model>,
+    /// The IMEI for a new module (`--imei`); must match an existing one.
+    pub imei: Option<Imei>,
+    /// File-system capacity in bytes (`--fs-capacity`).
+    pub fs_capacity: u64,
+    /// Inter-byte timeout of raw payloads (`--payload-timeout`).
+    pub payload_timeout: Duration,
+}
+
+impl ModuleConfig {
+    /// The defaults of `sealcell modem` for `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> ModuleConfig {
+        ModuleConfig {
+            data_dir: data_dir.into(),
+            model: None,
+            imei: None,
+            fs_capacity: DEFAULT_CAPACITY,
+            payload_timeout: DEFAULT_PAYLOAD_TIMEOUT,
+        }
+    }
+}
+
+/// Identifies one AT channel of the module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelId(pub u64);
+
+/// The emulated radio: volatile, back to factory values at every boot.
+#[derive(Clone, Debug)]
+pub(crate) struct Radio {
+    pub(crate) cfun: i64,
+    pub(crate) cops_mode: i64,
+    pub(crate) cops_format: i64,
+    pub(crate) creg_n: i64,
+    pub(crate) cgreg_n: i64,
+    pub(crate) cereg_n: i64,
+    pub(crate) attach_wanted: bool,
+    pub(crate) deactivated: Vec<i64>,
+}
+
+impl Default for Radio {
+    fn default() -> Self {
+        Radio {
+            cfun: 1,
+            cops_mode: 0,
+            cops_format: 0,
+            creg_n: 0,
+            cgreg_n: 0,
+            cereg_n: 0,
+            attach_wanted: true,
+            deactivated: Vec::new(),
+        }
+    }
+}
+
+impl Radio {
+    /// Registered on the always-available emulated LTE network.
+    pub(crate) fn registered(&self) -> bool {
+        self.cfun == 1 && self.cops_mode != 2
+    }
+
+    pub(crate) fn attached(&self) -> bool {
+        self.registered() && self.attach_wanted
+    }
+}
+
+/// The emulated module.
+#[derive(Debug)]
+pub struct Module {
+    config: ModuleConfig,
+    dir: DataDir,
+    pub(crate) identity: Identity,
+    pub(crate) nvm: NvmFile,
+    pub(crate) fs: FileSystem,
+    pub(crate) firmware: FirmwareFile,
+    pub(crate) radio: Radio,
+    /// Stored values of the "accept and read back" settings, by command name.
+    pub(crate) settings: BTreeMap<&'static str, Vec<crate::command::control::Value>>,
+    /// `AT+CCLK` offset from the host clock, in seconds.
+    pub(crate) clock_offset: i64,
+    epoch: u64,
+    next_channel: u64,
+    urcs: HashMap<ChannelId, VecDeque<Vec<u8>>>,
+    created: bool,
+}
+
+/// The most URCs queued for one channel; older ones are dropped first.
+///
+/// # Security
+/// A channel that never reads cannot make the module grow without bound.
+pub const MAX_QUEUED_URCS: usize = 256;
+
+impl Module {
+    /// Opens (creating on first start) the module described by `config`.
+    pub fn open(config: ModuleConfig) -> Result<Module, OpenError> {
+        let dir = DataDir::new(&config.data_dir);
+        let opened = dir.open_or_create(config.model, config.imei.clone(), now_unix())?;
+        let nvm = NvmFile::load(&dir.nvm()).map_err(io_err("read", &dir.nvm()))?;
+        let fs =
+            FileSystem::open(&dir.fs(), config.fs_capacity).map_err(io_err("open", &dir.fs()))?;
+        let firmware =
+            FirmwareFile::load(&dir.fw_state()).map_err(io_err("read", &dir.fw_state()))?;
+        Ok(Module {
+            config,
+            dir,
+            identity: opened.identity,
+            nvm,
+            fs,
+            firmware,
+            radio: Radio::default(),
+            settings: BTreeMap::new(),
+            clock_offset: 0,
+            epoch: 0,
+            next_channel: 0,
+            urcs: HashMap::new(),
+            created: opened.created,
+        })
+    }
+
+    /// The identity fixed at creation.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Whether this process created the module.
+    pub fn was_created(&self) -> bool {
+        self.created
+    }
+
+    /// The data directory layout.
+    pub fn data_dir(&self) -> &DataDir {
+        &self.dir
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &ModuleConfig {
+        &self.config
+    }
+
+    /// The installed firmware version (`AT+CGMR`).
+    pub fn firmware_version(&self) -> &str {
+        &self.firmware.state.version
+    }
+
+    /// Power-cycles the module: volatile state back to factory, persistent state re-read from
+    /// the data directory, and every channel reset at its next input (`AT+CFUN=15/16`).
+    pub fn reboot(&mut self) -> Result<(), OpenError> {
+        let fresh = Module::open(self.config.clone())?;
+        let epoch = self.epoch + 1;
+        let next_channel = self.next_channel;
+        let channels: Vec<ChannelId> = self.urcs.keys().copied().collect();
+        *self = fresh;
+        self.epoch = epoch;
+        self.next_channel = next_channel;
+        for id in channels {
+            self.urcs.insert(id, VecDeque::new());
+        }
+        tracing::info!(epoch, "module rebooted");
+        Ok(())
+    }
+
+    /// Counts boots since the process started; channels compare it to notice a reboot.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Registers a new AT channel.
+    pub fn attach_channel(&mut self) -> ChannelId {
+        let id = ChannelId(self.next_channel);
+        self.next_channel += 1;
+        self.urcs.insert(id, VecDeque::new());
+        id
+    }
+
+    /// Forgets a channel and its queued URCs.
+    pub fn detach_channel(&mut self, id: ChannelId) {
+        self.urcs.remove(&id);
+    }
+
+    /// Queues a URC for the channel that started the work.
+    pub fn post_urc(&mut self, id: ChannelId, text: impl Into<Vec<u8>>) {
+        if let Some(q) = self.urcs.get_mut(&id) {
+            if q.len() >= MAX_QUEUED_URCS {
+                q.pop_front();
+            }
+            q.push_back(text.into());
+        }
+    }
+
+    /// Queues a URC for every channel (network events).
+    pub fn broadcast_urc(&mut self, text: &[u8]) {
+        let ids: Vec<ChannelId> = self.urcs.keys().copied().collect();
+        for id in ids {
+            self.post_urc(id, text.to_vec());
+        }
+    }
+
+    /// Takes the URCs queued for a channel.
+    pub fn take_urcs(&mut self, id: ChannelId) -> Option<VecDeque<Vec<u8>>> {
+        match self.urcs.get_mut(&id) {
+            Some(q) if !q.is_empty() => Some(std::mem::take(q)),
+            _ => None,
+        }
+    }
+
+    /// Whether URCs wait for a channel.
+    pub fn has_urcs(&self, id: ChannelId) -> bool {
+        self.urcs.get(&id).is_some_and(|q| !q.is_empty())
+    }
+
+    /// The module clock (`AT+CCLK`), seconds since the Unix epoch.
+    pub fn clock_unix(&self) -> i64 {
+        i64::try_from(now_unix())
+            .unwrap_or(i64::MAX)
+            .saturating_add(self.clock_offset)
+    }
+}
+
+/// The host clock, seconds since the Unix epoch.
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

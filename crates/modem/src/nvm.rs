@@ -1,0 +1,108 @@
+//! Persistent settings (`DIR/nvm.toml`): the values a real module keeps in NVM across power
+//! cycles (at-contract §1: `+UMNOPROF`, `+URAT`, `+UBANDMASK`, `+CGDCONT`, and the `+CSGT`
+//! greeting). Every change is written atomically before the command answers `OK`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::durable;
+
+/// One PDP context (`+CGDCONT`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PdpContext {
+    /// `"IP"`, `"IPV6"`, `"IPV4V6"` or `"NONIP"`.
+    pub pdp_type: String,
+    /// The access point name.
+    pub apn: String,
+    /// The requested address (`"0.0.0.0"` when none).
+    pub address: String,
+    /// Data compression (0..2).
+    pub d_comp: i64,
+    /// Header compression (0..4).
+    pub h_comp: i64,
+}
+
+/// The persistent settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Nvm {
+    /// `+UMNOPROF`: the mobile network operator profile.
+    pub mno_profile: i64,
+    /// `+URAT`: the selected radio access technologies, in preference order.
+    pub rat: Vec<i64>,
+    /// `+UBANDMASK`: band masks by RAT.
+    pub band_masks: BTreeMap<i64, u64>,
+    /// `+CGDCONT`: contexts by cid (keys are decimal strings so the TOML stays a table).
+    pub contexts: BTreeMap<String, PdpContext>,
+    /// `+CSGT`: the greeting text and whether it is shown at boot.
+    pub greeting: String,
+    /// Whether the greeting is enabled.
+    pub greeting_enabled: bool,
+}
+
+/// LTE bands 1, 3, 5, 7, 8 and 20: the EMEA set of TOBY-L210 (bit n-1 for band n).
+pub const DEFAULT_LTE_BAND_MASK: u64 =
+    (1 << 0) | (1 << 2) | (1 << 4) | (1 << 6) | (1 << 7) | (1 << 19);
+
+impl Default for Nvm {
+    fn default() -> Self {
+        let mut contexts = BTreeMap::new();
+        contexts.insert(
+            "1".to_string(),
+            PdpContext {
+                pdp_type: "IP".into(),
+                apn: String::new(),
+                address: "0.0.0.0".into(),
+                d_comp: 0,
+                h_comp: 0,
+            },
+        );
+        Nvm {
+            mno_profile: 0,
+            rat: vec![3],
+            band_masks: BTreeMap::from([(3, DEFAULT_LTE_BAND_MASK)]),
+            contexts,
+            greeting: String::new(),
+            greeting_enabled: false,
+        }
+    }
+}
+
+/// The settings together with the file they live in.
+#[derive(Debug)]
+pub struct NvmFile {
+    path: PathBuf,
+    /// The current values.
+    pub values: Nvm,
+}
+
+impl NvmFile {
+    /// Loads `path`, or the factory values when it does not exist yet.
+    pub fn load(path: &Path) -> io::Result<NvmFile> {
+        let values = match fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.message().to_string()))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Nvm::default(),
+            Err(e) => return Err(e),
+        };
+        Ok(NvmFile {
+            path: path.to_path_buf(),
+            values,
+        })
+    }
+
+    /// Applies `change` and writes the result durably; on a write failure the values in memory
+    /// are left as they were on disk.
+    pub fn update(&mut self, change: impl FnOnce(&mut Nvm)) -> io::Result<()> {
+        let mut next = self.values.clone();
+        change(&mut next);
+        let text = toml::to_string(&next).map_err(|e| io::Error::other(e.to_string()))?;
+        durable::atomic_write(&self.path, text.as_bytes())?;
+        self.values = next;
+        Ok(())
+    }
+}

@@ -1,0 +1,220 @@
+//! Offline inspection of a module's data directory (`sealcell modem status`): identity, file
+//! system usage, firmware. Reads only; never creates, repairs or unlocks anything, and never
+//! prints the content of a file or a secret.
+
+use std::fs;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::datadir::{DataDir, OpenError};
+use crate::durable;
+use crate::firmware::{FirmwareFile, InstallRecord};
+use crate::fs::Tag;
+use crate::nvm::NvmFile;
+
+/// Everything `sealcell modem status` reports. Field names are the JSON schema of `--json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// The data directory.
+    pub data_dir: String,
+    /// 15-digit IMEI.
+    pub imei: String,
+    /// Model (`AT+CGMM`).
+    pub model: String,
+    /// Type number (`ATI`).
+    pub type_number: String,
+    /// Module serial number.
+    pub serial: String,
+    /// SIM IMSI.
+    pub imsi: String,
+    /// SIM ICCID.
+    pub iccid: String,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_unix: u64,
+    /// Whether enforced security is on (`+USECCFG: 0,1`).
+    pub sealed: bool,
+    /// Whether the credential store opens with this module's device key.
+    pub store_opens: bool,
+    /// Stored credentials (type, name, subject, expiry, MD5; never content).
+    pub credentials: Vec<CredentialStatus>,
+    /// Installed firmware and install history.
+    pub firmware: FirmwareStatus,
+    /// File-system usage.
+    pub file_system: FileSystemStatus,
+}
+
+/// One credential as listed by the module.
+#[derive(Clone, Debug, Serialize)]
+pub struct CredentialStatus {
+    /// `CA`, `CC`, `PK`, `SC` or `VC`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Internal name.
+    pub name: String,
+    /// Subject common name (certificates).
+    pub subject: Option<String>,
+    /// notAfter (certificates).
+    pub expiry: Option<String>,
+    /// MD5 of the stored DER.
+    pub md5: String,
+}
+
+/// Firmware part of the status.
+#[derive(Clone, Debug, Serialize)]
+pub struct FirmwareStatus {
+    /// `AT+CGMR`.
+    pub version: String,
+    /// Application version (`ATI9`).
+    pub application: String,
+    /// Completed installs, oldest first.
+    pub installs: Vec<InstallRecord>,
+}
+
+/// File-system part of the status.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileSystemStatus {
+    /// Bytes used by both areas.
+    pub used_bytes: u64,
+    /// Every file: area, name and size.
+    pub files: Vec<FileStatus>,
+}
+
+/// One file of the module file system.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileStatus {
+    /// `USER` or `FOAT`.
+    pub area: &'static str,
+    /// File name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Why the status could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StatusError {
+    /// There is no module in the directory.
+    #[error("no module in {0} (it has no otp/identity.toml)")]
+    NoModule(String),
+    /// A state file could not be read.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
+
+/// Reads the status of the module in `dir`.
+pub fn gather(dir: &Path) -> Result<Status, StatusError> {
+    let data = DataDir::new(dir);
+    if !data.exists() {
+        return Err(StatusError::NoModule(dir.display().to_string()));
+    }
+    let id = data.load_identity()?;
+    let fw = FirmwareFile::load(&data.fw_state())
+        .map_err(crate::datadir::io_err("read", &data.fw_state()))?;
+    // Parse nvm.toml too, so a damaged settings file shows up here rather than at the next boot.
+    NvmFile::load(&data.nvm()).map_err(crate::datadir::io_err("read", &data.nvm()))?;
+    let mut files = Vec::new();
+    let mut used = 0u64;
+    for tag in [Tag::User, Tag::Foat] {
+        let area = data.fs().join(tag.as_str());
+        let Ok(entries) = fs::read_dir(&area) else {
+            continue;
+        };
+        let mut area_files = Vec::new();
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if !meta.is_file() || durable::is_temp_name(&name) {
+                continue;
+            }
+            used = used.saturating_add(meta.len());
+            area_files.push(FileStatus {
+                area: tag.as_str(),
+                name,
+                size: meta.len(),
+            });
+        }
+        area_files.sort_by(|a, b| a.name.cmp(&b.name));
+        files.extend(area_files);
+    }
+    Ok(Status {
+        data_dir: dir.display().to_string(),
+        imei: id.imei.to_string(),
+        model: id.model.name().to_string(),
+        type_number: id.model.type_number().to_string(),
+        serial: id.serial,
+        imsi: id.imsi,
+        iccid: id.iccid,
+        created_unix: id.created_unix,
+        sealed: false,
+        store_opens: true,
+        credentials: Vec::new(),
+        firmware: FirmwareStatus {
+            version: fw.state.version,
+            application: fw.state.application,
+            installs: fw.state.installs,
+        },
+        file_system: FileSystemStatus {
+            used_bytes: used,
+            files,
+        },
+    })
+}
+
+impl Status {
+    /// The human-readable report.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let mut line = |k: &str, v: &str| s.push_str(&format!("{k:<14}{v}\n"));
+        line("data", &self.data_dir);
+        line("model", &format!("{} ({})", self.model, self.type_number));
+        line("imei", &self.imei);
+        line("imsi", &self.imsi);
+        line("iccid", &self.iccid);
+        line(
+            "sealed",
+            if self.sealed {
+                "yes (enforced security on)"
+            } else {
+                "no"
+            },
+        );
+        line(
+            "store",
+            if self.store_opens {
+                "opens with this module's key"
+            } else {
+                "DOES NOT OPEN with this module's key"
+            },
+        );
+        line(
+            "firmware",
+            &format!("{},{}", self.firmware.version, self.firmware.application),
+        );
+        line("installs", &self.firmware.installs.len().to_string());
+        line("credentials", &self.credentials.len().to_string());
+        for c in &self.credentials {
+            s.push_str(&format!(
+                "  {:<3} {:<24} {:<24} {:<20} {}\n",
+                c.kind,
+                c.name,
+                c.subject.as_deref().unwrap_or("-"),
+                c.expiry.as_deref().unwrap_or("-"),
+                c.md5
+            ));
+        }
+        s.push_str(&format!(
+            "{:<14}{} bytes in {} files\n",
+            "file system",
+            self.file_system.used_bytes,
+            self.file_system.files.len()
+        ));
+        for f in &self.file_system.files {
+            s.push_str(&format!("  {:<4} {:<40} {}\n", f.area, f.name, f.size));
+        }
+        s
+    }
+}
