@@ -80,6 +80,10 @@ impl Channel {
     /// Processes bytes from the host; the answer is appended to `out`.
     pub fn feed(&mut self, module: &mut Module, mut input: &[u8], now: Instant, out: &mut Vec<u8>) {
         self.sync_with_boot(module, out);
+        // URCs queued while the channel was idle go out before the answer to new input.
+        if !self.assembler.is_mid_line() {
+            self.deliver_urcs(module, out);
+        }
         while !input.is_empty() {
             if let Some(p) = self.payload.as_mut() {
                 let (taken, rest) = p.receiver.take(input, now);

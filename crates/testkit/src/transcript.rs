@@ -1,0 +1,344 @@
+//! Golden AT transcripts: exact bytes, run by one loop.
+//!
+//! ```text
+//! # A comment.
+//! @ option fs-capacity 1000      (before any I/O: model, imei, fs-capacity, payload-timeout)
+//! > AT+CGMI\r                    bytes the host sends (escaped, see crate::escape)
+//! < AT+CGMI\r\r\n                bytes the module answers; consecutive `<` lines concatenate
+//! < u-blox\r\n
+//! < \r\n
+//! < OK\r\n
+//! @ wait 21                      advance the virtual clock by 21 s and poll the channel
+//! @ restart                      stop the process and start it again on the same directory
+//! @ channel 1                    switch to channel 1 (made on first use); channel 0 is the first
+//! ```
+//!
+//! In expected output `{IMEI}`, `{IMSI}` and `{ICCID}` stand for the module's identity.
+//! Each step's output must equal the `<` lines that follow it, byte for byte. Setting
+//! `SEALCELL_BLESS=1` rewrites the `<` lines from what the module said (review the diff!).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sealcell_modem::{Channel, Module, ModuleConfig};
+
+use crate::escape::{escape, unescape};
+use crate::test_config;
+
+/// One line of a transcript.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `> ...`: the host sends these bytes.
+    Send(Vec<u8>),
+    /// `< ...`: the module answers these bytes.
+    Expect(Vec<u8>),
+    /// `@ wait <seconds>`.
+    Wait(Duration),
+    /// `@ restart`.
+    Restart,
+    /// `@ channel <n>`.
+    Channel(u32),
+    /// `@ option <name> <value>`.
+    Option(String, String),
+    /// A comment or blank line (kept so blessing preserves the file).
+    Comment(String),
+}
+
+/// A parsed transcript.
+#[derive(Clone, Debug)]
+pub struct Transcript {
+    /// The steps with their 1-based line numbers.
+    pub steps: Vec<(usize, Step)>,
+}
+
+/// How the host's bytes are delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Each `>` line in one call.
+    Chunk,
+    /// One byte per call.
+    Bytewise,
+}
+
+impl Transcript {
+    /// Parses transcript text.
+    pub fn parse(text: &str) -> Result<Transcript, String> {
+        let mut steps = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let n = i + 1;
+            let step = if let Some(rest) = line.strip_prefix("> ") {
+                Step::Send(unescape(rest).map_err(|e| format!("line {n}: {e}"))?)
+            } else if line == ">" {
+                Step::Send(Vec::new())
+            } else if let Some(rest) = line.strip_prefix("< ") {
+                Step::Expect(unescape(rest).map_err(|e| format!("line {n}: {e}"))?)
+            } else if let Some(rest) = line.strip_prefix("@ ") {
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                match words.as_slice() {
+                    ["wait", secs] => Step::Wait(Duration::from_secs_f64(
+                        secs.parse()
+                            .map_err(|_| format!("line {n}: bad seconds {secs:?}"))?,
+                    )),
+                    ["restart"] => Step::Restart,
+                    ["channel", c] => Step::Channel(
+                        c.parse()
+                            .map_err(|_| format!("line {n}: bad channel {c:?}"))?,
+                    ),
+                    ["option", name, value] => Step::Option(name.to_string(), value.to_string()),
+                    _ => return Err(format!("line {n}: unknown directive {rest:?}")),
+                }
+            } else if line.is_empty() || line.starts_with('#') {
+                Step::Comment(line.to_string())
+            } else {
+                return Err(format!(
+                    "line {n}: expected '> ', '< ', '@ ' or '#': {line:?}"
+                ));
+            };
+            steps.push((n, step));
+        }
+        Ok(Transcript { steps })
+    }
+
+    /// Writes the transcript back as text.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for (_, step) in &self.steps {
+            match step {
+                Step::Send(b) => s.push_str(&format!("> {}\n", escape(b))),
+                Step::Expect(b) => s.push_str(&format!("< {}\n", escape(b))),
+                Step::Wait(d) => s.push_str(&format!("@ wait {}\n", d.as_secs_f64())),
+                Step::Restart => s.push_str("@ restart\n"),
+                Step::Channel(c) => s.push_str(&format!("@ channel {c}\n")),
+                Step::Option(k, v) => s.push_str(&format!("@ option {k} {v}\n")),
+                Step::Comment(c) => s.push_str(&format!("{c}\n")),
+            }
+        }
+        s
+    }
+}
+
+struct Runner {
+    config: ModuleConfig,
+    module: Option<Module>,
+    channels: BTreeMap<u32, Channel>,
+    current: u32,
+    now: Instant,
+}
+
+impl Runner {
+    fn module(&mut self) -> Result<&mut Module, String> {
+        if self.module.is_none() {
+            self.module =
+                Some(Module::open(self.config.clone()).map_err(|e| format!("open: {e}"))?);
+        }
+        self.module.as_mut().ok_or_else(|| "no module".to_string())
+    }
+
+    fn with_channel<T>(
+        &mut self,
+        f: impl FnOnce(&mut Channel, &mut Module, Instant) -> T,
+    ) -> Result<T, String> {
+        let now = self.now;
+        let current = self.current;
+        self.module()?;
+        let (Some(module), channels) = (self.module.as_mut(), &mut self.channels) else {
+            return Err("no module".into());
+        };
+        let channel = channels
+            .entry(current)
+            .or_insert_with(|| Channel::new(module));
+        Ok(f(channel, module, now))
+    }
+
+    fn substitute(&mut self, expected: &[u8]) -> Result<Vec<u8>, String> {
+        if !expected.contains(&b'{') {
+            return Ok(expected.to_vec());
+        }
+        let id = self.module()?.identity().clone();
+        let mut out = expected.to_vec();
+        for (name, value) in [
+            ("{IMEI}", id.imei.as_str()),
+            ("{IMSI}", &id.imsi),
+            ("{ICCID}", &id.iccid),
+        ] {
+            out = replace_bytes(&out, name.as_bytes(), value.as_bytes());
+        }
+        Ok(out)
+    }
+}
+
+impl Runner {
+    /// Puts the placeholders back into recorded output (for blessing).
+    fn placeholders(&self, actual: &[u8]) -> Vec<u8> {
+        let Some(m) = self.module.as_ref() else {
+            return actual.to_vec();
+        };
+        let id = m.identity();
+        let mut out = actual.to_vec();
+        for (value, name) in [
+            (id.imei.as_str(), "{IMEI}"),
+            (&id.imsi, "{IMSI}"),
+            (&id.iccid, "{ICCID}"),
+        ] {
+            out = replace_bytes(&out, value.as_bytes(), name.as_bytes());
+        }
+        out
+    }
+}
+
+fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if !from.is_empty() && haystack[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn apply_option(config: &mut ModuleConfig, name: &str, value: &str) -> Result<(), String> {
+    match name {
+        "model" => config.model = Some(value.parse()?),
+        "imei" => config.imei = Some(value.parse()?),
+        "fs-capacity" => {
+            config.fs_capacity = value
+                .parse()
+                .map_err(|_| format!("bad capacity {value:?}"))?
+        }
+        "payload-timeout" => {
+            config.payload_timeout = Duration::from_secs_f64(
+                value
+                    .parse()
+                    .map_err(|_| format!("bad timeout {value:?}"))?,
+            )
+        }
+        _ => return Err(format!("unknown option {name:?}")),
+    }
+    Ok(())
+}
+
+/// Runs a transcript against a new module in `dir`. With `bless`, returns the transcript with
+/// its `<` lines replaced by what the module said; otherwise fails on the first difference.
+pub fn run(
+    transcript: &Transcript,
+    dir: &Path,
+    delivery: Delivery,
+    bless: bool,
+) -> Result<Transcript, String> {
+    let mut runner = Runner {
+        config: test_config(dir),
+        module: None,
+        channels: BTreeMap::new(),
+        current: 0,
+        now: Instant::now(),
+    };
+    let mut blessed = Vec::new();
+    let mut actual: Vec<u8> = Vec::new();
+    let mut expected: Vec<u8> = Vec::new();
+    let mut step_line = 0usize;
+    let mut pending_comments: Vec<(usize, Step)> = Vec::new();
+
+    let check = |runner: &mut Runner,
+                 actual: &mut Vec<u8>,
+                 expected: &mut Vec<u8>,
+                 blessed: &mut Vec<(usize, Step)>,
+                 line: usize|
+     -> Result<(), String> {
+        if bless {
+            let actual = runner.placeholders(actual);
+            for piece in actual.split_inclusive(|&b| b == b'\n') {
+                blessed.push((0, Step::Expect(piece.to_vec())));
+            }
+        } else {
+            let want = runner.substitute(expected)?;
+            if *actual != want {
+                return Err(format!(
+                    "step at line {line} ({delivery:?} delivery):\n  expected: {}\n  actual:   {}",
+                    escape(&want),
+                    escape(actual)
+                ));
+            }
+        }
+        actual.clear();
+        expected.clear();
+        Ok(())
+    };
+
+    for (line, step) in &transcript.steps {
+        match step {
+            Step::Expect(b) => {
+                expected.extend_from_slice(b);
+                continue;
+            }
+            Step::Comment(_) => {
+                pending_comments.push((*line, step.clone()));
+                continue;
+            }
+            _ => {}
+        }
+        check(
+            &mut runner,
+            &mut actual,
+            &mut expected,
+            &mut blessed,
+            step_line,
+        )?;
+        blessed.append(&mut pending_comments);
+        step_line = *line;
+        blessed.push((*line, step.clone()));
+        match step {
+            Step::Send(bytes) => {
+                let chunks: Vec<&[u8]> = match delivery {
+                    Delivery::Chunk => vec![bytes.as_slice()],
+                    Delivery::Bytewise => bytes.chunks(1).collect(),
+                };
+                for chunk in chunks {
+                    let out = runner.with_channel(|c, m, now| {
+                        let mut out = Vec::new();
+                        c.feed(m, chunk, now, &mut out);
+                        out
+                    })?;
+                    actual.extend_from_slice(&out);
+                }
+            }
+            Step::Wait(d) => {
+                runner.now += *d;
+                let out = runner.with_channel(|c, m, now| {
+                    let mut out = Vec::new();
+                    c.poll(m, now, &mut out);
+                    out
+                })?;
+                actual.extend_from_slice(&out);
+            }
+            Step::Restart => {
+                runner.channels.clear();
+                runner.module = None;
+                runner.current = 0;
+            }
+            Step::Channel(c) => runner.current = *c,
+            Step::Option(name, value) => {
+                if runner.module.is_some() {
+                    return Err(format!("line {line}: options must come before any I/O"));
+                }
+                apply_option(&mut runner.config, name, value)
+                    .map_err(|e| format!("line {line}: {e}"))?;
+            }
+            Step::Expect(_) | Step::Comment(_) => {}
+        }
+    }
+    check(
+        &mut runner,
+        &mut actual,
+        &mut expected,
+        &mut blessed,
+        step_line,
+    )?;
+    blessed.append(&mut pending_comments);
+    Ok(Transcript { steps: blessed })
+}
