@@ -1,0 +1,192 @@
+//! A real third-party client against the running emulator: the command structs of FactbirdHQ's
+//! `ublox-cellular-rs` 0.5, sent by `atat` 0.25's blocking `SimpleClient` over TCP. Nothing
+//! here was written for sealcell, so these tests check the wire as independent host code
+//! reads it.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use atat::atat_derive::{AtatCmd, AtatResp};
+use atat::blocking::{AtatClient, SimpleClient};
+use atat::{AtDigester, Config};
+use sealcell_modem::Module;
+use sealcell_modem::serve::Emulator;
+use sealcell_testkit::{TEST_IMEI, test_config};
+use ublox_cellular::command::Urc;
+use ublox_cellular::command::control::SetEcho;
+use ublox_cellular::command::control::types::Echo;
+use ublox_cellular::command::file_system::{
+    DeleteFile, DownloadFile, PrepareDownloadFile, ReadFile,
+};
+use ublox_cellular::command::general::{GetIMEI, GetManufacturerId, GetModelId};
+
+/// A TCP stream in the embedded-io traits atat's blocking client needs.
+struct TcpIo(TcpStream);
+
+impl embedded_io::ErrorType for TcpIo {
+    type Error = std::io::Error;
+}
+
+impl embedded_io::Read for TcpIo {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        self.0.set_read_timeout(None)?;
+        self.0.read(buf)
+    }
+}
+
+impl embedded_io::ReadReady for TcpIo {
+    fn read_ready(&mut self) -> Result<bool, Self::Error> {
+        self.0.set_read_timeout(Some(Duration::from_millis(1)))?;
+        let mut b = [0u8; 1];
+        match self.0.peek(&mut b) {
+            Ok(n) => Ok(n > 0),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl embedded_io::Write for TcpIo {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.0.flush()
+    }
+}
+
+impl embedded_io::WriteReady for TcpIo {
+    fn write_ready(&mut self) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+/// `AT+ULSTFILE=0`, declared with atat's derive. The crate's own `ListFiles` returns
+/// `Vec<String<248>, 10>`, which serde_at 0.25 cannot deserialize from any input (its sequence
+/// reader asks for one element past the end and fails with `EofWhileParsingValue`, even for a
+/// bare `"a","b"`), so the listing is declared here the way the crate declares its other
+/// responses: a struct of positional arguments.
+#[derive(Clone, AtatCmd)]
+#[at_cmd("+ULSTFILE", FileList)]
+struct ListUserFiles {
+    #[at_arg(position = 0)]
+    op: u8,
+}
+
+#[derive(Debug, Clone, AtatResp)]
+struct FileList {
+    #[at_arg(position = 0)]
+    first: Option<heapless::String<248>>,
+    #[at_arg(position = 1)]
+    second: Option<heapless::String<248>>,
+    #[at_arg(position = 2)]
+    third: Option<heapless::String<248>>,
+}
+
+impl FileList {
+    fn names(&self) -> Vec<String> {
+        [&self.first, &self.second, &self.third]
+            .into_iter()
+            .flatten()
+            .map(|s| s.to_string())
+            .collect()
+    }
+}
+
+fn start() -> (tempfile::TempDir, Emulator, TcpStream) {
+    let dir = tempfile::tempdir().unwrap();
+    let module = Module::open(test_config(dir.path())).unwrap();
+    let mut emulator = Emulator::new(module);
+    let addr = emulator.listen_tcp("127.0.0.1:0").unwrap();
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_nodelay(true).unwrap();
+    (dir, emulator, stream)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn identification_and_file_system_through_ublox_cellular_rs() {
+    let (_dir, emulator, stream) = start();
+    let mut buf = [0u8; 4096];
+    let mut client = SimpleClient::new(
+        TcpIo(stream),
+        AtDigester::<Urc>::new(),
+        &mut buf,
+        Config::new(),
+    );
+
+    client.send(&SetEcho { enabled: Echo::Off }).expect("ATE0");
+
+    let manufacturer = client.send(&GetManufacturerId).expect("AT+CGMI");
+    assert_eq!(text(&manufacturer.manufacturer), "u-blox");
+    let model = client.send(&GetModelId).expect("AT+CGMM");
+    assert_eq!(text(&model.model), "TOBY-L210");
+    let imei = client.send(&GetIMEI { snt: None }).expect("AT+CGSN");
+    assert_eq!(imei.imei.to_string(), TEST_IMEI);
+
+    // +UDWNFILE: the prompt, then the raw bytes (which include CR, LF and a quote).
+    let payload: &[u8] = b"line one\r\nline \"two\"";
+    for name in ["client.txt", "second.txt"] {
+        client
+            .send(&PrepareDownloadFile {
+                filename: name,
+                size: payload.len(),
+            })
+            .expect("AT+UDWNFILE prompt");
+        client
+            .send(&DownloadFile {
+                text: atat::serde_bytes::Bytes::new(payload),
+            })
+            .expect("payload accepted");
+    }
+
+    let listed = client
+        .send(&ListUserFiles { op: 0 })
+        .expect("AT+ULSTFILE=0");
+    assert_eq!(listed.names(), ["client.txt", "second.txt"]);
+
+    let read = client
+        .send(&ReadFile {
+            filename: "client.txt",
+        })
+        .expect("AT+URDFILE");
+    assert_eq!(read.filename.as_str(), "client.txt");
+    assert_eq!(read.size, payload.len());
+    // serde_at hands over the raw field from its opening quote up to the end of the line.
+    assert_eq!(text(&read.data), "\"line one\r\nline \"two\"\"");
+
+    client
+        .send(&DeleteFile {
+            filename: "client.txt",
+        })
+        .expect("AT+UDELFILE");
+    let listed = client
+        .send(&ListUserFiles { op: 0 })
+        .expect("AT+ULSTFILE=0 after delete");
+    assert_eq!(listed.names(), ["second.txt"]);
+
+    // Deleting it again: the module's +CME ERROR reaches the client as an error.
+    assert!(
+        client
+            .send(&DeleteFile {
+                filename: "client.txt"
+            })
+            .is_err()
+    );
+    // And the channel still works.
+    let model = client.send(&GetModelId).expect("AT+CGMM after an error");
+    assert_eq!(text(&model.model), "TOBY-L210");
+
+    emulator.stop();
+}
