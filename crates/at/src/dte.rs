@@ -203,9 +203,8 @@ impl Digester {
     }
 
     fn classify(&mut self, line: Vec<u8>) {
-        let event = if line.starts_with(b"+UU") {
-            DteEvent::Urc(line)
-        } else if !self.in_flight {
+        // u-blox URCs start with +UU; anything while no command is in flight is unsolicited.
+        let event = if line.starts_with(b"+UU") || !self.in_flight {
             DteEvent::Urc(line)
         } else if line.len() >= 2 && line[..2].eq_ignore_ascii_case(b"AT") {
             DteEvent::Echo(line)

@@ -35,6 +35,18 @@ impl Name {
         })
     }
 
+    /// The name given to a command whose name is longer than [`MAX_NAME`]: no command has
+    /// such a name, so it is answered as an unknown command. It prints as nothing.
+    pub const OVERLONG: Name = Name {
+        buf: [0; MAX_NAME],
+        len: 0,
+    };
+
+    /// Whether this is [`Name::OVERLONG`].
+    pub fn is_overlong(&self) -> bool {
+        self.len == 0
+    }
+
     /// The name as text (always ASCII).
     pub fn as_str(&self) -> &str {
         // The buffer holds upper-cased bytes of a `&str` made only of ASCII characters.
@@ -231,9 +243,9 @@ impl<'a> Commands<'a> {
         let Some(name) = Name::new(&body[start..end]) else {
             // A name too long for any command: skip it as an unknown command.
             let stop = self.end_of_args(end);
-            self.pos = stop;
+            self.pos = (stop + 1).min(bytes.len());
             return Some(Ok(AtCommand {
-                name: unknown_name(),
+                name: Name::OVERLONG,
                 form: Form::Action,
             }));
         };
@@ -307,13 +319,6 @@ impl<'a> Commands<'a> {
         };
         Some(Ok(AtCommand { name, form }))
     }
-}
-
-fn unknown_name() -> Name {
-    Name::new("+?").unwrap_or(Name {
-        buf: [0; MAX_NAME],
-        len: 0,
-    })
 }
 
 impl<'a> Iterator for Commands<'a> {

@@ -25,6 +25,7 @@ pub mod datadir;
 pub mod durable;
 pub mod firmware;
 pub mod fs;
+pub mod fuzzing;
 pub mod identity;
 mod module;
 pub mod nvm;

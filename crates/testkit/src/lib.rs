@@ -6,6 +6,8 @@
 //! - [`escape`]: the escaping used by transcript files (`\r`, `\n`, `\\`, `\xHH`).
 //! - [`TestModule`]: a module in a temporary directory with a fixed IMEI.
 #![forbid(unsafe_code)]
+// Test support: failing loudly (panicking) is the right answer to a broken fixture.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod escape;
 pub mod transcript;

@@ -2,6 +2,9 @@
 //! one byte at a time. `SEALCELL_BLESS=1 cargo test -p sealcell-testkit --test transcripts`
 //! rewrites the expected output (review the diff before committing).
 
+// Test code: a failed unwrap or panic is a failed test, reported with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use sealcell_testkit::transcript::{Delivery, Transcript, run};

@@ -3,6 +3,9 @@
 //! here was written for sealcell, so these tests check the wire as independent host code
 //! reads it.
 
+// Test code: a failed unwrap or panic is a failed test, reported with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;

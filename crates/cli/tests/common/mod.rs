@@ -1,0 +1,199 @@
+//! Runs the `sealcell` binary as a child process, the way a user does.
+
+#![allow(dead_code, unreachable_pub)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sealcell");
+pub const TEST_IMEI: &str = "490154203237518";
+
+/// A running `sealcell modem`.
+pub struct Modem {
+    pub child: Child,
+    pub addr: Option<SocketAddr>,
+    pub stderr: mpsc::Receiver<String>,
+    seen_addr: Option<SocketAddr>,
+}
+
+impl Modem {
+    /// Starts `sealcell modem --data DIR --listen tcp:127.0.0.1:0 ARGS...` and waits until it listens.
+    pub fn start(dir: &Path, args: &[&str]) -> Modem {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("modem").arg("--data").arg(dir).args(args);
+        if !args
+            .iter()
+            .any(|a| *a == "--pty" || *a == "--stdio" || *a == "--listen")
+        {
+            cmd.args(["--listen", "tcp:127.0.0.1:0"]);
+        }
+        Self::spawn(cmd, !args.contains(&"--stdio"))
+    }
+
+    pub fn spawn(mut cmd: Command, wait_for_listen: bool) -> Modem {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("RUST_LOG", "debug");
+        let mut child = cmd.spawn().expect("spawn sealcell");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut m = Modem {
+            child,
+            addr: None,
+            stderr: rx,
+            seen_addr: None,
+        };
+        if wait_for_listen {
+            m.wait_for_stderr(|l| {
+                l.contains("listening on tcp:") || l.contains(" on /") || l.contains(" -> ")
+            });
+            if let Some(a) = m.seen_addr.take() {
+                m.addr = Some(a);
+            }
+        }
+        m
+    }
+
+    /// Waits for a stderr line matching `pred`, remembering a listen address on the way.
+    pub fn wait_for_stderr(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .stderr
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no matching stderr line in time"));
+            if let Some(rest) = line.split("listening on tcp:").nth(1) {
+                self.seen_addr = rest.trim().parse().ok();
+            }
+            if pred(&line) {
+                return line;
+            }
+        }
+    }
+
+    pub fn connect(&self) -> At {
+        At::connect(self.addr.expect("modem listens on TCP"))
+    }
+
+    /// kill -9.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        nix::sys::signal::kill(pid, sig).unwrap();
+    }
+
+    pub fn wait_exit(mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("sealcell did not exit within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Modem {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A small AT client over TCP for tests: sends a line and reads up to the final result.
+pub struct At {
+    pub stream: TcpStream,
+    pub buf: Vec<u8>,
+}
+
+impl At {
+    pub fn connect(addr: SocketAddr) -> At {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        At {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads until the accumulated output ends with `suffix`; returns and clears it.
+    pub fn read_until(&mut self, suffix: &[u8]) -> Vec<u8> {
+        let mut chunk = [0u8; 65536];
+        while !self.buf.ends_with(suffix) {
+            let n = self.stream.read(&mut chunk).expect("read");
+            assert!(
+                n > 0,
+                "connection closed; got {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Sends `line` + CR and returns everything up to a final result.
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r").as_bytes());
+        let mut chunk = [0u8; 65536];
+        loop {
+            let text = String::from_utf8_lossy(&self.buf).into_owned();
+            if text.ends_with("\r\nOK\r\n")
+                || text.ends_with("ERROR\r\n")
+                || text.ends_with("\r\n>")
+            {
+                self.buf.clear();
+                return text;
+            }
+            let n = self.stream.read(&mut chunk).expect("read");
+            assert!(n > 0, "connection closed after {text:?}");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+pub fn data_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
