@@ -81,7 +81,10 @@ fn kill_during_an_upload_leaves_no_file_and_an_acknowledged_upload_whole() {
 
 #[test]
 fn sigterm_and_sigint_stop_cleanly() {
-    for sig in [nix::sys::signal::Signal::SIGTERM, nix::sys::signal::Signal::SIGINT] {
+    for sig in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGINT,
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let link = dir.path().join("ttyTOBY");
         let mut m = Modem::start(

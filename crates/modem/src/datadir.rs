@@ -11,25 +11,30 @@
 //! DIR/fw/state.toml      installed firmware version and install history
 //! ```
 //!
-//! A module is created on the first start of a directory without `otp/`. Creation builds the
-//! whole `otp/` in a staging directory and renames it into place last, so a crash during
-//! creation leaves no half-made module: the next start finds no `otp/` and creates one.
+//! A module is created on the first start of a directory without `otp/identity.toml`. The
+//! device key is written first and the identity last, each atomically, so a crash during
+//! creation leaves no half-made module: the next start finds no identity and creates the module
+//! again (with a new device key).
+//!
+//! All access goes through a [`Storage`], so the same code runs on the real file system and on
+//! the crash-simulating disk of the tests.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::durable;
+use sealcell_store::{FsStorage, Storage};
+
 use crate::identity::{Identity, Imei, Model};
 
 /// Length of the device-unique key.
 pub const DUK_LEN: usize = 32;
 
-/// Paths inside one module's data directory.
+/// Paths inside one module's data directory, and the storage that holds them.
 #[derive(Clone, Debug)]
 pub struct DataDir {
     root: PathBuf,
+    storage: Arc<dyn Storage>,
 }
 
 /// Why a data directory could not be opened or created.
@@ -87,59 +92,57 @@ pub struct Opened {
     pub created: bool,
 }
 
+/// `otp/duk.bin`, relative to the data directory.
+pub const DUK: &str = "otp/duk.bin";
+/// `otp/identity.toml`.
+pub const IDENTITY: &str = "otp/identity.toml";
+/// `otp/counter`.
+pub const COUNTER: &str = "otp/counter";
+/// `nvm.toml`.
+pub const NVM: &str = "nvm.toml";
+/// `fs/`.
+pub const FS: &str = "fs";
+/// `sec/`.
+pub const SEC: &str = "sec";
+/// `fw/state.toml`.
+pub const FW_STATE: &str = "fw/state.toml";
+
 impl DataDir {
-    /// The layout rooted at `root` (nothing is touched yet).
+    /// The data directory `root` on the host file system (nothing is touched yet).
     pub fn new(root: impl Into<PathBuf>) -> DataDir {
-        DataDir { root: root.into() }
+        let root = root.into();
+        DataDir {
+            storage: Arc::new(FsStorage::new(&root)),
+            root,
+        }
+    }
+
+    /// A data directory on another storage; `root` is only used to name it in messages.
+    pub fn with_storage(root: impl Into<PathBuf>, storage: Arc<dyn Storage>) -> DataDir {
+        DataDir {
+            root: root.into(),
+            storage,
+        }
     }
 
     /// The data directory itself.
     pub fn root(&self) -> &Path {
         &self.root
     }
-    /// `otp/`.
-    pub fn otp(&self) -> PathBuf {
-        self.root.join("otp")
-    }
-    /// `otp/duk.bin`.
-    pub fn duk(&self) -> PathBuf {
-        self.otp().join("duk.bin")
-    }
-    /// `otp/identity.toml`.
-    pub fn identity(&self) -> PathBuf {
-        self.otp().join("identity.toml")
-    }
-    /// `otp/counter`.
-    pub fn counter(&self) -> PathBuf {
-        self.otp().join("counter")
-    }
-    /// `nvm.toml`.
-    pub fn nvm(&self) -> PathBuf {
-        self.root.join("nvm.toml")
-    }
-    /// `fs/`.
-    pub fn fs(&self) -> PathBuf {
-        self.root.join("fs")
-    }
-    /// `sec/`.
-    pub fn sec(&self) -> PathBuf {
-        self.root.join("sec")
-    }
-    /// `fw/`.
-    pub fn fw(&self) -> PathBuf {
-        self.root.join("fw")
-    }
-    /// `fw/state.toml`.
-    pub fn fw_state(&self) -> PathBuf {
-        self.fw().join("state.toml")
-    }
-    fn staging(&self) -> PathBuf {
-        self.root.join(":otp-staging")
+
+    /// The storage holding it.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
     }
 
-    /// Whether a module exists here (its `otp/` is in place).
+    /// A path of the data directory for messages.
+    pub fn display(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Whether a module exists here (its identity is in place).
     pub fn exists(&self) -> bool {
-        self.identity().is_file()
+        self.storage.is_file(Path::new(IDENTITY))
     }
 
     /// Opens the module here, creating it first when the directory holds none.
@@ -169,73 +172,94 @@ impl DataDir {
             });
         }
         self.check_device_key()?;
-        for dir in [
-            self.fs().join("USER"),
-            self.fs().join("FOAT"),
-            self.sec(),
-            self.fw(),
-        ] {
-            durable::create_dir(&dir).map_err(io_err("create", &dir))?;
+        for dir in ["fs/USER", "fs/FOAT", SEC, "fw"] {
+            self.storage
+                .create_dir_all(Path::new(dir))
+                .map_err(self.io_err("create", dir))?;
+        }
+        // Temporary files of writes a crash interrupted (nvm.toml, fw/state.toml, the identity).
+        // The file-system areas are swept by the file system, the store by the store.
+        for dir in ["", "otp", "fw"] {
+            let names = self
+                .storage
+                .list(Path::new(dir))
+                .map_err(self.io_err("list", dir))?;
+            for name in names
+                .into_iter()
+                .filter(|n| sealcell_store::is_temp_name(n))
+            {
+                let path = Path::new(dir).join(&name);
+                self.storage
+                    .remove(&path)
+                    .map_err(self.io_err("remove", dir))?;
+                tracing::info!(file = %path.display(), "removed a temporary file left by a crash");
+            }
         }
         Ok(Opened { identity, created })
     }
 
     fn create(&self, model: Model, imei: Option<Imei>, now_unix: u64) -> Result<(), OpenError> {
-        durable::create_dir(&self.root).map_err(io_err("create", &self.root))?;
-        let staging = self.staging();
-        if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(io_err("remove", &staging))?;
-        }
-        fs::create_dir(&staging).map_err(io_err("create", &staging))?;
-
+        self.storage
+            .create_dir_all(Path::new("otp"))
+            .map_err(self.io_err("create", "otp"))?;
         let mut duk = [0u8; DUK_LEN];
         getrandom::fill(&mut duk).map_err(OpenError::Random)?;
-        let duk_path = staging.join("duk.bin");
-        let write_duk = || -> io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o400)
-                .open(&duk_path)?;
-            f.write_all(&duk)?;
-            f.sync_all()
-        };
-        let written = write_duk();
+        let written = self
+            .storage
+            .write_atomic_mode(Path::new(DUK), &duk, Some(0o400));
         duk.iter_mut().for_each(|b| *b = 0);
-        written.map_err(io_err("write", &duk_path))?;
+        written.map_err(self.io_err("write", DUK))?;
 
         let identity = Identity::generate(model, imei, now_unix).map_err(OpenError::Random)?;
         let text = toml::to_string(&identity).map_err(|e| OpenError::Damaged {
-            path: self.identity(),
+            path: self.display(IDENTITY),
             reason: e.to_string(),
         })?;
-        let id_path = staging.join("identity.toml");
-        durable::atomic_write(&id_path, text.as_bytes()).map_err(io_err("write", &id_path))?;
-
-        // The rename makes the module exist; everything before it is invisible.
-        fs::rename(&staging, self.otp()).map_err(io_err("rename", &staging))?;
-        durable::sync_dir(&self.root).map_err(io_err("sync", &self.root))?;
+        // The identity makes the module exist; everything before it is redone after a crash.
+        self.storage
+            .write_atomic(Path::new(IDENTITY), text.as_bytes())
+            .map_err(self.io_err("write", IDENTITY))?;
         tracing::info!(imei = %identity.imei, model = %identity.model, dir = %self.root.display(), "created a new module");
         Ok(())
     }
 
     /// Reads `otp/identity.toml`.
     pub fn load_identity(&self) -> Result<Identity, OpenError> {
-        let path = self.identity();
-        let text = fs::read_to_string(&path).map_err(io_err("read", &path))?;
+        let bytes = self
+            .storage
+            .read(Path::new(IDENTITY))
+            .map_err(self.io_err("read", IDENTITY))?;
+        let text = String::from_utf8(bytes).map_err(|_| OpenError::Damaged {
+            path: self.display(IDENTITY),
+            reason: "not UTF-8".into(),
+        })?;
         toml::from_str(&text).map_err(|e| OpenError::Damaged {
-            path,
+            path: self.display(IDENTITY),
             reason: e.message().to_string(),
         })
     }
 
     fn check_device_key(&self) -> Result<(), OpenError> {
-        let path = self.duk();
-        let len = fs::metadata(&path).map_err(io_err("read", &path))?.len();
+        let len = self
+            .storage
+            .len(Path::new(DUK))
+            .map_err(self.io_err("read", DUK))?;
         if len != DUK_LEN as u64 {
-            return Err(OpenError::BadDeviceKey { path, found: len });
+            return Err(OpenError::BadDeviceKey {
+                path: self.display(DUK),
+                found: len,
+            });
         }
         Ok(())
+    }
+
+    /// Maps an I/O error on `rel` to [`OpenError::Io`].
+    pub fn io_err(
+        &self,
+        what: &'static str,
+        rel: &str,
+    ) -> impl FnOnce(io::Error) -> OpenError + use<> {
+        io_err(what, &self.root.join(rel))
     }
 }
 
@@ -247,7 +271,10 @@ pub fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Open
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
+
+    use sealcell_store::{CrashMode, SimStorage};
 
     use super::*;
 
@@ -257,13 +284,14 @@ mod tests {
         let dir = DataDir::new(tmp.path().join("m"));
         let first = dir.open_or_create(None, None, 1).unwrap();
         assert!(first.created);
-        let mode = fs::metadata(dir.duk()).unwrap().permissions().mode() & 0o777;
+        let duk = tmp.path().join("m").join(DUK);
+        let mode = fs::metadata(&duk).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o400);
-        assert_eq!(fs::metadata(dir.duk()).unwrap().len(), 32);
+        assert_eq!(fs::metadata(&duk).unwrap().len(), 32);
         let again = dir.open_or_create(None, None, 2).unwrap();
         assert!(!again.created);
         assert_eq!(first.identity, again.identity);
-        assert!(dir.fs().join("USER").is_dir() && dir.fs().join("FOAT").is_dir());
+        assert!(tmp.path().join("m/fs/USER").is_dir() && tmp.path().join("m/fs/FOAT").is_dir());
     }
 
     #[test]
@@ -286,14 +314,30 @@ mod tests {
     }
 
     #[test]
-    fn a_crash_during_creation_leaves_no_module() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = DataDir::new(tmp.path());
-        fs::create_dir_all(dir.staging()).unwrap();
-        fs::write(dir.staging().join("duk.bin"), b"half").unwrap();
-        assert!(!dir.exists());
-        let opened = dir.open_or_create(None, None, 0).unwrap();
-        assert!(opened.created);
-        assert!(!dir.staging().exists());
+    fn a_crash_at_any_step_of_creation_leaves_no_module_or_a_whole_one() {
+        let probe = SimStorage::new();
+        DataDir::with_storage("sim", Arc::new(probe.clone()))
+            .open_or_create(None, None, 0)
+            .unwrap();
+        let steps = probe.steps();
+        for fail in 1..=steps {
+            for mode in [CrashMode::LoseUnsynced, CrashMode::KeepAll] {
+                let disk = SimStorage::new();
+                disk.fail_at(Some(fail));
+                assert!(
+                    DataDir::with_storage("sim", Arc::new(disk.clone()))
+                        .open_or_create(None, None, 0)
+                        .is_err()
+                );
+                let rebooted = disk.crash(mode);
+                let dir = DataDir::with_storage("sim", Arc::new(rebooted.clone()));
+                let had_module = dir.exists();
+                let opened = dir
+                    .open_or_create(None, None, 0)
+                    .unwrap_or_else(|e| panic!("step {fail} {mode:?}: {e}"));
+                assert_eq!(opened.created, !had_module);
+                assert_eq!(rebooted.len(Path::new(DUK)).unwrap(), 32);
+            }
+        }
     }
 }

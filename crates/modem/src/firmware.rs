@@ -1,13 +1,14 @@
 //! The installed firmware (`DIR/fw/state.toml`): the version `AT+CGMR` and `ATI9` report, and
 //! the install history the firmware-update commands append to.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use sealcell_store::Storage;
 use serde::{Deserialize, Serialize};
 
-use crate::durable;
+use crate::nvm::load_toml;
 
 /// The modem firmware version of a new module.
 pub const FACTORY_VERSION: &str = "17.00";
@@ -57,6 +58,7 @@ impl Default for FirmwareState {
 /// The state with its file.
 #[derive(Debug)]
 pub struct FirmwareFile {
+    storage: Arc<dyn Storage>,
     path: PathBuf,
     /// Current values.
     pub state: FirmwareState,
@@ -64,14 +66,10 @@ pub struct FirmwareFile {
 
 impl FirmwareFile {
     /// Loads `path`, or the factory state when it does not exist yet.
-    pub fn load(path: &Path) -> io::Result<FirmwareFile> {
-        let state = match fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.message().to_string()))?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => FirmwareState::default(),
-            Err(e) => return Err(e),
-        };
+    pub fn load(storage: Arc<dyn Storage>, path: &Path) -> io::Result<FirmwareFile> {
+        let state = load_toml(storage.as_ref(), path)?.unwrap_or_default();
         Ok(FirmwareFile {
+            storage,
             path: path.to_path_buf(),
             state,
         })
@@ -80,7 +78,7 @@ impl FirmwareFile {
     /// Writes `next` durably, then adopts it.
     pub fn store(&mut self, next: FirmwareState) -> io::Result<()> {
         let text = toml::to_string(&next).map_err(|e| io::Error::other(e.to_string()))?;
-        durable::atomic_write(&self.path, text.as_bytes())?;
+        self.storage.write_atomic(&self.path, text.as_bytes())?;
         self.state = next;
         Ok(())
     }

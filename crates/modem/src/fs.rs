@@ -10,11 +10,11 @@
 //!   when every byte has arrived, so a crash or a payload timeout leaves the old file or the
 //!   new one, never a torn one.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::durable;
+use sealcell_store::{Storage, TempFile, is_temp_name};
 
 /// The longest file name (**248 characters on TOBY-L2**).
 pub const MAX_NAME_LEN: usize = 248;
@@ -95,20 +95,36 @@ pub fn validate_name(name: &str) -> Result<(), FsError> {
     Ok(())
 }
 
-/// The file system rooted at `DIR/fs`.
+/// The file system under `fs/` of the data directory.
 #[derive(Debug)]
 pub struct FileSystem {
+    storage: Arc<dyn Storage>,
     root: PathBuf,
     capacity: u64,
 }
 
 impl FileSystem {
-    /// Opens the areas under `root` and removes temporary files left by a crash.
-    pub fn open(root: &Path, capacity: u64) -> io::Result<FileSystem> {
+    /// Opens the areas under `root` (relative to the storage) and removes temporary files left
+    /// by a crash.
+    pub fn open(storage: Arc<dyn Storage>, root: &Path, capacity: u64) -> io::Result<FileSystem> {
+        let fs = FileSystem {
+            storage,
+            root: root.to_path_buf(),
+            capacity,
+        };
         for tag in [Tag::User, Tag::Foat] {
-            let dir = root.join(tag.as_str());
-            durable::create_dir(&dir)?;
-            let removed = durable::remove_stale_temps(&dir)?;
+            let dir = fs.dir(tag);
+            fs.storage.create_dir_all(&dir)?;
+            let mut removed = 0;
+            for name in fs
+                .storage
+                .list(&dir)?
+                .into_iter()
+                .filter(|n| is_temp_name(n))
+            {
+                fs.storage.remove(&dir.join(name))?;
+                removed += 1;
+            }
             if removed > 0 {
                 tracing::info!(
                     removed,
@@ -117,10 +133,7 @@ impl FileSystem {
                 );
             }
         }
-        Ok(FileSystem {
-            root: root.to_path_buf(),
-            capacity,
-        })
+        Ok(fs)
     }
 
     /// The configured capacity in bytes.
@@ -132,7 +145,7 @@ impl FileSystem {
         self.root.join(tag.as_str())
     }
 
-    /// The host path of a file (after validating its name).
+    /// The storage path of a file (after validating its name).
     pub fn path(&self, tag: Tag, name: &str) -> Result<PathBuf, FsError> {
         validate_name(name)?;
         Ok(self.dir(tag).join(name))
@@ -140,28 +153,21 @@ impl FileSystem {
 
     /// The names in an area, sorted.
     pub fn list(&self, tag: Tag) -> io::Result<Vec<String>> {
-        let mut names = Vec::new();
-        for entry in fs::read_dir(self.dir(tag))? {
-            let entry = entry?;
-            if let Some(name) = entry.file_name().to_str() {
-                if !durable::is_temp_name(name) && entry.file_type()?.is_file() {
-                    names.push(name.to_string());
-                }
-            }
-        }
-        names.sort();
-        Ok(names)
+        Ok(self
+            .storage
+            .list(&self.dir(tag))?
+            .into_iter()
+            .filter(|n| !is_temp_name(n))
+            .collect())
     }
 
     /// Bytes used by both areas, including uploads in progress.
     pub fn used(&self) -> io::Result<u64> {
         let mut used = 0u64;
         for tag in [Tag::User, Tag::Foat] {
-            for entry in fs::read_dir(self.dir(tag))? {
-                let meta = entry?.metadata()?;
-                if meta.is_file() {
-                    used = used.saturating_add(meta.len());
-                }
+            let dir = self.dir(tag);
+            for name in self.storage.list(&dir)? {
+                used = used.saturating_add(self.storage.len(&dir.join(name)).unwrap_or(0));
             }
         }
         Ok(used)
@@ -175,18 +181,13 @@ impl FileSystem {
     /// The size of a file (`AT+ULSTFILE=2`).
     pub fn size(&self, tag: Tag, name: &str) -> Result<u64, FsError> {
         let path = self.path(tag, name)?;
-        match fs::metadata(&path) {
-            Ok(m) if m.is_file() => Ok(m.len()),
-            Ok(_) => Err(FsError::NotFound),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(FsError::NotFound),
-            Err(e) => Err(e.into()),
-        }
+        self.storage.len(&path).map_err(not_found)
     }
 
     /// Reads a whole file (`AT+URDFILE`).
     pub fn read(&self, tag: Tag, name: &str) -> Result<Vec<u8>, FsError> {
         let path = self.path(tag, name)?;
-        fs::read(&path).map_err(not_found)
+        self.storage.read(&path).map_err(not_found)
     }
 
     /// Reads up to `len` bytes at `offset` (`AT+URDBLOCK`); fewer at the end of the file.
@@ -198,19 +199,15 @@ impl FileSystem {
         len: u64,
     ) -> Result<Vec<u8>, FsError> {
         let path = self.path(tag, name)?;
-        let mut f = File::open(&path).map_err(not_found)?;
-        let size = f.metadata()?.len();
-        let n = len.min(size.saturating_sub(offset));
-        let mut buf = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
-        f.seek(SeekFrom::Start(offset.min(size)))?;
-        f.take(n).read_to_end(&mut buf)?;
-        Ok(buf)
+        self.storage
+            .read_range(&path, offset, len)
+            .map_err(not_found)
     }
 
     /// Deletes a file (`AT+UDELFILE`).
     pub fn delete(&self, tag: Tag, name: &str) -> Result<(), FsError> {
         let path = self.path(tag, name)?;
-        durable::remove(&path).map_err(not_found)
+        self.storage.remove(&path).map_err(not_found)
     }
 
     /// Replaces a file atomically with `bytes` (used by downloads and tests).
@@ -224,7 +221,7 @@ impl FileSystem {
                 free,
             });
         }
-        durable::atomic_write(&path, bytes)?;
+        self.storage.write_atomic(&path, bytes)?;
         Ok(())
     }
 
@@ -235,26 +232,13 @@ impl FileSystem {
         if size > free {
             return Err(FsError::NoSpace { needed: size, free });
         }
-        let tmp = durable::temp_path(&self.dir(tag), "upload");
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        match File::open(&path) {
-            Ok(mut existing) => {
-                if let Err(e) = io::copy(&mut existing, &mut file) {
-                    drop(file);
-                    let _ = fs::remove_file(&tmp);
-                    return Err(e.into());
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                drop(file);
-                let _ = fs::remove_file(&tmp);
-                return Err(e.into());
-            }
+        let mut temp = self.storage.create_temp(&self.dir(tag))?;
+        if self.storage.is_file(&path) {
+            // Appending: the new file starts as a copy of the old one.
+            self.storage.copy_into(&path, temp.as_mut())?;
         }
         Ok(Upload {
-            file: Some(file),
-            tmp,
+            temp: Some(temp),
             path,
             error: None,
         })
@@ -271,12 +255,19 @@ fn not_found(e: io::Error) -> FsError {
 
 /// An upload in progress. Dropping it without [`Upload::commit`] discards the new data and
 /// leaves the original file untouched.
-#[derive(Debug)]
 pub struct Upload {
-    file: Option<File>,
-    tmp: PathBuf,
+    temp: Option<Box<dyn TempFile>>,
     path: PathBuf,
     error: Option<io::Error>,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("path", &self.path)
+            .field("failed", &self.error.is_some())
+            .finish()
+    }
 }
 
 impl Upload {
@@ -286,8 +277,8 @@ impl Upload {
         if self.error.is_some() {
             return;
         }
-        if let Some(f) = self.file.as_mut() {
-            if let Err(e) = f.write_all(bytes) {
+        if let Some(t) = self.temp.as_mut() {
+            if let Err(e) = t.write(bytes) {
                 self.error = Some(e);
             }
         }
@@ -298,21 +289,9 @@ impl Upload {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let Some(file) = self.file.take() else {
-            return Err(io::Error::other("upload already finished"));
-        };
-        let result = durable::commit(file, &self.tmp, &self.path);
-        if result.is_err() {
-            let _ = fs::remove_file(&self.tmp);
-        }
-        result
-    }
-}
-
-impl Drop for Upload {
-    fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.tmp);
+        match self.temp.take() {
+            Some(t) => t.commit(&self.path, None),
+            None => Err(io::Error::other("upload already finished")),
         }
     }
 }
@@ -351,7 +330,8 @@ mod tests {
     #[test]
     fn upload_appends_atomically() {
         let tmp = tempfile::tempdir().unwrap();
-        let fs = FileSystem::open(tmp.path(), 100).unwrap();
+        let storage = Arc::new(sealcell_store::FsStorage::new(tmp.path()));
+        let fs = FileSystem::open(storage, Path::new("fs"), 100).unwrap();
         let mut up = fs.begin_upload(Tag::User, "f", 3).unwrap();
         up.write(b"abc");
         up.commit().unwrap();

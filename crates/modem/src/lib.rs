@@ -2,8 +2,8 @@
 //!
 //! The engine is sans-I/O: a [`Channel`] takes the bytes a host sent and the current time, and
 //! returns the module's answer; it never touches a socket. The module's state lives in a data
-//! directory ([`datadir`]) and every change is written atomically ([`durable`]) before the
-//! command answers. [`serve`] connects channels to TCP, a PTY or stdio.
+//! directory ([`datadir`]) and every change is written atomically through a
+//! [`sealcell_store::Storage`] before the command answers. [`serve`] connects channels to TCP, a PTY or stdio.
 //!
 //! ```
 //! use std::time::Instant;
@@ -22,7 +22,6 @@ mod channel;
 pub mod clock;
 pub mod command;
 pub mod datadir;
-pub mod durable;
 pub mod firmware;
 pub mod fs;
 pub mod fuzzing;

@@ -2,12 +2,14 @@
 //! directory. A [`crate::Channel`] drives it; transports share one `Module` behind a mutex.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sealcell_at::payload::DEFAULT_PAYLOAD_TIMEOUT;
+use sealcell_store::{FsStorage, Storage};
 
-use crate::datadir::{DataDir, OpenError, io_err};
+use crate::datadir::{self, DataDir, OpenError};
 use crate::firmware::FirmwareFile;
 use crate::fs::{DEFAULT_CAPACITY, FileSystem};
 use crate::identity::{Identity, Imei, Model};
@@ -111,15 +113,26 @@ pub struct Module {
 pub const MAX_QUEUED_URCS: usize = 256;
 
 impl Module {
-    /// Opens (creating on first start) the module described by `config`.
+    /// Opens (creating on first start) the module described by `config`, in its data
+    /// directory on the host file system.
     pub fn open(config: ModuleConfig) -> Result<Module, OpenError> {
-        let dir = DataDir::new(&config.data_dir);
+        let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(&config.data_dir));
+        Module::open_with_storage(config, storage)
+    }
+
+    /// Opens the module on another storage (the crash-simulating disk of the tests).
+    pub fn open_with_storage(
+        config: ModuleConfig,
+        storage: Arc<dyn Storage>,
+    ) -> Result<Module, OpenError> {
+        let dir = DataDir::with_storage(&config.data_dir, storage.clone());
         let opened = dir.open_or_create(config.model, config.imei.clone(), now_unix())?;
-        let nvm = NvmFile::load(&dir.nvm()).map_err(io_err("read", &dir.nvm()))?;
-        let fs =
-            FileSystem::open(&dir.fs(), config.fs_capacity).map_err(io_err("open", &dir.fs()))?;
-        let firmware =
-            FirmwareFile::load(&dir.fw_state()).map_err(io_err("read", &dir.fw_state()))?;
+        let nvm = NvmFile::load(storage.clone(), Path::new(datadir::NVM))
+            .map_err(dir.io_err("read", datadir::NVM))?;
+        let fs = FileSystem::open(storage.clone(), Path::new(datadir::FS), config.fs_capacity)
+            .map_err(dir.io_err("open", datadir::FS))?;
+        let firmware = FirmwareFile::load(storage, Path::new(datadir::FW_STATE))
+            .map_err(dir.io_err("read", datadir::FW_STATE))?;
         Ok(Module {
             config,
             dir,
@@ -165,7 +178,7 @@ impl Module {
     /// Power-cycles the module: volatile state back to factory, persistent state re-read from
     /// the data directory, and every channel reset at its next input (`AT+CFUN=15/16`).
     pub fn reboot(&mut self) -> Result<(), OpenError> {
-        let fresh = Module::open(self.config.clone())?;
+        let fresh = Module::open_with_storage(self.config.clone(), self.dir.storage().clone())?;
         let epoch = self.epoch + 1;
         let next_channel = self.next_channel;
         let channels: Vec<ChannelId> = self.urcs.keys().copied().collect();

@@ -3,13 +3,12 @@
 //! greeting). Every change is written atomically before the command answers `OK`.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use sealcell_store::Storage;
 use serde::{Deserialize, Serialize};
-
-use crate::durable;
 
 /// One PDP context (`+CGDCONT`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,21 +74,36 @@ impl Default for Nvm {
 /// The settings together with the file they live in.
 #[derive(Debug)]
 pub struct NvmFile {
+    storage: Arc<dyn Storage>,
     path: PathBuf,
     /// The current values.
     pub values: Nvm,
 }
 
+/// Reads a TOML state file, or `None` when it does not exist yet.
+pub(crate) fn load_toml<T: serde::de::DeserializeOwned>(
+    storage: &dyn Storage,
+    path: &Path,
+) -> io::Result<Option<T>> {
+    match storage.read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))?;
+            let value = toml::from_str(&text)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.message().to_string()))?;
+            Ok(Some(value))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl NvmFile {
     /// Loads `path`, or the factory values when it does not exist yet.
-    pub fn load(path: &Path) -> io::Result<NvmFile> {
-        let values = match fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.message().to_string()))?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Nvm::default(),
-            Err(e) => return Err(e),
-        };
+    pub fn load(storage: Arc<dyn Storage>, path: &Path) -> io::Result<NvmFile> {
+        let values = load_toml(storage.as_ref(), path)?.unwrap_or_default();
         Ok(NvmFile {
+            storage,
             path: path.to_path_buf(),
             values,
         })
@@ -101,7 +115,7 @@ impl NvmFile {
         let mut next = self.values.clone();
         change(&mut next);
         let text = toml::to_string(&next).map_err(|e| io::Error::other(e.to_string()))?;
-        durable::atomic_write(&self.path, text.as_bytes())?;
+        self.storage.write_atomic(&self.path, text.as_bytes())?;
         self.values = next;
         Ok(())
     }

@@ -2,13 +2,11 @@
 //! system usage, firmware. Reads only; never creates, repairs or unlocks anything, and never
 //! prints the content of a file or a secret.
 
-use std::fs;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::datadir::{DataDir, OpenError};
-use crate::durable;
+use crate::datadir::{self, DataDir, OpenError};
 use crate::firmware::{FirmwareFile, InstallRecord};
 use crate::fs::Tag;
 use crate::nvm::NvmFile;
@@ -110,35 +108,31 @@ pub fn gather(dir: &Path) -> Result<Status, StatusError> {
         return Err(StatusError::NoModule(dir.display().to_string()));
     }
     let id = data.load_identity()?;
-    let fw = FirmwareFile::load(&data.fw_state())
-        .map_err(crate::datadir::io_err("read", &data.fw_state()))?;
+    let storage = data.storage().clone();
+    let fw = FirmwareFile::load(storage.clone(), Path::new(datadir::FW_STATE))
+        .map_err(data.io_err("read", datadir::FW_STATE))?;
     // Parse nvm.toml too, so a damaged settings file shows up here rather than at the next boot.
-    NvmFile::load(&data.nvm()).map_err(crate::datadir::io_err("read", &data.nvm()))?;
+    NvmFile::load(storage.clone(), Path::new(datadir::NVM))
+        .map_err(data.io_err("read", datadir::NVM))?;
     let mut files = Vec::new();
     let mut used = 0u64;
     for tag in [Tag::User, Tag::Foat] {
-        let area = data.fs().join(tag.as_str());
-        let Ok(entries) = fs::read_dir(&area) else {
+        let area = Path::new(datadir::FS).join(tag.as_str());
+        let Ok(names) = storage.list(&area) else {
             continue;
         };
-        let mut area_files = Vec::new();
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-                continue;
-            };
-            if !meta.is_file() || durable::is_temp_name(&name) {
-                continue;
-            }
-            used = used.saturating_add(meta.len());
-            area_files.push(FileStatus {
+        for name in names
+            .into_iter()
+            .filter(|n| !sealcell_store::is_temp_name(n))
+        {
+            let size = storage.len(&area.join(&name)).unwrap_or(0);
+            used = used.saturating_add(size);
+            files.push(FileStatus {
                 area: tag.as_str(),
                 name,
-                size: meta.len(),
+                size,
             });
         }
-        area_files.sort_by(|a, b| a.name.cmp(&b.name));
-        files.extend(area_files);
     }
     Ok(Status {
         data_dir: dir.display().to_string(),

@@ -1,0 +1,106 @@
+//! Storage for the emulated module: every state change goes through [`Storage`], whose only
+//! mutating operations are atomic (a temporary file made durable, then renamed into place, then
+//! the directory synced) or a durable removal.
+//!
+//! | Need | Use |
+//! |---|---|
+//! | The real thing, on a data directory | [`FsStorage`] |
+//! | Tests that crash at every write and reboot | [`SimStorage`] |
+//!
+//! [`SimStorage`] models a disk after power loss: only data that was fsynced, and only
+//! directory entries whose directory was fsynced, survive [`SimStorage::crash`]. It can fail
+//! (and "lose power") at any primitive step, so a test can count the steps of an operation,
+//! crash at each one in turn, reboot, and check the state is the old one or the new one.
+//!
+//! ```
+//! use std::path::Path;
+//! use sealcell_store::{SimStorage, Storage, CrashMode};
+//!
+//! let disk = SimStorage::new();
+//! disk.write_atomic(Path::new("nvm.toml"), b"v1").unwrap();
+//! let after = disk.crash(CrashMode::LoseUnsynced);
+//! assert_eq!(after.read(Path::new("nvm.toml")).unwrap(), b"v1");
+//! ```
+#![forbid(unsafe_code)]
+
+mod fs_storage;
+mod sim;
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+pub use fs_storage::FsStorage;
+pub use sim::{CrashMode, SimStorage};
+
+/// A file being written; it becomes visible only through [`TempFile::commit`]. Dropping it
+/// discards it.
+pub trait TempFile: Send {
+    /// Appends bytes.
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Makes the content durable, renames it to `dest` (replacing any file there) and syncs the
+    /// directory. `mode` sets the permission bits where the backend has them.
+    fn commit(self: Box<Self>, dest: &Path, mode: Option<u32>) -> io::Result<()>;
+}
+
+/// The storage operations the module uses. Paths are relative to the storage's root.
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// The whole content of a file.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Up to `len` bytes at `offset` (fewer at the end of the file).
+    fn read_range(&self, path: &Path, offset: u64, len: u64) -> io::Result<Vec<u8>>;
+    /// The size of a file (`NotFound` when missing or not a file).
+    fn len(&self, path: &Path) -> io::Result<u64>;
+    /// Whether a file exists at `path`.
+    fn is_file(&self, path: &Path) -> bool;
+    /// The names of the files in a directory (not subdirectories), sorted.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Creates a directory and its parents, durably.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Starts a temporary file in `dir`, named so it can never collide with a file of the
+    /// module's file system (it contains a `:`).
+    fn create_temp(&self, dir: &Path) -> io::Result<Box<dyn TempFile>>;
+    /// Removes a file and syncs its directory.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+
+    /// Replaces `path` with `bytes` atomically and durably.
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        self.write_atomic_mode(path, bytes, None)
+    }
+
+    /// [`Storage::write_atomic`] with permission bits.
+    fn write_atomic_mode(&self, path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new(""));
+        let mut temp = self.create_temp(dir)?;
+        temp.write(bytes)?;
+        temp.commit(path, mode)
+    }
+
+    /// Copies the file at `src` into `temp` (for appends), in chunks.
+    fn copy_into(&self, src: &Path, temp: &mut dyn TempFile) -> io::Result<()> {
+        const CHUNK: u64 = 1 << 20;
+        let len = self.len(src)?;
+        let mut offset = 0;
+        while offset < len {
+            let chunk = self.read_range(src, offset, CHUNK)?;
+            if chunk.is_empty() {
+                break;
+            }
+            temp.write(&chunk)?;
+            offset += chunk.len() as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a file name is one of the storage's temporary files.
+pub fn is_temp_name(name: &str) -> bool {
+    name.contains(':')
+}
+
+fn not_found(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{} not found", path.display()),
+    )
+}

@@ -1,0 +1,206 @@
+//! Crash at every storage step (MCUboot `perm_with_fails` style) for every state-changing AT
+//! command of the module: count the steps the command takes on the simulated disk, then for
+//! each step i fail there ("power off"), reboot on what the disk kept, and check the module
+//! boots and shows exactly the old state or the new one. Both crash models run: power loss
+//! (only fsynced data and directory entries survive) and process death (kill -9).
+//! And an acknowledged command (its `OK` was sent) survives power loss.
+
+// Test code: a failed unwrap or panic is a failed test, reported with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sealcell_modem::{Channel, Module};
+use sealcell_store::{CrashMode, SimStorage, Storage};
+use sealcell_testkit::test_config;
+
+fn boot(disk: &SimStorage) -> Result<(Module, Channel), String> {
+    let mut module =
+        Module::open_with_storage(test_config(Path::new("sim")), Arc::new(disk.clone()))
+            .map_err(|e| e.to_string())?;
+    let mut channel = Channel::new(&mut module);
+    let mut out = Vec::new();
+    channel.feed(&mut module, b"ATE0\r", Instant::now(), &mut out);
+    Ok((module, channel))
+}
+
+fn send(m: &mut Module, c: &mut Channel, input: &[u8]) -> String {
+    let mut out = Vec::new();
+    c.feed(m, input, Instant::now(), &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+struct Scenario {
+    name: &'static str,
+    setup: &'static [&'static [u8]],
+    change: &'static [&'static [u8]],
+    observe: &'static [&'static [u8]],
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "upload a new file",
+        setup: &[],
+        change: &[b"AT+UDWNFILE=\"new.bin\",5\r", b"hello"],
+        observe: &[b"AT+ULSTFILE\r", b"AT+URDFILE=\"new.bin\"\r"],
+    },
+    Scenario {
+        name: "append to a file",
+        setup: &[b"AT+UDWNFILE=\"log\",3\r", b"old"],
+        change: &[b"AT+UDWNFILE=\"log\",4\r", b"+new"],
+        observe: &[b"AT+ULSTFILE\r", b"AT+URDFILE=\"log\"\r"],
+    },
+    Scenario {
+        name: "upload the update package",
+        setup: &[b"AT+UDWNFILE=\"notes\",2,\"FOAT\"\r", b"n1"],
+        change: &[
+            b"AT+UDWNFILE=\"updatePackage.bin\",8,\"FOAT\"\r",
+            b"PK\x03\x04\x00\"\r\n",
+        ],
+        observe: &[
+            b"AT+ULSTFILE=0,\"FOAT\"\r",
+            b"AT+URDFILE=\"updatePackage.bin\",\"FOAT\"\r",
+        ],
+    },
+    Scenario {
+        name: "delete a file",
+        setup: &[b"AT+UDWNFILE=\"gone\",1\r", b"x"],
+        change: &[b"AT+UDELFILE=\"gone\"\r"],
+        observe: &[b"AT+ULSTFILE\r"],
+    },
+    Scenario {
+        name: "change persistent settings",
+        setup: &[b"AT+UMNOPROF=1\r"],
+        change: &[b"AT+UMNOPROF=100\r"],
+        observe: &[b"AT+UMNOPROF?\r"],
+    },
+    Scenario {
+        name: "define a PDP context",
+        setup: &[],
+        change: &[b"AT+CGDCONT=2,\"IPV4V6\",\"iot.example\"\r"],
+        observe: &[b"AT+CGDCONT?\r"],
+    },
+];
+
+fn observe(disk: &SimStorage, s: &Scenario) -> Result<String, String> {
+    let (mut m, mut c) = boot(disk)?;
+    Ok(s.observe
+        .iter()
+        .map(|cmd| send(&mut m, &mut c, cmd))
+        .collect())
+}
+
+fn temp_files(disk: &SimStorage) -> Vec<String> {
+    disk.snapshot()
+        .keys()
+        .map(|p| p.display().to_string())
+        .filter(|p| p.rsplit('/').next().is_some_and(|n| n.contains(':')))
+        .collect()
+}
+
+#[test]
+fn every_command_survives_a_crash_at_every_storage_step() {
+    let mut total_crashes = 0;
+    for s in SCENARIOS {
+        // The state before: a module with the scenario's setup applied.
+        let base = SimStorage::new();
+        {
+            let (mut m, mut c) = boot(&base).unwrap();
+            for cmd in s.setup {
+                send(&mut m, &mut c, cmd);
+            }
+        }
+        let base = base.crash(CrashMode::LoseUnsynced);
+        let old = observe(&base.crash(CrashMode::KeepAll), s).unwrap();
+
+        // A clean run: count its steps; what it acknowledged must survive power loss.
+        let probe = base.crash(CrashMode::KeepAll);
+        let (mut m, mut c) = boot(&probe).unwrap();
+        let before = probe.steps();
+        let answers: String = s
+            .change
+            .iter()
+            .map(|cmd| send(&mut m, &mut c, cmd))
+            .collect();
+        assert!(answers.ends_with("\r\nOK\r\n"), "{}: {answers:?}", s.name);
+        let steps = probe.steps() - before;
+        drop((m, c));
+        let new = observe(&probe.crash(CrashMode::LoseUnsynced), s).unwrap();
+        assert_ne!(old, new, "{}: the change must be visible", s.name);
+        assert!(steps > 0, "{}", s.name);
+
+        for fail in 1..=steps {
+            for mode in [CrashMode::LoseUnsynced, CrashMode::KeepAll] {
+                let disk = base.crash(CrashMode::KeepAll);
+                let (mut m, mut c) = boot(&disk).unwrap();
+                disk.fail_at(Some(disk.steps() + fail));
+                for cmd in s.change {
+                    send(&mut m, &mut c, cmd);
+                }
+                assert!(disk.is_dead(), "{}: step {fail} was never reached", s.name);
+                drop((m, c));
+
+                let after = disk.crash(mode);
+                let seen = observe(&after, s)
+                    .unwrap_or_else(|e| panic!("{} step {fail} {mode:?}: no boot: {e}", s.name));
+                assert!(
+                    seen == old || seen == new,
+                    "{} step {fail}/{steps} {mode:?}: neither old nor new state:\n  old  {old:?}\n  new  {new:?}\n  seen {seen:?}",
+                    s.name
+                );
+                assert!(
+                    temp_files(&after).is_empty(),
+                    "{} step {fail} {mode:?}: temp files after boot",
+                    s.name
+                );
+                // The rebooted module is fully usable.
+                let (mut m, mut c) = boot(&after).unwrap();
+                assert_eq!(
+                    send(&mut m, &mut c, b"AT+CGMI\r"),
+                    "\r\nu-blox\r\n\r\nOK\r\n"
+                );
+                total_crashes += 1;
+            }
+        }
+    }
+    eprintln!(
+        "{total_crashes} crashes simulated across {} commands",
+        SCENARIOS.len()
+    );
+    assert!(total_crashes > 50, "only {total_crashes} crashes simulated");
+}
+
+#[test]
+fn a_stale_upload_is_removed_at_boot_even_when_a_directory_sync_made_it_durable() {
+    // An upload in progress, then another file committed in the same directory (whose fsync
+    // makes the temp file's entry durable), then power loss.
+    let disk = SimStorage::new();
+    let (mut m, mut c) = boot(&disk).unwrap();
+    let mut other = Channel::new(&mut m);
+    assert!(send(&mut m, &mut c, b"AT+UDWNFILE=\"slow\",10\r").ends_with(">"));
+    send(&mut m, &mut c, b"12345");
+    let mut out = Vec::new();
+    other.feed(
+        &mut m,
+        b"AT+UDWNFILE=\"fast\",1\rx",
+        Instant::now(),
+        &mut out,
+    );
+    assert!(String::from_utf8_lossy(&out).ends_with("\r\nOK\r\n"));
+    drop((m, c, other));
+    let after = disk.crash(CrashMode::LoseUnsynced);
+    assert_eq!(
+        temp_files(&after).len(),
+        1,
+        "the partial upload's entry was made durable"
+    );
+    let (mut m, mut c) = boot(&after).unwrap();
+    assert_eq!(
+        send(&mut m, &mut c, b"AT+ULSTFILE\r"),
+        "\r\n+ULSTFILE: \"fast\"\r\n\r\nOK\r\n"
+    );
+    assert!(temp_files(&after).is_empty());
+    assert_eq!(after.list(Path::new("fs/USER")).unwrap(), ["fast"]);
+}
