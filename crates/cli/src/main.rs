@@ -7,7 +7,7 @@ mod modem;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// sealcell: u-blox TOBY-L2 "enforced security", on both sides of the serial line.
 #[derive(Debug, Parser)]
@@ -21,6 +21,13 @@ struct Cli {
 enum Command {
     /// Run the emulated module, or inspect one offline (`sealcell modem status`).
     Modem(modem::ModemArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of sealcell.
+    Man,
 }
 
 /// An error with the exit code it maps to.
@@ -47,6 +54,18 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Modem(args) => modem::run(args),
+        Command::Completions { shell } => {
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "sealcell", &mut text);
+            print_bytes(&text)
+        }
+        Command::Man => {
+            let mut text = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut text) {
+                Ok(()) => print_bytes(&text),
+                Err(e) => Err(Failure::usage(e, None)),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,6 +76,15 @@ fn main() -> ExitCode {
             }
             ExitCode::from(f.code)
         }
+    }
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::usage(e, None)),
+        _ => Ok(()),
     }
 }
 

@@ -5,6 +5,12 @@
 //!   byte at a time.
 //! - [`escape`]: the escaping used by transcript files (`\r`, `\n`, `\\`, `\xHH`).
 //! - [`TestModule`]: a module in a temporary directory with a fixed IMEI.
+//!
+//! ```
+//! use sealcell_testkit::TestModule;
+//! let mut m = TestModule::new();
+//! assert_eq!(m.send(b"AT+CGSN\r"), b"AT+CGSN\r\r\n490154203237518\r\n\r\nOK\r\n");
+//! ```
 #![forbid(unsafe_code)]
 // Test support: failing loudly (panicking) is the right answer to a broken fixture.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]

@@ -223,6 +223,44 @@ fn apply_option(config: &mut ModuleConfig, name: &str, value: &str) -> Result<()
     Ok(())
 }
 
+/// What one run has heard and recorded.
+#[derive(Default)]
+struct Recorder {
+    bless: bool,
+    delivery: Option<Delivery>,
+    actual: Vec<u8>,
+    expected: Vec<u8>,
+    blessed: Vec<(usize, Step)>,
+    pending_comments: Vec<(usize, Step)>,
+}
+
+impl Recorder {
+    /// Closes the step that started at `line`: compares (or records) its output, then keeps
+    /// the comments that followed it.
+    fn check(&mut self, runner: &mut Runner, line: usize) -> Result<(), String> {
+        if self.bless {
+            let actual = runner.placeholders(&self.actual);
+            for piece in actual.split_inclusive(|&b| b == b'\n') {
+                self.blessed.push((0, Step::Expect(piece.to_vec())));
+            }
+        } else {
+            let want = runner.substitute(&self.expected)?;
+            if self.actual != want {
+                return Err(format!(
+                    "step at line {line} ({:?} delivery):\n  expected: {}\n  actual:   {}",
+                    self.delivery,
+                    escape(&want),
+                    escape(&self.actual)
+                ));
+            }
+        }
+        self.actual.clear();
+        self.expected.clear();
+        self.blessed.append(&mut self.pending_comments);
+        Ok(())
+    }
+}
+
 /// Runs a transcript against a new module in `dir`. With `bless`, returns the transcript with
 /// its `<` lines replaced by what the module said; otherwise fails on the first difference.
 pub fn run(
@@ -238,60 +276,28 @@ pub fn run(
         current: 0,
         now: Instant::now(),
     };
-    let mut blessed = Vec::new();
-    let mut actual: Vec<u8> = Vec::new();
-    let mut expected: Vec<u8> = Vec::new();
-    let mut step_line = 0usize;
-    let mut pending_comments: Vec<(usize, Step)> = Vec::new();
-
-    let check = |runner: &mut Runner,
-                 actual: &mut Vec<u8>,
-                 expected: &mut Vec<u8>,
-                 blessed: &mut Vec<(usize, Step)>,
-                 line: usize|
-     -> Result<(), String> {
-        if bless {
-            let actual = runner.placeholders(actual);
-            for piece in actual.split_inclusive(|&b| b == b'\n') {
-                blessed.push((0, Step::Expect(piece.to_vec())));
-            }
-        } else {
-            let want = runner.substitute(expected)?;
-            if *actual != want {
-                return Err(format!(
-                    "step at line {line} ({delivery:?} delivery):\n  expected: {}\n  actual:   {}",
-                    escape(&want),
-                    escape(actual)
-                ));
-            }
-        }
-        actual.clear();
-        expected.clear();
-        Ok(())
+    let mut rec = Recorder {
+        bless,
+        delivery: Some(delivery),
+        ..Recorder::default()
     };
+    let mut step_line = 0usize;
 
     for (line, step) in &transcript.steps {
         match step {
             Step::Expect(b) => {
-                expected.extend_from_slice(b);
+                rec.expected.extend_from_slice(b);
                 continue;
             }
             Step::Comment(_) => {
-                pending_comments.push((*line, step.clone()));
+                rec.pending_comments.push((*line, step.clone()));
                 continue;
             }
             _ => {}
         }
-        check(
-            &mut runner,
-            &mut actual,
-            &mut expected,
-            &mut blessed,
-            step_line,
-        )?;
-        blessed.append(&mut pending_comments);
+        rec.check(&mut runner, step_line)?;
         step_line = *line;
-        blessed.push((*line, step.clone()));
+        rec.blessed.push((*line, step.clone()));
         match step {
             Step::Send(bytes) => {
                 let chunks: Vec<&[u8]> = match delivery {
@@ -304,7 +310,7 @@ pub fn run(
                         c.feed(m, chunk, now, &mut out);
                         out
                     })?;
-                    actual.extend_from_slice(&out);
+                    rec.actual.extend_from_slice(&out);
                 }
             }
             Step::Wait(d) => {
@@ -314,7 +320,7 @@ pub fn run(
                     c.poll(m, now, &mut out);
                     out
                 })?;
-                actual.extend_from_slice(&out);
+                rec.actual.extend_from_slice(&out);
             }
             Step::Restart => {
                 runner.channels.clear();
@@ -332,13 +338,6 @@ pub fn run(
             Step::Expect(_) | Step::Comment(_) => {}
         }
     }
-    check(
-        &mut runner,
-        &mut actual,
-        &mut expected,
-        &mut blessed,
-        step_line,
-    )?;
-    blessed.append(&mut pending_comments);
-    Ok(Transcript { steps: blessed })
+    rec.check(&mut runner, step_line)?;
+    Ok(Transcript { steps: rec.blessed })
 }

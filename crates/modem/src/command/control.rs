@@ -7,7 +7,7 @@ use sealcell_at::args::{Arg, ArgReader};
 use sealcell_at::format::{ChannelSettings, CmeeMode};
 use sealcell_at::syntax::{AtCommand, Form};
 
-use super::{CmdResult, Ctx, Outcome, network, storage_failure, undefined_form};
+use super::{CmdResult, Ctx, Outcome, network, undefined_form};
 use crate::clock;
 
 /// A stored setting value, printed back by the read form.
@@ -227,15 +227,12 @@ pub(crate) fn execute(cmd: Cmd, at: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdRes
             let mode = r.int(0..=1)?;
             let text = r.opt_string(49)?.map(str::to_string);
             r.finish()?;
-            ctx.module
-                .nvm
-                .update(|n| {
-                    n.greeting_enabled = mode == 1;
-                    if let Some(t) = text {
-                        n.greeting = t;
-                    }
-                })
-                .map_err(storage_failure)?;
+            ctx.update_nvm(|n| {
+                n.greeting_enabled = mode == 1;
+                if let Some(t) = text {
+                    n.greeting = t;
+                }
+            })?;
         }
         (Cmd::Greeting, Form::Read) => {
             let n = &ctx.module.nvm.values;

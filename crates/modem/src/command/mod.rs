@@ -103,6 +103,14 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Changes persistent settings; they are on disk before the command answers.
+    pub(crate) fn update_nvm(
+        &mut self,
+        change: impl FnOnce(&mut crate::nvm::Nvm),
+    ) -> Result<(), CmeError> {
+        self.module.nvm.update(change).map_err(storage_failure)
+    }
+
     /// Writes one information line.
     pub(crate) fn info(&mut self, text: &[u8]) {
         self.settings.write_info(self.out, text);

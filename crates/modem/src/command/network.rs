@@ -8,7 +8,7 @@
 use sealcell_at::CmeError;
 use sealcell_at::syntax::Form;
 
-use super::{CmdResult, Ctx, Outcome, storage_failure, undefined_form};
+use super::{CmdResult, Ctx, Outcome, undefined_form};
 use crate::module::Module;
 use crate::nvm::PdpContext;
 
@@ -235,10 +235,7 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
             let mut r = args.reader();
             let p = r.int(0..=100)?;
             r.finish()?;
-            ctx.module
-                .nvm
-                .update(|n| n.mno_profile = p)
-                .map_err(storage_failure)?;
+            ctx.update_nvm(|n| n.mno_profile = p)?;
         }
         (Cmd::Umnoprof, Form::Test) => ctx.info(b"+UMNOPROF: (0-100)"),
         (Cmd::Urat, Form::Read) => {
@@ -262,10 +259,7 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
                 }
             }
             r.finish()?;
-            ctx.module
-                .nvm
-                .update(|n| n.rat = rats)
-                .map_err(storage_failure)?;
+            ctx.update_nvm(|n| n.rat = rats)?;
         }
         (Cmd::Urat, Form::Test) => ctx.info(b"+URAT: (0-6),(0-6),(0-6)"),
         (Cmd::Ubandmask, Form::Read) => {
@@ -287,12 +281,9 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
             let _second = r.opt_int(0..=i64::MAX)?;
             r.finish()?;
             let mask = u64::try_from(mask).map_err(|_| CmeError::OperationNotSupported)?;
-            ctx.module
-                .nvm
-                .update(|n| {
-                    n.band_masks.insert(rat, mask);
-                })
-                .map_err(storage_failure)?;
+            ctx.update_nvm(|n| {
+                n.band_masks.insert(rat, mask);
+            })?;
         }
         (Cmd::Ubandmask, Form::Test) => ctx.info(b"+UBANDMASK: (0-3),(1-9223372036854775807)"),
         (_, form) => return undefined_form(form),
@@ -372,12 +363,9 @@ fn cgdcont(form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
             let key = cid.to_string();
             match pdp_type {
                 None => {
-                    ctx.module
-                        .nvm
-                        .update(|n| {
-                            n.contexts.remove(&key);
-                        })
-                        .map_err(storage_failure)?;
+                    ctx.update_nvm(|n| {
+                        n.contexts.remove(&key);
+                    })?;
                 }
                 Some(t) => {
                     let t = t.to_ascii_uppercase();
@@ -391,12 +379,9 @@ fn cgdcont(form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
                         d_comp: d_comp.unwrap_or(0),
                         h_comp: h_comp.unwrap_or(0),
                     };
-                    ctx.module
-                        .nvm
-                        .update(|n| {
-                            n.contexts.insert(key, context);
-                        })
-                        .map_err(storage_failure)?;
+                    ctx.update_nvm(|n| {
+                        n.contexts.insert(key, context);
+                    })?;
                 }
             }
         }
