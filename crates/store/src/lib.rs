@@ -1,4 +1,14 @@
-//! Storage for the emulated module: every state change goes through [`Storage`], whose only
+//! The sealed credential store of the emulated module (architecture.md, "Key hierarchy and
+//! on-disk format"; `docs/storage-format.md` for every byte), and the storage layer under it.
+//!
+//! | Need | Use |
+//! |---|---|
+//! | Seal, import, list, remove credentials | [`Store`] |
+//! | Parse a certificate or key as `+USECMNG` accepts it | [`credential::parse`] |
+//! | The key hierarchy | [`crypto`] |
+//! | The byte layouts of format v1 | [`format`] |
+//!
+//! Storage: every state change goes through [`Storage`], whose only
 //! mutating operations are atomic (a temporary file made durable, then renamed into place, then
 //! the directory synced) or a durable removal.
 //!
@@ -23,8 +33,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod credential;
+pub mod crypto;
+pub mod format;
 mod fs_storage;
 mod sim;
+mod store;
 
 use std::fmt;
 use std::io;
@@ -32,6 +46,10 @@ use std::path::Path;
 
 pub use fs_storage::FsStorage;
 pub use sim::{CrashMode, SimStorage};
+pub use store::{
+    COUNTER_PATH, CRED_DIR, DeviceSecrets, FUSE_PATH, Item, ItemState, MANIFEST_PATHS, MAX_ITEMS,
+    OpenProblem, PLAIN_DIR, SEAL_PATH, SealError, Store, StoreError,
+};
 
 /// A file being written; it becomes visible only through [`TempFile::commit`]. Dropping it
 /// discards it.
