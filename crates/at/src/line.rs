@@ -8,7 +8,10 @@
 //!   [`Push::Overflow`] and is ready for the next line.
 //!
 //! The assembler is fed one byte at a time, so it is indifferent to how the transport splits
-//! the stream.
+//! the stream. A finished line is zeroized before the next one starts: command lines can carry
+//! passwords (`AT+USECCFG=0,1,"..."`).
+
+use zeroize::Zeroize;
 
 /// The longest command line the module accepts, in characters (bytes).
 ///
@@ -47,7 +50,7 @@ impl LineAssembler {
     /// Feeds one byte.
     pub fn push(&mut self, byte: u8) -> Push {
         if self.complete {
-            self.buf.clear();
+            self.wipe();
             self.complete = false;
         }
         let after_cr = std::mem::replace(&mut self.after_cr, byte == b'\r');
@@ -55,7 +58,7 @@ impl LineAssembler {
             b'\n' if after_cr => Push::IgnoredLf,
             b'\r' | b'\n' => {
                 if std::mem::take(&mut self.overflowed) {
-                    self.buf.clear();
+                    self.wipe();
                     Push::Overflow
                 } else {
                     self.complete = true;
@@ -73,7 +76,7 @@ impl LineAssembler {
                     // Discarding up to the next terminator.
                 } else if self.buf.len() >= MAX_LINE {
                     self.overflowed = true;
-                    self.buf.clear();
+                    self.wipe();
                 } else {
                     self.buf.push(byte);
                 }
@@ -94,7 +97,14 @@ impl LineAssembler {
 
     /// Forgets any partial line (after a reboot).
     pub fn reset(&mut self) {
+        self.wipe();
         *self = Self::default();
+    }
+
+    /// Zeroes the bytes in use, then empties the buffer (keeping its capacity).
+    fn wipe(&mut self) {
+        self.buf.as_mut_slice().zeroize();
+        self.buf.clear();
     }
 }
 

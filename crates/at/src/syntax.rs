@@ -5,7 +5,6 @@
 //! Spaces outside quoted strings are ignored (V.250 §5.2), so `AT E0` and `AT+CMEE = 2` work as
 //! on a real module. Command names are case-insensitive; string values keep their case.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use crate::args::Args;
@@ -126,7 +125,23 @@ pub enum SyntaxError {
 /// A parsed command line: the commands after `AT`, ready to iterate.
 #[derive(Debug)]
 pub struct CommandLine<'a> {
-    body: Cow<'a, str>,
+    body: Body<'a>,
+}
+
+/// The command body; a copy made to drop spaces is zeroized on drop (it may hold a password).
+#[derive(Debug)]
+enum Body<'a> {
+    Borrowed(&'a str),
+    Owned(zeroize::Zeroizing<String>),
+}
+
+impl Body<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Body::Borrowed(s) => s,
+            Body::Owned(s) => s.as_str(),
+        }
+    }
 }
 
 /// What a received line turned out to be.
@@ -154,7 +169,7 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, SyntaxError> {
     Ok(Line::Commands(CommandLine { body }))
 }
 
-fn strip_unquoted_spaces(body: &str) -> Result<Cow<'_, str>, SyntaxError> {
+fn strip_unquoted_spaces(body: &str) -> Result<Body<'_>, SyntaxError> {
     let mut in_quotes = false;
     let mut has_space = false;
     for b in body.bytes() {
@@ -168,9 +183,9 @@ fn strip_unquoted_spaces(body: &str) -> Result<Cow<'_, str>, SyntaxError> {
         return Err(SyntaxError::UnterminatedString);
     }
     if !has_space {
-        return Ok(Cow::Borrowed(body));
+        return Ok(Body::Borrowed(body));
     }
-    let mut out = String::with_capacity(body.len());
+    let mut out = zeroize::Zeroizing::new(String::with_capacity(body.len()));
     let mut in_quotes = false;
     for c in body.chars() {
         match c {
@@ -182,14 +197,14 @@ fn strip_unquoted_spaces(body: &str) -> Result<Cow<'_, str>, SyntaxError> {
             _ => out.push(c),
         }
     }
-    Ok(Cow::Owned(out))
+    Ok(Body::Owned(out))
 }
 
 impl CommandLine<'_> {
     /// The commands in order. A bare `AT` has none.
     pub fn commands(&self) -> Commands<'_> {
         Commands {
-            body: &self.body,
+            body: self.body.as_str(),
             pos: 0,
             failed: false,
         }

@@ -253,6 +253,31 @@ impl DataDir {
         Ok(())
     }
 
+    /// The device key and IMEI that bind the credential store to this module.
+    pub fn device_secrets(
+        &self,
+        identity: &Identity,
+    ) -> Result<sealcell_store::DeviceSecrets, OpenError> {
+        let bytes = zeroize::Zeroizing::new(
+            self.storage
+                .read(Path::new(DUK))
+                .map_err(self.io_err("read", DUK))?,
+        );
+        if bytes.len() != DUK_LEN {
+            return Err(OpenError::BadDeviceKey {
+                path: self.display(DUK),
+                found: bytes.len() as u64,
+            });
+        }
+        // Copied straight into its zeroizing box: no stray copy on the stack.
+        let mut duk = Box::new([0u8; DUK_LEN]);
+        duk.copy_from_slice(&bytes);
+        Ok(sealcell_store::DeviceSecrets {
+            duk: secrecy::SecretBox::new(duk),
+            imei: identity.imei.as_str().to_string(),
+        })
+    }
+
     /// Maps an I/O error on `rel` to [`OpenError::Io`].
     pub fn io_err(
         &self,

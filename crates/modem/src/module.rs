@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sealcell_at::payload::DEFAULT_PAYLOAD_TIMEOUT;
-use sealcell_store::{FsStorage, Storage};
+use sealcell_store::crypto::KdfPolicy;
+use sealcell_store::{FsStorage, Storage, Store};
 
 use crate::datadir::{self, DataDir, OpenError};
 use crate::firmware::FirmwareFile;
@@ -28,6 +29,8 @@ pub struct ModuleConfig {
     pub fs_capacity: u64,
     /// Inter-byte timeout of raw payloads (`--payload-timeout`).
     pub payload_timeout: Duration,
+    /// Argon2id parameters of a new seal and the floor enforced on open.
+    pub kdf: KdfPolicy,
 }
 
 impl ModuleConfig {
@@ -39,6 +42,7 @@ impl ModuleConfig {
             imei: None,
             fs_capacity: DEFAULT_CAPACITY,
             payload_timeout: DEFAULT_PAYLOAD_TIMEOUT,
+            kdf: KdfPolicy::PRODUCTION,
         }
     }
 }
@@ -95,6 +99,7 @@ pub struct Module {
     pub(crate) nvm: NvmFile,
     pub(crate) fs: FileSystem,
     pub(crate) firmware: FirmwareFile,
+    pub(crate) store: Store,
     pub(crate) radio: Radio,
     /// Stored values of the "accept and read back" settings, by command name.
     pub(crate) settings: BTreeMap<&'static str, Vec<crate::command::control::Value>>,
@@ -131,11 +136,19 @@ impl Module {
             .map_err(dir.io_err("read", datadir::NVM))?;
         let fs = FileSystem::open(storage.clone(), Path::new(datadir::FS), config.fs_capacity)
             .map_err(dir.io_err("open", datadir::FS))?;
+        let storage_for_store = storage.clone();
         let firmware = FirmwareFile::load(storage, Path::new(datadir::FW_STATE))
             .map_err(dir.io_err("read", datadir::FW_STATE))?;
+        let device = dir.device_secrets(&opened.identity)?;
+        let store = Store::open(storage_for_store, device, config.kdf)
+            .map_err(dir.io_err("open", "sec"))?;
+        if let Some(problem) = store.problem() {
+            tracing::warn!(%problem, "the sealed credential store does not open with this module's key");
+        }
         Ok(Module {
             config,
             dir,
+            store,
             identity: opened.identity,
             nvm,
             fs,
@@ -168,6 +181,16 @@ impl Module {
     /// The configuration it was opened with.
     pub fn config(&self) -> &ModuleConfig {
         &self.config
+    }
+
+    /// The credential store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Whether enforced security is on.
+    pub fn is_sealed(&self) -> bool {
+        self.store.is_sealed()
     }
 
     /// The installed firmware version (`AT+CGMR`).

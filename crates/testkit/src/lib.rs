@@ -26,10 +26,12 @@ use sealcell_modem::{Channel, Module, ModuleConfig};
 /// The IMEI every test module gets, so transcripts can show it.
 pub const TEST_IMEI: &str = "490154203237518";
 
-/// The default configuration of test modules in `dir`: fixed IMEI, 20 s payload timeout.
+/// The default configuration of test modules in `dir`: fixed IMEI, 20 s payload timeout, and
+/// the cheap test-only KDF so suites that seal and reboot often stay fast.
 pub fn test_config(dir: &Path) -> ModuleConfig {
     let mut c = ModuleConfig::new(dir);
     c.imei = TEST_IMEI.parse().ok();
+    c.kdf = sealcell_store::crypto::KdfPolicy::INSECURE_FAST_FOR_TESTS;
     c
 }
 

@@ -14,6 +14,9 @@
 //! ```
 //!
 //! In expected output `{IMEI}`, `{IMSI}` and `{ICCID}` stand for the module's identity.
+//! `@ send-file NAME` sends a file of `tests/fixtures/pki/` as host input (a payload), and in
+//! both directions `{SIZE:NAME}`, `{MD5:NAME}`, `{CN:NAME}` and `{NOTAFTER:NAME}` stand for that
+//! fixture's size and the facts openssl computed for it (`facts.txt`).
 //! Each step's output must equal the `<` lines that follow it, byte for byte. Setting
 //! `SEALCELL_BLESS=1` rewrites the `<` lines from what the module said (review the diff!).
 
@@ -41,6 +44,8 @@ pub enum Step {
     Channel(u32),
     /// `@ option <name> <value>`.
     Option(String, String),
+    /// `@ send-file <fixture>`.
+    SendFile(String),
     /// A comment or blank line (kept so blessing preserves the file).
     Comment(String),
 }
@@ -86,6 +91,7 @@ impl Transcript {
                             .map_err(|_| format!("line {n}: bad channel {c:?}"))?,
                     ),
                     ["option", name, value] => Step::Option(name.to_string(), value.to_string()),
+                    ["send-file", name] => Step::SendFile(name.to_string()),
                     _ => return Err(format!("line {n}: unknown directive {rest:?}")),
                 }
             } else if line.is_empty() || line.starts_with('#') {
@@ -111,6 +117,7 @@ impl Transcript {
                 Step::Restart => s.push_str("@ restart\n"),
                 Step::Channel(c) => s.push_str(&format!("@ channel {c}\n")),
                 Step::Option(k, v) => s.push_str(&format!("@ option {k} {v}\n")),
+                Step::SendFile(f) => s.push_str(&format!("@ send-file {f}\n")),
                 Step::Comment(c) => s.push_str(&format!("{c}\n")),
             }
         }
@@ -155,6 +162,7 @@ impl Runner {
         if !expected.contains(&b'{') {
             return Ok(expected.to_vec());
         }
+        let expected = &fixture_placeholders(expected)?;
         let id = self.module()?.identity().clone();
         let mut out = expected.to_vec();
         for (name, value) in [
@@ -185,6 +193,84 @@ impl Runner {
         }
         out
     }
+}
+
+/// The test PKI directory.
+pub fn pki_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pki")
+}
+
+/// Reads a fixture of the test PKI.
+pub fn pki_fixture(name: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(pki_dir().join(name)).map_err(|e| format!("fixture {name}: {e}"))
+}
+
+/// The facts openssl computed (`facts.txt`): file -> [md5, cn, notAfter as YYYY/MM/DD HH:MM:SS].
+pub fn pki_facts() -> Result<BTreeMap<String, Vec<String>>, String> {
+    let text = String::from_utf8(pki_fixture("facts.txt")?).map_err(|e| e.to_string())?;
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let mut v: Vec<String> = f.iter().skip(1).map(|s| s.to_string()).collect();
+        if let Some(d) = f.get(3) {
+            let w: Vec<&str> = d.split_whitespace().collect();
+            let m = months
+                .iter()
+                .position(|x| Some(x) == w.first())
+                .map_or(0, |m| m + 1);
+            let day: u32 = w.get(1).and_then(|d| d.parse().ok()).unwrap_or(0);
+            v[2] = format!(
+                "{}/{m:02}/{day:02} {}",
+                w.get(3).unwrap_or(&""),
+                w.get(2).unwrap_or(&"")
+            );
+        }
+        out.insert(f[0].to_string(), v);
+    }
+    Ok(out)
+}
+
+/// Replaces `{SIZE:f}`, `{MD5:f}`, `{CN:f}` and `{NOTAFTER:f}`.
+fn fixture_placeholders(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = bytes.to_vec();
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    let mut facts = None;
+    for (tag, index) in [
+        ("{SIZE:", None),
+        ("{MD5:", Some(0)),
+        ("{CN:", Some(1)),
+        ("{NOTAFTER:", Some(2)),
+    ] {
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find(tag) {
+            let after = &rest[start + tag.len()..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| format!("unterminated {tag}"))?;
+            let file = &after[..end];
+            let value = match index {
+                None => pki_fixture(file)?.len().to_string(),
+                Some(i) => {
+                    if facts.is_none() {
+                        facts = Some(pki_facts()?);
+                    }
+                    let f = facts
+                        .as_ref()
+                        .and_then(|f| f.get(file))
+                        .ok_or_else(|| format!("no facts for {file}"))?;
+                    f.get(i)
+                        .cloned()
+                        .ok_or_else(|| format!("no such fact of {file}"))?
+                }
+            };
+            out = replace_bytes(&out, format!("{tag}{file}}}").as_bytes(), value.as_bytes());
+            rest = &after[end..];
+        }
+    }
+    Ok(out)
 }
 
 fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
@@ -230,6 +316,7 @@ struct Recorder {
     delivery: Option<Delivery>,
     actual: Vec<u8>,
     expected: Vec<u8>,
+    expected_steps: Vec<(usize, Step)>,
     blessed: Vec<(usize, Step)>,
     pending_comments: Vec<(usize, Step)>,
 }
@@ -239,9 +326,17 @@ impl Recorder {
     /// the comments that followed it.
     fn check(&mut self, runner: &mut Runner, line: usize) -> Result<(), String> {
         if self.bless {
-            let actual = runner.placeholders(&self.actual);
-            for piece in actual.split_inclusive(|&b| b == b'\n') {
-                self.blessed.push((0, Step::Expect(piece.to_vec())));
+            if runner
+                .substitute(&self.expected)
+                .is_ok_and(|want| want == self.actual)
+            {
+                // Still right: keep the lines as written (placeholders and all).
+                self.blessed.append(&mut self.expected_steps);
+            } else {
+                let actual = runner.placeholders(&self.actual);
+                for piece in actual.split_inclusive(|&b| b == b'\n') {
+                    self.blessed.push((0, Step::Expect(piece.to_vec())));
+                }
             }
         } else {
             let want = runner.substitute(&self.expected)?;
@@ -256,6 +351,7 @@ impl Recorder {
         }
         self.actual.clear();
         self.expected.clear();
+        self.expected_steps.clear();
         self.blessed.append(&mut self.pending_comments);
         Ok(())
     }
@@ -287,6 +383,7 @@ pub fn run(
         match step {
             Step::Expect(b) => {
                 rec.expected.extend_from_slice(b);
+                rec.expected_steps.push((*line, step.clone()));
                 continue;
             }
             Step::Comment(_) => {
@@ -299,7 +396,15 @@ pub fn run(
         step_line = *line;
         rec.blessed.push((*line, step.clone()));
         match step {
-            Step::Send(bytes) => {
+            Step::Send(_) | Step::SendFile(_) => {
+                let bytes = match step {
+                    Step::SendFile(f) => pki_fixture(f).map_err(|e| format!("line {line}: {e}"))?,
+                    Step::Send(b) if b.contains(&b'{') => {
+                        fixture_placeholders(b).map_err(|e| format!("line {line}: {e}"))?
+                    }
+                    Step::Send(b) => b.clone(),
+                    _ => Vec::new(),
+                };
                 let chunks: Vec<&[u8]> = match delivery {
                     Delivery::Chunk => vec![bytes.as_slice()],
                     Delivery::Bytewise => bytes.chunks(1).collect(),

@@ -131,9 +131,11 @@ proptest! {
             rest = &rest[n..];
             i += 1;
         }
-        // Leave any payload by its timeout, end any partial line, restore verbose results.
+        // Leave any payload by its timeout, end any partial line (which may itself start a
+        // payload: let that time out too), restore verbose results.
         m.wait(Duration::from_secs(21));
         m.send(b"\r");
+        m.wait(Duration::from_secs(21));
         m.send(b"ATE0V1Q0\r");
         prop_assert_eq!(m.send(b"AT+CGMI\r"), b"\r\nu-blox\r\n\r\nOK\r\n".to_vec());
     }

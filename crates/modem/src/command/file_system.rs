@@ -46,7 +46,7 @@ impl Cmd {
     }
 }
 
-fn fs_error(e: FsError) -> CmeError {
+pub(crate) fn fs_error(e: FsError) -> CmeError {
     match e {
         FsError::InvalidName => CmeError::FfsInvalidFilename,
         FsError::NotFound => CmeError::FileNotFound,

@@ -7,6 +7,7 @@ pub mod control;
 pub mod file_system;
 pub mod general;
 pub mod network;
+pub mod security;
 
 use std::io::Write;
 use std::time::Instant;
@@ -28,6 +29,8 @@ pub enum Command {
     Network(network::Cmd),
     /// File system (ch. 22): `+UDWNFILE`, `+URDFILE`, `+URDBLOCK`, `+UDELFILE`, `+ULSTFILE`.
     FileSystem(file_system::Cmd),
+    /// Security (ch. 26, application note UBX-19022699): `+USECCFG`, `+USECMNG`.
+    Security(security::Cmd),
     /// Anything else: `ERROR` / `+CME ERROR: 100`.
     Unknown,
 }
@@ -43,6 +46,8 @@ impl Command {
             Command::Network(c)
         } else if let Some(c) = file_system::Cmd::from_name(name) {
             Command::FileSystem(c)
+        } else if let Some(c) = security::Cmd::from_name(name) {
+            Command::Security(c)
         } else {
             Command::Unknown
         }
@@ -134,6 +139,7 @@ pub(crate) fn execute(cmd: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
         Command::Control(c) => control::execute(c, cmd, ctx),
         Command::Network(c) => network::execute(c, cmd.form, ctx),
         Command::FileSystem(c) => file_system::execute(c, cmd.form, ctx),
+        Command::Security(c) => security::execute(c, cmd.form, ctx),
         Command::Unknown => Err(CmeError::Unknown),
     }
 }
