@@ -34,6 +34,14 @@ pub struct Status {
     pub sealed: bool,
     /// Whether the credential store opens with this module's device key.
     pub store_opens: bool,
+    /// Why it does not, when it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_problem: Option<String>,
+    /// Damage noticed that does not stop the store (a stale manifest slot).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub store_warnings: Vec<String>,
+    /// Pre-seal plaintext credential files still on disk.
+    pub plaintext_files: usize,
     /// Stored credentials (type, name, subject, expiry, MD5; never content).
     pub credentials: Vec<CredentialStatus>,
     /// Installed firmware and install history.
@@ -54,8 +62,11 @@ pub struct CredentialStatus {
     pub subject: Option<String>,
     /// notAfter (certificates).
     pub expiry: Option<String>,
-    /// MD5 of the stored DER.
+    /// MD5 of the stored DER (empty when damaged).
     pub md5: String,
+    /// Why the record is unusable, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<String>,
 }
 
 /// Firmware part of the status.
@@ -114,6 +125,35 @@ pub fn gather(dir: &Path) -> Result<Status, StatusError> {
     // Parse nvm.toml too, so a damaged settings file shows up here rather than at the next boot.
     NvmFile::load(storage.clone(), Path::new(datadir::NVM))
         .map_err(data.io_err("read", datadir::NVM))?;
+    let device = data.device_secrets(&id)?;
+    let store = sealcell_store::Store::inspect(
+        storage.clone(),
+        device,
+        sealcell_store::crypto::KdfPolicy::PRODUCTION,
+    )
+    .map_err(data.io_err("read", datadir::SEC))?;
+    let credentials = match store.list() {
+        Ok(items) => items
+            .into_iter()
+            .map(|i| {
+                let (subject, expiry, md5, damaged) = match i.state {
+                    sealcell_store::ItemState::Ok(f) => {
+                        (f.subject_cn.clone(), f.not_after.clone(), f.md5_hex(), None)
+                    }
+                    sealcell_store::ItemState::Damaged(r) => (None, None, String::new(), Some(r)),
+                };
+                CredentialStatus {
+                    kind: i.kind.tag().to_string(),
+                    name: i.name,
+                    subject,
+                    expiry,
+                    md5,
+                    damaged,
+                }
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
     let mut files = Vec::new();
     let mut used = 0u64;
     for tag in [Tag::User, Tag::Foat] {
@@ -143,9 +183,16 @@ pub fn gather(dir: &Path) -> Result<Status, StatusError> {
         imsi: id.imsi,
         iccid: id.iccid,
         created_unix: id.created_unix,
-        sealed: false,
-        store_opens: true,
-        credentials: Vec::new(),
+        sealed: store.is_sealed(),
+        store_opens: store.problem().is_none(),
+        store_problem: store.problem().map(ToString::to_string),
+        store_warnings: store.warnings().to_vec(),
+        plaintext_files: if store.is_sealed() {
+            store.plaintext_files().unwrap_or(0)
+        } else {
+            0
+        },
+        credentials,
         firmware: FirmwareStatus {
             version: fw.state.version,
             application: fw.state.application,
@@ -197,7 +244,9 @@ impl Status {
                 c.name,
                 c.subject.as_deref().unwrap_or("-"),
                 c.expiry.as_deref().unwrap_or("-"),
-                c.md5
+                c.damaged
+                    .as_deref()
+                    .map_or(c.md5.clone(), |d| format!("DAMAGED: {d}"))
             ));
         }
         s.push_str(&format!(

@@ -201,6 +201,7 @@ pub struct Store {
     policy: KdfPolicy,
     state: State,
     warnings: Vec<String>,
+    read_only: bool,
 }
 
 impl fmt::Debug for Store {
@@ -271,18 +272,50 @@ impl Store {
         for dir in ["otp", "sec", CRED_DIR, PLAIN_DIR] {
             storage.create_dir_all(p(dir))?;
         }
-        let mut store = Store {
-            storage,
-            device,
-            policy,
-            state: State::Broken(OpenProblem::SealRecordMissing),
-            warnings: Vec::new(),
-        };
+        let mut store = Store::unloaded(storage, device, policy, false);
         store.state = store.load()?;
         if !matches!(store.state, State::Broken(_)) {
             store.collect_garbage()?;
         }
         Ok(store)
+    }
+
+    /// Opens the store for inspection only (`sealcell modem status`): nothing is written, not
+    /// even the repairs and clean-up an open performs. Mutating calls fail.
+    pub fn inspect(
+        storage: Arc<dyn Storage>,
+        device: DeviceSecrets,
+        policy: KdfPolicy,
+    ) -> io::Result<Store> {
+        let mut store = Store::unloaded(storage, device, policy, true);
+        store.state = store.load()?;
+        Ok(store)
+    }
+
+    fn unloaded(
+        storage: Arc<dyn Storage>,
+        device: DeviceSecrets,
+        policy: KdfPolicy,
+        read_only: bool,
+    ) -> Store {
+        Store {
+            storage,
+            device,
+            policy,
+            state: State::Broken(OpenProblem::SealRecordMissing),
+            warnings: Vec::new(),
+            read_only,
+        }
+    }
+
+    fn writable(&self) -> io::Result<()> {
+        if self.read_only {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the store was opened for inspection only",
+            ));
+        }
+        Ok(())
     }
 
     fn load(&mut self) -> io::Result<State> {
@@ -295,7 +328,7 @@ impl Store {
             }
             return self.load_unsealed();
         };
-        if !fuse {
+        if !fuse && !self.read_only {
             // A crash between sec/seal.bin and the fuse: the seal happened; finish it.
             storage.write_atomic(p(FUSE_PATH), b"sealed\n")?;
         }
@@ -596,6 +629,7 @@ impl Store {
         password: Option<&[u8]>,
     ) -> Result<Facts, StoreError> {
         self.check_import(kind, name)?;
+        self.writable()?;
         let parsed = credential::parse(kind, input, password)?;
         let result = match &self.state {
             State::Broken(p) => return Err(StoreError::Unopenable(p.clone())),
@@ -677,6 +711,7 @@ impl Store {
         if !items.iter().any(|i| i.kind == kind && i.name == name) {
             return Err(StoreError::NotFound(kind, name.to_string()));
         }
+        self.writable()?;
         let result = match &self.state {
             State::Unsealed { .. } => self
                 .storage
@@ -790,6 +825,7 @@ impl Store {
         if self.is_sealed() {
             return Err(SealError::AlreadySealed);
         }
+        self.writable()?;
         if password.is_empty()
             || password.len() > MAX_PASSWORD
             || !password

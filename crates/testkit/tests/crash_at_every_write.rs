@@ -34,55 +34,123 @@ fn send(m: &mut Module, c: &mut Channel, input: &[u8]) -> String {
 
 struct Scenario {
     name: &'static str,
-    setup: &'static [&'static [u8]],
-    change: &'static [&'static [u8]],
-    observe: &'static [&'static [u8]],
+    setup: Vec<Vec<u8>>,
+    change: Vec<Vec<u8>>,
+    observe: Vec<Vec<u8>>,
 }
 
-const SCENARIOS: &[Scenario] = &[
-    Scenario {
-        name: "upload a new file",
-        setup: &[],
-        change: &[b"AT+UDWNFILE=\"new.bin\",5\r", b"hello"],
-        observe: &[b"AT+ULSTFILE\r", b"AT+URDFILE=\"new.bin\"\r"],
-    },
-    Scenario {
-        name: "append to a file",
-        setup: &[b"AT+UDWNFILE=\"log\",3\r", b"old"],
-        change: &[b"AT+UDWNFILE=\"log\",4\r", b"+new"],
-        observe: &[b"AT+ULSTFILE\r", b"AT+URDFILE=\"log\"\r"],
-    },
-    Scenario {
-        name: "upload the update package",
-        setup: &[b"AT+UDWNFILE=\"notes\",2,\"FOAT\"\r", b"n1"],
-        change: &[
-            b"AT+UDWNFILE=\"updatePackage.bin\",8,\"FOAT\"\r",
-            b"PK\x03\x04\x00\"\r\n",
-        ],
-        observe: &[
-            b"AT+ULSTFILE=0,\"FOAT\"\r",
-            b"AT+URDFILE=\"updatePackage.bin\",\"FOAT\"\r",
-        ],
-    },
-    Scenario {
-        name: "delete a file",
-        setup: &[b"AT+UDWNFILE=\"gone\",1\r", b"x"],
-        change: &[b"AT+UDELFILE=\"gone\"\r"],
-        observe: &[b"AT+ULSTFILE\r"],
-    },
-    Scenario {
-        name: "change persistent settings",
-        setup: &[b"AT+UMNOPROF=1\r"],
-        change: &[b"AT+UMNOPROF=100\r"],
-        observe: &[b"AT+UMNOPROF?\r"],
-    },
-    Scenario {
-        name: "define a PDP context",
-        setup: &[],
-        change: &[b"AT+CGDCONT=2,\"IPV4V6\",\"iot.example\"\r"],
-        observe: &[b"AT+CGDCONT?\r"],
-    },
-];
+fn b(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}
+
+fn pki(name: &str) -> Vec<u8> {
+    sealcell_testkit::transcript::pki_fixture(name).unwrap()
+}
+
+/// `AT+USECMNG=0,<type>,"<name>",<size>` and the fixture's bytes.
+fn import(kind: u8, name: &str, file: &str) -> [Vec<u8>; 2] {
+    let data = pki(file);
+    [
+        b(&format!("AT+USECMNG=0,{kind},\"{name}\",{}\r", data.len())),
+        data,
+    ]
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let creds = || {
+        vec![
+            b("AT+USECCFG?\r"),
+            b("AT+USECMNG=3\r"),
+            b("AT+USECMNG=4,2,\"Key\"\r"),
+        ]
+    };
+    vec![
+        Scenario {
+            name: "upload a new file",
+            setup: vec![],
+            change: vec![b("AT+UDWNFILE=\"new.bin\",5\r"), b("hello")],
+            observe: vec![b("AT+ULSTFILE\r"), b("AT+URDFILE=\"new.bin\"\r")],
+        },
+        Scenario {
+            name: "append to a file",
+            setup: vec![b("AT+UDWNFILE=\"log\",3\r"), b("old")],
+            change: vec![b("AT+UDWNFILE=\"log\",4\r"), b("+new")],
+            observe: vec![b("AT+ULSTFILE\r"), b("AT+URDFILE=\"log\"\r")],
+        },
+        Scenario {
+            name: "upload the update package",
+            setup: vec![b("AT+UDWNFILE=\"notes\",2,\"FOAT\"\r"), b("n1")],
+            change: vec![
+                b("AT+UDWNFILE=\"updatePackage.bin\",8,\"FOAT\"\r"),
+                b("PK\x03\x04\x00\"\r\n"),
+            ],
+            observe: vec![
+                b("AT+ULSTFILE=0,\"FOAT\"\r"),
+                b("AT+URDFILE=\"updatePackage.bin\",\"FOAT\"\r"),
+            ],
+        },
+        Scenario {
+            name: "delete a file",
+            setup: vec![b("AT+UDWNFILE=\"gone\",1\r"), b("x")],
+            change: vec![b("AT+UDELFILE=\"gone\"\r")],
+            observe: vec![b("AT+ULSTFILE\r")],
+        },
+        Scenario {
+            name: "change persistent settings",
+            setup: vec![b("AT+UMNOPROF=1\r")],
+            change: vec![b("AT+UMNOPROF=100\r")],
+            observe: vec![b("AT+UMNOPROF?\r")],
+        },
+        Scenario {
+            name: "define a PDP context",
+            setup: vec![],
+            change: vec![b("AT+CGDCONT=2,\"IPV4V6\",\"iot.example\"\r")],
+            observe: vec![b("AT+CGDCONT?\r")],
+        },
+        Scenario {
+            name: "seal with credentials present",
+            setup: import(2, "Key", "client-pkcs1.pem").to_vec(),
+            change: vec![b("AT+USECCFG=0,1,\"my_pwd\"\r")],
+            observe: creds(),
+        },
+        Scenario {
+            name: "import a key after the seal",
+            setup: vec![b("AT+USECCFG=0,1,\"my_pwd\"\r")],
+            change: import(2, "Key", "server-sec1.pem").to_vec(),
+            observe: creds(),
+        },
+        Scenario {
+            name: "replace a sealed key",
+            setup: [
+                vec![b("AT+USECCFG=0,1,\"my_pwd\"\r")],
+                import(2, "Key", "server-sec1.pem").to_vec(),
+            ]
+            .concat(),
+            change: import(2, "Key", "client-pkcs8.der").to_vec(),
+            observe: creds(),
+        },
+        Scenario {
+            name: "remove a sealed key",
+            setup: [
+                vec![b("AT+USECCFG=0,1,\"my_pwd\"\r")],
+                import(2, "Key", "server-sec1.pem").to_vec(),
+            ]
+            .concat(),
+            change: vec![b("AT+USECMNG=2,2,\"Key\"\r")],
+            observe: creds(),
+        },
+        Scenario {
+            name: "import from a file after the seal",
+            setup: vec![
+                b("AT+USECCFG=0,1,\"my_pwd\"\r"),
+                b("AT+UDWNFILE=\"k.pem\",121\r"),
+                pki("server-sec1.der"),
+            ],
+            change: vec![b("AT+USECMNG=1,2,\"Key\",\"k.pem\"\r")],
+            observe: creds(),
+        },
+    ]
+}
 
 fn observe(disk: &SimStorage, s: &Scenario) -> Result<String, String> {
     let (mut m, mut c) = boot(disk)?;
@@ -103,12 +171,13 @@ fn temp_files(disk: &SimStorage) -> Vec<String> {
 #[test]
 fn every_command_survives_a_crash_at_every_storage_step() {
     let mut total_crashes = 0;
-    for s in SCENARIOS {
+    let all = scenarios();
+    for s in &all {
         // The state before: a module with the scenario's setup applied.
         let base = SimStorage::new();
         {
             let (mut m, mut c) = boot(&base).unwrap();
-            for cmd in s.setup {
+            for cmd in &s.setup {
                 send(&mut m, &mut c, cmd);
             }
         }
@@ -136,7 +205,7 @@ fn every_command_survives_a_crash_at_every_storage_step() {
                 let disk = base.crash(CrashMode::KeepAll);
                 let (mut m, mut c) = boot(&disk).unwrap();
                 disk.fail_at(Some(disk.steps() + fail));
-                for cmd in s.change {
+                for cmd in &s.change {
                     send(&mut m, &mut c, cmd);
                 }
                 assert!(disk.is_dead(), "{}: step {fail} was never reached", s.name);
@@ -167,7 +236,7 @@ fn every_command_survives_a_crash_at_every_storage_step() {
     }
     eprintln!(
         "{total_crashes} crashes simulated across {} commands",
-        SCENARIOS.len()
+        all.len()
     );
     assert!(total_crashes > 50, "only {total_crashes} crashes simulated");
 }

@@ -19,6 +19,11 @@ use sealcell_testkit::{TEST_IMEI, test_config};
 use ublox_cellular::command::Urc;
 use ublox_cellular::command::control::SetEcho;
 use ublox_cellular::command::control::types::Echo;
+use ublox_cellular::command::device_data_security::types::SecurityDataType;
+use ublox_cellular::command::device_data_security::{
+    DeleteSecurityData, ListSecurityData, PrepareSecurityDataImport, RetrieveSecurityMd5,
+    SendSecurityDataImport,
+};
 use ublox_cellular::command::file_system::{
     DeleteFile, DownloadFile, PrepareDownloadFile, ReadFile,
 };
@@ -102,6 +107,18 @@ impl FileList {
             .map(|s| s.to_string())
             .collect()
     }
+}
+
+/// `AT+USECCFG=0,1,"<password>"`: the seal, which the crate does not declare.
+#[derive(Clone, AtatCmd)]
+#[at_cmd(
+    "+USECCFG=0,1,",
+    ublox_cellular::command::NoResponse,
+    value_sep = false
+)]
+struct Seal<'a> {
+    #[at_arg(position = 0)]
+    password: &'a str,
 }
 
 fn start() -> (tempfile::TempDir, Emulator, TcpStream) {
@@ -191,5 +208,116 @@ fn identification_and_file_system_through_ublox_cellular_rs() {
     let model = client.send(&GetModelId).expect("AT+CGMM after an error");
     assert_eq!(text(&model.model), "TOBY-L210");
 
+    emulator.stop();
+}
+
+fn pki(name: &str) -> Vec<u8> {
+    sealcell_testkit::transcript::pki_fixture(name).unwrap()
+}
+
+fn openssl_md5(name: &str) -> String {
+    sealcell_testkit::transcript::pki_facts().unwrap()[name][0].clone()
+}
+
+#[test]
+fn credentials_through_ublox_cellular_rs_before_and_after_the_seal() {
+    let (_dir, emulator, stream) = start();
+    let mut buf = [0u8; 4096];
+    let mut client = SimpleClient::new(
+        TcpIo(stream),
+        AtDigester::<Urc>::new(),
+        &mut buf,
+        Config::new(),
+    );
+    client.send(&SetEcho { enabled: Echo::Off }).expect("ATE0");
+
+    for round in ["unsealed", "sealed"] {
+        if round == "sealed" {
+            client
+                .send(&Seal { password: "my_pwd" })
+                .expect("AT+USECCFG=0,1");
+        }
+        let imports: [(SecurityDataType, &str, &str, Option<&str>, &str); 3] = [
+            (
+                SecurityDataType::TrustedRootCA,
+                "RootCA",
+                "root.pem",
+                None,
+                "root.pem",
+            ),
+            (
+                SecurityDataType::ClientPrivateKey,
+                "DeviceKey",
+                "client-pkcs8-enc.pem",
+                Some("keypass123"),
+                "client-pkcs8.pem",
+            ),
+            (
+                SecurityDataType::SignatureVerificationCertificate,
+                "FwCert",
+                "verify.der",
+                None,
+                "verify.der",
+            ),
+        ];
+        for (data_type, name, file, password, md5_of) in imports {
+            let data = pki(file);
+            client
+                .send(&PrepareSecurityDataImport {
+                    data_type,
+                    internal_name: name,
+                    data_size: data.len(),
+                    password,
+                })
+                .unwrap_or_else(|e| panic!("{round}: prompt for {name}: {e:?}"));
+            let imported = client
+                .send(&SendSecurityDataImport {
+                    data: atat::serde_bytes::Bytes::new(&data),
+                })
+                .unwrap_or_else(|e| panic!("{round}: import of {name}: {e:?}"));
+            assert_eq!(imported.internal_name.as_str(), name);
+            assert_eq!(
+                imported.md5_string.as_str(),
+                openssl_md5(md5_of),
+                "{round}: {name}"
+            );
+        }
+        let md5 = client
+            .send(&RetrieveSecurityMd5 {
+                data_type: SecurityDataType::ClientPrivateKey,
+                internal_name: "DeviceKey",
+            })
+            .expect("AT+USECMNG=4");
+        assert_eq!(md5.md5_string.as_str(), openssl_md5("client-pkcs8.pem"));
+        client
+            .send(&DeleteSecurityData {
+                data_type: SecurityDataType::TrustedRootCA,
+                internal_name: "RootCA",
+            })
+            .expect("AT+USECMNG=2");
+        client
+            .send(&DeleteSecurityData {
+                data_type: SecurityDataType::SignatureVerificationCertificate,
+                internal_name: "FwCert",
+            })
+            .expect("AT+USECMNG=2");
+        // The crate's list type (`Vec<SecurityData, 3>`) is read by serde_at, whose sequence
+        // reader only continues at an element starting with '+': it parses a one-item list of
+        // the contract's unprefixed lines, and none longer (see the closing notes).
+        let listed = client.send(&ListSecurityData).expect("AT+USECMNG=3");
+        assert_eq!(listed.len(), 1, "{round}");
+        assert!(
+            client
+                .send(&RetrieveSecurityMd5 {
+                    data_type: SecurityDataType::TrustedRootCA,
+                    internal_name: "RootCA"
+                })
+                .is_err()
+        );
+        if round == "sealed" {
+            // A second seal is refused, and the client sees the error.
+            assert!(client.send(&Seal { password: "again" }).is_err());
+        }
+    }
     emulator.stop();
 }

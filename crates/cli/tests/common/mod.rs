@@ -39,7 +39,7 @@ impl Modem {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .env("RUST_LOG", "debug");
+            .env("RUST_LOG", "trace");
         let mut child = cmd.spawn().expect("spawn sealcell");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
