@@ -22,7 +22,12 @@ const BOOTS: usize = 15;
 const IMPORTS: usize = 200;
 
 fn pki(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pki").join(name)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/pki")
+            .join(name),
+    )
+    .unwrap()
 }
 
 struct Running {
@@ -73,10 +78,17 @@ impl Running {
     }
 
     fn import(&mut self, kind: u8, name: &str, data: &[u8]) {
-        let prompt = self.cmd(format!("AT+USECMNG=0,{kind},\"{name}\",{}\r", data.len()).as_bytes(), b">");
+        let prompt = self.cmd(
+            format!("AT+USECMNG=0,{kind},\"{name}\",{}\r", data.len()).as_bytes(),
+            b">",
+        );
         assert_eq!(prompt, b"\r\n>");
         let answer = self.cmd(data, b"OK\r\n");
-        assert!(answer.starts_with(b"\r\n+USECMNG: 0,"), "{:?}", String::from_utf8_lossy(&answer));
+        assert!(
+            answer.starts_with(b"\r\n+USECMNG: 0,"),
+            "{:?}",
+            String::from_utf8_lossy(&answer)
+        );
     }
 
     fn stop(mut self) {
@@ -97,19 +109,32 @@ fn module_with_16_credentials(sealed: bool) -> tempfile::TempDir {
         m.cmd(b"AT+USECCFG=0,1,\"bench password\"\r", b"OK\r\n");
     }
     // Four of each: root CAs, client certificates, server certificates, client keys.
-    let kinds = [(0, "root.der"), (1, "client.der"), (3, "server.der"), (2, "client-pkcs1.pem")];
+    let kinds = [
+        (0, "root.der"),
+        (1, "client.der"),
+        (3, "server.der"),
+        (2, "client-pkcs1.pem"),
+    ];
     for i in 0..16 {
         let (kind, file) = kinds[i % 4];
         m.import(kind, &format!("item{i:02}"), &pki(file));
     }
     let list = m.cmd(b"AT+USECMNG=3\r", b"OK\r\n");
-    assert_eq!(list.split(|&b| b == b'\n').filter(|l| l.starts_with(b"\"")).count(), 16);
+    assert_eq!(
+        list.split(|&b| b == b'\n')
+            .filter(|l| l.starts_with(b"\""))
+            .count(),
+        16
+    );
     m.stop();
     dir
 }
 
 fn main() {
-    println!("sealcell issue 3 benchmark ({} cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "sealcell issue 3 benchmark ({} cores)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
 
     // The KDF alone, with the parameters a seal writes.
     let duk = secrecy::SecretBox::new(Box::new([7u8; 32]));
@@ -117,7 +142,14 @@ fn main() {
     let kdf: Vec<f64> = (0..7)
         .map(|_| {
             let t = Instant::now();
-            sealcell_store::crypto::master_key(b"bench password", &[1; 16], &duk, "490154203237518", params).unwrap();
+            sealcell_store::crypto::master_key(
+                b"bench password",
+                &[1; 16],
+                &duk,
+                "490154203237518",
+                params,
+            )
+            .unwrap();
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
@@ -127,7 +159,10 @@ fn main() {
     let mut sealed_boots = Vec::new();
     let mut unsealed_boots = Vec::new();
     for _ in 0..BOOTS {
-        for (dir, out) in [(&sealed, &mut sealed_boots), (&unsealed, &mut unsealed_boots)] {
+        for (dir, out) in [
+            (&sealed, &mut sealed_boots),
+            (&unsealed, &mut unsealed_boots),
+        ] {
             let (m, took) = boot(dir.path());
             out.push(took.as_secs_f64() * 1e3);
             m.stop();
@@ -135,9 +170,21 @@ fn main() {
     }
     println!();
     println!("1. boot with 16 credentials, process start to first OK (median of {BOOTS})");
-    println!("   sealed (Argon2id m={} KiB t={} p={})   {:>7.1} ms   (goal <= 150 ms)", params.m_kib, params.t, params.p, median(sealed_boots));
-    println!("   baseline: unsealed                      {:>7.1} ms", median(unsealed_boots));
-    println!("   Argon2id derivation alone (in-process)  {:>7.1} ms", median(kdf));
+    println!(
+        "   sealed (Argon2id m={} KiB t={} p={})   {:>7.1} ms   (goal <= 150 ms)",
+        params.m_kib,
+        params.t,
+        params.p,
+        median(sealed_boots)
+    );
+    println!(
+        "   baseline: unsealed                      {:>7.1} ms",
+        median(unsealed_boots)
+    );
+    println!(
+        "   Argon2id derivation alone (in-process)  {:>7.1} ms",
+        median(kdf)
+    );
 
     let big = pki("big.pem");
     let mut rates = Vec::new();
@@ -154,7 +201,10 @@ fn main() {
         m.stop();
     }
     println!();
-    println!("2. import of an {}-byte PEM certificate over TCP, replacing one item ({IMPORTS} imports)", big.len());
+    println!(
+        "2. import of an {}-byte PEM certificate over TCP, replacing one item ({IMPORTS} imports)",
+        big.len()
+    );
     println!("   sealed                {:>7.3} ms per import", rates[0]);
     println!("   baseline: unsealed    {:>7.3} ms per import", rates[1]);
     println!("   ratio sealed/unsealed {:>7.2}", rates[0] / rates[1]);

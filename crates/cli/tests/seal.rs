@@ -27,7 +27,7 @@ const KEY_PASSWORD: &str = "keypass123";
 #[test]
 fn nothing_imported_after_the_seal_is_in_plaintext_anywhere() {
     let dir = tempfile::tempdir().unwrap();
-    let mut m = Modem::start(dir.path(), &[]);
+    let m = Modem::start(dir.path(), &[]);
     let mut at = m.connect();
     assert!(at.cmd("ATE0;+CMEE=2").ends_with("OK\r\n"));
     assert_eq!(

@@ -83,3 +83,43 @@ impl FirmwareFile {
         Ok(())
     }
 }
+
+/// How a firmware package is installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateMethod {
+    /// `AT+UFWINSTALL`: the package as it is, optionally checked against an MD5.
+    Md5Install,
+    /// `AT+UFWUPD`: Xmodem-1k transfer, then as `AT+UFWINSTALL`.
+    Xmodem,
+    /// `AT+UFWSINSTALL`: only with an RSA (or ECDSA) signature checked against a `VC` item.
+    Signed,
+}
+
+/// The seal's effect on firmware update (application note §2.3): the seal enables
+/// `+UFWSINSTALL` and shuts the MD5-only paths `+UFWINSTALL` and `+UFWUPD`. Refusals are
+/// `+CME ERROR: 3` (operation not allowed).
+pub fn update_allowed(sealed: bool, method: UpdateMethod) -> Result<(), sealcell_at::CmeError> {
+    match (sealed, method) {
+        (true, UpdateMethod::Signed) | (false, UpdateMethod::Md5Install | UpdateMethod::Xmodem) => {
+            Ok(())
+        }
+        _ => Err(sealcell_at::CmeError::OperationNotAllowed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seal_switches_the_update_paths() {
+        use UpdateMethod::*;
+        let refused = Err(sealcell_at::CmeError::OperationNotAllowed);
+        assert_eq!(update_allowed(false, Md5Install), Ok(()));
+        assert_eq!(update_allowed(false, Xmodem), Ok(()));
+        assert_eq!(update_allowed(false, Signed), refused);
+        assert_eq!(update_allowed(true, Md5Install), refused);
+        assert_eq!(update_allowed(true, Xmodem), refused);
+        assert_eq!(update_allowed(true, Signed), Ok(()));
+    }
+}

@@ -193,6 +193,14 @@ impl Module {
         self.store.is_sealed()
     }
 
+    /// Whether firmware may be installed by `method` in the module's seal state.
+    pub fn firmware_update_allowed(
+        &self,
+        method: crate::firmware::UpdateMethod,
+    ) -> Result<(), sealcell_at::CmeError> {
+        crate::firmware::update_allowed(self.is_sealed(), method)
+    }
+
     /// The installed firmware version (`AT+CGMR`).
     pub fn firmware_version(&self) -> &str {
         &self.firmware.state.version

@@ -36,6 +36,16 @@ pub const MANIFEST_HEADER_LEN: usize = 28;
 /// Bounds what a decrypted but hostile manifest can make the module allocate.
 pub const MAX_MANIFEST_ENTRIES: usize = 1024;
 
+/// The largest Argon2 memory a seal record may ask for: 1 GiB.
+///
+/// # Security
+/// Bounds what a seal record can make the module allocate.
+pub const MAX_KDF_M_KIB: u32 = 1 << 20;
+/// The most Argon2 passes a seal record may ask for.
+pub const MAX_KDF_T: u32 = 64;
+/// The most Argon2 lanes a seal record may ask for.
+pub const MAX_KDF_P: u32 = 16;
+
 /// Why a file does not decode. The store reports these as "damaged".
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -83,6 +93,15 @@ impl<'a> Reader<'a> {
     fn u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_le_bytes(self.array()?))
     }
+    /// A reserved byte: must be zero, so the decoded header re-encodes to the bytes on disk
+    /// (the AEAD's associated data is the re-encoded header).
+    fn reserved(&mut self) -> Result<(), DecodeError> {
+        match self.u8()? {
+            0 => Ok(()),
+            _ => Err(DecodeError::Field("reserved byte")),
+        }
+    }
+
     fn rest(&mut self) -> &'a [u8] {
         let s = &self.b[self.pos.min(self.b.len())..];
         self.pos = self.b.len();
@@ -164,7 +183,7 @@ impl SealFile {
         if r.u8()? != KDF_ARGON2ID {
             return Err(DecodeError::Field("kdf"));
         }
-        r.u8()?;
+        r.reserved()?;
         let kdf = KdfParams {
             m_kib: r.u32()?,
             t: r.u32()?,
@@ -240,7 +259,7 @@ impl RecordFile {
         let mut r = Reader { b, pos: 0 };
         magic(&mut r, RECORD_MAGIC, "record")?;
         let kind = kind(r.u8()?)?;
-        r.u8()?;
+        r.reserved()?;
         let generation = r.u64()?;
         let salt = r.array()?;
         let nonce = r.array()?;
@@ -363,7 +382,7 @@ impl ManifestFile {
         if slot > 1 {
             return Err(DecodeError::Field("slot"));
         }
-        r.u8()?;
+        r.reserved()?;
         let generation = r.u64()?;
         let nonce = r.array()?;
         let ciphertext = r.rest().to_vec();
@@ -419,7 +438,7 @@ impl PlainFile {
         let mut r = Reader { b, pos: 0 };
         magic(&mut r, PLAIN_MAGIC, "plain credential")?;
         let kind = kind(r.u8()?)?;
-        r.u8()?;
+        r.reserved()?;
         let name = name(&mut r)?;
         let der = r.rest().to_vec();
         if der.is_empty() {

@@ -37,6 +37,7 @@ pub mod credential;
 pub mod crypto;
 pub mod format;
 mod fs_storage;
+pub mod fuzzing;
 mod sim;
 mod store;
 

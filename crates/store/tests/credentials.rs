@@ -68,15 +68,13 @@ fn keys_in_every_form_match_openssl() {
     assert_eq!(seen, 10);
 }
 
+/// A fixture, the type it is offered as, a password, and the expected reason.
+type Rejection = (&'static str, CredentialType, Option<&'static [u8]>, fn(&FormatError) -> bool);
+
 #[test]
 fn rejections_with_their_reasons() {
     use CredentialType::*;
-    let cases: Vec<(
-        &str,
-        CredentialType,
-        Option<&[u8]>,
-        fn(&FormatError) -> bool,
-    )> = vec![
+    let cases: Vec<Rejection> = vec![
         ("truncated-cert.der", TrustedRootCa, None, |e| {
             matches!(e, FormatError::NotACertificate(_))
         }),

@@ -312,15 +312,27 @@ fn tampering_with_any_store_file_is_detected() {
     let mut checked = 0;
     for path in &files {
         let len = disk.read(path).unwrap().len();
-        for at in [0, 5, 17, len / 2, len - 1] {
+        // Every byte of the seal record and the manifests; a sample of the larger records
+        // (whose SHA-256 in the manifest covers every byte).
+        let positions: Vec<usize> = if path.starts_with("sec/cred") || path.starts_with("sec/plain")
+        {
+            vec![0, 5, 17, len / 2, len - 1]
+        } else {
+            (0..len).collect()
+        };
+        for at in positions {
             let t = open(&flip(&disk, path, at), 1);
             let name = path.display().to_string();
             assert!(t.is_sealed(), "{name}");
             if name == "sec/seal.bin" {
-                assert_eq!(
-                    t.problem(),
-                    Some(&OpenProblem::SealRecordUnreadable),
-                    "{name}@{at}"
+                // Lowered KDF parameters are refused by the floor before the tag is checked.
+                assert!(
+                    matches!(
+                        t.problem(),
+                        Some(OpenProblem::SealRecordUnreadable | OpenProblem::KdfBelowFloor)
+                    ),
+                    "{name}@{at}: {:?}",
+                    t.problem()
                 );
             } else if name == current {
                 assert_eq!(
@@ -370,7 +382,7 @@ fn tampering_with_any_store_file_is_detected() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 35);
+    assert!(checked > 300, "{checked}");
 }
 
 #[test]
