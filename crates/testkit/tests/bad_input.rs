@@ -108,6 +108,15 @@ fn fragment() -> impl Strategy<Value = Vec<u8>> {
         Just(b"+CMEE=2".to_vec()),
         Just(b"+CGDCONT=1,\"IP\",\"x\"".to_vec()),
         Just(b"+UBANDMASK=3,99999999999999999999".to_vec()),
+        Just(b"+USECCFG=0,1,\"pw\"".to_vec()),
+        Just(b"+USECCFG?".to_vec()),
+        Just(b"+USECMNG=0,0,\"c\",40".to_vec()),
+        Just(b"+USECMNG=0,2,\"k\",5,\"pw\"".to_vec()),
+        Just(b"+USECMNG=1,0,\"c\",\"f\"".to_vec()),
+        Just(b"+USECMNG=2,0,\"c\"".to_vec()),
+        Just(b"+USECMNG=3".to_vec()),
+        Just(b"+USECMNG=4,0,\"c\"".to_vec()),
+        Just(b"-----BEGIN CERTIFICATE-----\nMIIB".to_vec()),
         (0u64..u64::MAX).prop_map(|n| n.to_string().into_bytes()),
     ]
 }
