@@ -69,7 +69,12 @@ fn keys_in_every_form_match_openssl() {
 }
 
 /// A fixture, the type it is offered as, a password, and the expected reason.
-type Rejection = (&'static str, CredentialType, Option<&'static [u8]>, fn(&FormatError) -> bool);
+type Rejection = (
+    &'static str,
+    CredentialType,
+    Option<&'static [u8]>,
+    fn(&FormatError) -> bool,
+);
 
 #[test]
 fn rejections_with_their_reasons() {
