@@ -1,0 +1,22 @@
+//! Firmware package signatures (application note §4.2, §4.3): what the customer's openssl
+//! script of §4.3.1 makes, and what `AT+UFWSINSTALL` checks.
+//!
+//! | Need | Use |
+//! |---|---|
+//! | SHA-256 of a file of any size, constant memory | [`hash::sha256_reader`] |
+//! | A signature from base64 (wrapped or not), hex or raw bytes | [`encoding::decode_signature`] |
+//! | The verification key of a certificate, with its checks | [`certificate::SignerCertificate`] |
+//! | Verify a package: the only way to get a [`VerifiedFirmware`] | [`verify::verify_package`] |
+//! | Sign like `openssl dgst -sha256 -sign` | [`sign::SigningKey`] |
+//!
+//! RSA PKCS#1 v1.5 with SHA-256 (`rsa` 0.10, constant-time; keys of 2048 to 4096 bits) and
+//! ECDSA P-256 with SHA-256 (DER or 64-byte r‖s) are accepted; nothing else.
+#![forbid(unsafe_code)]
+
+pub mod certificate;
+pub mod encoding;
+pub mod hash;
+pub mod key;
+pub mod sign;
+pub mod verify;
+pub use verify::{VerifiedFirmware, VerifyError};
