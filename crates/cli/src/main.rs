@@ -3,6 +3,7 @@
 //! 0 success, 1 a negative answer, 2 usage, I/O or protocol error.
 #![forbid(unsafe_code)]
 
+mod fw;
 mod modem;
 
 use std::process::ExitCode;
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Run the emulated module, or inspect one offline (`sealcell modem status`).
     Modem(modem::ModemArgs),
+    /// Firmware signatures: sign and verify packages (application note §4.3).
+    Fw(fw::FwArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -33,9 +36,9 @@ enum Command {
 /// An error with the exit code it maps to.
 #[derive(Debug)]
 pub(crate) struct Failure {
-    code: u8,
-    error: anyhow::Error,
-    hint: Option<String>,
+    pub(crate) code: u8,
+    pub(crate) error: anyhow::Error,
+    pub(crate) hint: Option<String>,
 }
 
 impl Failure {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Modem(args) => modem::run(args),
+        Command::Fw(args) => fw::run(args),
         Command::Completions { shell } => {
             let mut text = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "sealcell", &mut text);
@@ -80,7 +84,7 @@ fn main() -> ExitCode {
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.
-fn print_bytes(bytes: &[u8]) -> Result<(), Failure> {
+pub(crate) fn print_bytes(bytes: &[u8]) -> Result<(), Failure> {
     use std::io::Write;
     match std::io::stdout().write_all(bytes) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::usage(e, None)),

@@ -1,0 +1,304 @@
+//! `sealcell fw sign` and `sealcell fw verify`: the application note's §4.3 signing procedure as
+//! one tool. Exit codes: 0 valid / signed, 1 invalid, 2 unusable input.
+
+use std::fs::File;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use sealcell_fw::certificate::{CertificateError, ClockPolicy, SignerCertificate};
+use sealcell_fw::encoding::{SignatureFormat, decode_signature, to_base64};
+use sealcell_fw::hash::sha256_reader;
+use sealcell_fw::key::{SignatureError, VerifyingKey};
+use sealcell_fw::sign::{SigningKey, SigningKeyError};
+use sealcell_fw::verify::{VerifyError, verify_package, verify_with_key};
+use zeroize::Zeroizing;
+
+use crate::Failure;
+
+/// `sealcell fw ...`.
+#[derive(Debug, Args)]
+pub(crate) struct FwArgs {
+    #[command(subcommand)]
+    command: FwCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum FwCommand {
+    /// Sign a firmware package: PKCS#1 v1.5 over SHA-256 for RSA keys (byte-identical to
+    /// `openssl dgst -sha256 -sign KEY FILE`), ECDSA P-256 DER for EC keys.
+    Sign(SignArgs),
+    /// Verify a package's signature with a certificate or a public key (exit 0 valid, 1 invalid,
+    /// 2 unusable input).
+    Verify(VerifyArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OutFormat {
+    /// One line of base64, ready for AT+UFWSINSTALL.
+    Base64,
+    /// Lowercase hex.
+    Hex,
+    /// The raw signature bytes.
+    Bin,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum InFormat {
+    /// Decide from the content.
+    Auto,
+    /// Base64, with or without line breaks.
+    Base64,
+    /// Hex.
+    Hex,
+    /// Raw bytes.
+    Bin,
+}
+
+#[derive(Debug, Args)]
+struct SignArgs {
+    /// The private key: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8; PEM or DER.
+    #[arg(long)]
+    key: PathBuf,
+    /// A file holding the password of an encrypted key (else $SEALCELL_KEY_PASSWORD, else a
+    /// prompt on the terminal).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Output encoding.
+    #[arg(long, value_enum, default_value = "base64")]
+    format: OutFormat,
+    /// Write the signature here instead of standard output.
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    out: Option<PathBuf>,
+    /// The package to sign.
+    file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("signer").required(true).args(["cert", "pubkey"])))]
+struct VerifyArgs {
+    /// The signer's certificate (its key usage, when present, must include digitalSignature).
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// The signer's public key (`openssl x509 -pubkey` output).
+    #[arg(long)]
+    pubkey: Option<PathBuf>,
+    /// The signature file.
+    #[arg(long)]
+    signature: PathBuf,
+    /// The signature's encoding.
+    #[arg(long, value_enum, default_value = "auto")]
+    format: InFormat,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// The package.
+    file: PathBuf,
+}
+
+pub(crate) fn run(args: FwArgs) -> Result<(), Failure> {
+    match args.command {
+        FwCommand::Sign(a) => sign(a),
+        FwCommand::Verify(a) => verify(a),
+    }
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path)
+        .with_context(|| format!("cannot read the {what} {}", path.display()))
+        .map_err(|e| Failure::usage(e, None))
+}
+
+fn open_package(path: &Path) -> Result<(File, u64), Failure> {
+    let f = File::open(path)
+        .with_context(|| format!("cannot open the package {}", path.display()))
+        .map_err(|e| Failure::usage(e, None))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok((f, len))
+}
+
+/// A progress bar on a terminal for packages of 64 MiB or more; nothing otherwise.
+fn progress(len: u64) -> impl FnMut(u64) {
+    let bar = (std::io::stderr().is_terminal() && len >= 64 << 20).then(|| {
+        let b = indicatif::ProgressBar::new(len);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    move |done| {
+        if let Some(b) = &bar {
+            b.set_position(done);
+            if done >= len {
+                b.finish_and_clear();
+            }
+        }
+    }
+}
+
+fn key_password(args: &SignArgs) -> Result<Option<Zeroizing<Vec<u8>>>, Failure> {
+    if let Some(file) = &args.password_file {
+        let mut p = Zeroizing::new(read(file, "password file")?);
+        while p.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            p.pop();
+        }
+        return Ok(Some(p));
+    }
+    if let Ok(p) = std::env::var("SEALCELL_KEY_PASSWORD") {
+        return Ok(Some(Zeroizing::new(p.into_bytes())));
+    }
+    Ok(None)
+}
+
+/// Reads a password from the controlling terminal with echo off.
+fn prompt_password(prompt: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    let mut tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .context("the key is encrypted and there is no terminal to ask for its password")
+        .map_err(|e| {
+            Failure::usage(
+                e,
+                Some("pass --password-file FILE or set SEALCELL_KEY_PASSWORD".into()),
+            )
+        })?;
+    let saved = tcgetattr(&tty).map_err(|e| Failure::usage(e, None))?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(&tty, SetArg::TCSANOW, &quiet).map_err(|e| Failure::usage(e, None))?;
+    let _ = write!(tty, "{prompt}");
+    let mut line = Zeroizing::new(Vec::new());
+    let mut byte = [0u8; 1];
+    while tty.read(&mut byte).map(|n| n == 1).unwrap_or(false) && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let _ = tcsetattr(&tty, SetArg::TCSANOW, &saved);
+    let _ = writeln!(tty);
+    Ok(line)
+}
+
+fn sign(args: SignArgs) -> Result<(), Failure> {
+    let key_bytes = Zeroizing::new(read(&args.key, "key")?);
+    let password = key_password(&args)?;
+    let key = match SigningKey::parse(&key_bytes, password.as_deref().map(|p| p.as_slice())) {
+        Err(SigningKeyError::Password) if password.is_none() => {
+            let p = prompt_password(&format!("password for {}: ", args.key.display()))?;
+            SigningKey::parse(&key_bytes, Some(&p))
+        }
+        other => other,
+    }
+    .with_context(|| format!("cannot use the key {}", args.key.display()))
+    .map_err(|e| Failure::usage(e, None))?;
+    let (file, len) = open_package(&args.file)?;
+    let (digest, _) = sha256_reader(file, progress(len))
+        .with_context(|| format!("cannot read the package {}", args.file.display()))
+        .map_err(|e| Failure::usage(e, None))?;
+    let sig = key
+        .sign_digest(&digest)
+        .context("signing failed")
+        .map_err(|e| Failure::usage(e, None))?;
+    let out = match args.format {
+        OutFormat::Base64 => format!("{}\n", to_base64(&sig)).into_bytes(),
+        OutFormat::Hex => format!("{}\n", hex_string(&sig)).into_bytes(),
+        OutFormat::Bin => sig,
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, &out)
+            .with_context(|| format!("cannot write {}", path.display()))
+            .map_err(|e| Failure::usage(e, None)),
+        None => crate::print_bytes(&out),
+    }
+}
+
+fn hex_string(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn verify(args: VerifyArgs) -> Result<(), Failure> {
+    let format = match args.format {
+        InFormat::Auto => SignatureFormat::Auto,
+        InFormat::Base64 => SignatureFormat::Base64,
+        InFormat::Hex => SignatureFormat::Hex,
+        InFormat::Bin => SignatureFormat::Binary,
+    };
+    let sig = decode_signature(&read(&args.signature, "signature")?, format)
+        .with_context(|| format!("cannot decode the signature {}", args.signature.display()))
+        .map_err(|e| {
+            Failure::usage(
+                e,
+                Some("--format base64|hex|bin says how it is written".into()),
+            )
+        })?;
+    let (file, len) = open_package(&args.file)?;
+    let result = match (&args.cert, &args.pubkey) {
+        (Some(cert), _) => {
+            let cert = SignerCertificate::parse(&read(cert, "certificate")?);
+            match cert {
+                Ok(c) => verify_package(file, &sig, &c, ClockPolicy::Ignore, progress(len)),
+                Err(e) => Err(VerifyError::Certificate(e)),
+            }
+        }
+        (None, Some(pubkey)) => {
+            let pem = String::from_utf8_lossy(&read(pubkey, "public key")?).into_owned();
+            match VerifyingKey::from_spki_pem(&pem) {
+                Ok(k) => verify_with_key(file, &sig, &k, progress(len)),
+                Err(e) => Err(VerifyError::Key(e)),
+            }
+        }
+        (None, None) => {
+            return Err(Failure::usage(
+                anyhow::anyhow!("--cert or --pubkey is required"),
+                None,
+            ));
+        }
+    };
+    match result {
+        Ok(v) => {
+            if args.json {
+                let j = serde_json::json!({
+                    "valid": true,
+                    "sha256": hex_string(v.sha256()),
+                    "size": v.size(),
+                    "signer": v.signer(),
+                });
+                println!("{j}");
+            } else {
+                println!(
+                    "valid: {} bytes, SHA-256 {}, signed by {}",
+                    v.size(),
+                    hex_string(v.sha256()),
+                    v.signer()
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let invalid = matches!(
+                e,
+                VerifyError::Signature(
+                    SignatureError::Mismatch | SignatureError::WrongLength { .. }
+                ) | VerifyError::Certificate(CertificateError::NoDigitalSignatureUsage)
+            );
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "valid": false, "error": e.to_string() })
+                );
+            }
+            let hint = matches!(e, VerifyError::Signature(SignatureError::Mismatch)).then(|| {
+                "the package, the signature or the key is not the one that was signed".to_string()
+            });
+            Err(Failure {
+                code: if invalid { 1 } else { 2 },
+                error: anyhow::Error::new(e).context("not verified"),
+                hint,
+            })
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! `sealcell fw sign` and `sealcell fw verify` as a customer uses them next to the application
+//! note's §4.3.1 openssl script.
+
+// Test code: a failed unwrap or panic is a failed test, reported with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sealcell");
+
+fn sh(dir: &Path, script: &str) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn sealcell(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SEALCELL_KEY_PASSWORD")
+        .output()
+        .unwrap()
+}
+
+fn script(dir: &Path) {
+    let pkg: Vec<u8> = (0..2_000_000u32)
+        .map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8)
+        .collect();
+    std::fs::write(dir.join("update.zip"), pkg).unwrap();
+    sh(
+        dir,
+        "openssl req -newkey rsa:2048 -nodes -keyout priv.key -x509 -days 365 -out cert.pem -nodes -subj '/CN=Customer' 2>/dev/null && \
+         openssl x509 -pubkey -noout -in cert.pem > pubkey.pem && \
+         openssl dgst -sha256 -sign priv.key -out signature.bin update.zip && \
+         base64 signature.bin > signature.b64",
+    );
+}
+
+#[test]
+fn sign_is_byte_identical_to_openssl_and_verify_accepts_the_script_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    script(dir);
+    let out = sealcell(
+        dir,
+        &[
+            "fw",
+            "sign",
+            "--key",
+            "priv.key",
+            "--format",
+            "bin",
+            "-o",
+            "ours.bin",
+            "update.zip",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(dir.join("ours.bin")).unwrap(),
+        std::fs::read(dir.join("signature.bin")).unwrap()
+    );
+    // Default: one line of base64 on stdout, the script's signature unwrapped.
+    let out = sealcell(dir, &["fw", "sign", "--key", "priv.key", "update.zip"]);
+    let b64 = String::from_utf8(out.stdout).unwrap();
+    let script_b64: String = std::fs::read_to_string(dir.join("signature.b64"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(b64, format!("{script_b64}\n"));
+    // Hex.
+    let out = sealcell(
+        dir,
+        &[
+            "fw",
+            "sign",
+            "--key",
+            "priv.key",
+            "--format",
+            "hex",
+            "update.zip",
+        ],
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim().len(), 512);
+
+    for signer in [["--cert", "cert.pem"], ["--pubkey", "pubkey.pem"]] {
+        for sig in ["signature.b64", "signature.bin", "ours.bin"] {
+            let out = sealcell(
+                dir,
+                &[
+                    "fw",
+                    "verify",
+                    signer[0],
+                    signer[1],
+                    "--signature",
+                    sig,
+                    "update.zip",
+                ],
+            );
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{signer:?} {sig}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let out = sealcell(
+        dir,
+        &[
+            "fw",
+            "verify",
+            "--cert",
+            "cert.pem",
+            "--signature",
+            "signature.b64",
+            "--json",
+            "update.zip",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["signer"], "Customer");
+    assert_eq!(v["size"], 2_000_000);
+}
+
+#[test]
+fn encrypted_keys_take_their_password_from_a_file_or_the_environment_never_argv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    script(dir);
+    sh(
+        dir,
+        "openssl pkcs8 -topk8 -in priv.key -passout pass:s3cret -out enc.pem && printf 's3cret\\n' > pw.txt",
+    );
+    let out = sealcell(
+        dir,
+        &[
+            "fw",
+            "sign",
+            "--key",
+            "enc.pem",
+            "--password-file",
+            "pw.txt",
+            "--format",
+            "bin",
+            "-o",
+            "a.bin",
+            "update.zip",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(dir.join("a.bin")).unwrap(),
+        std::fs::read(dir.join("signature.bin")).unwrap()
+    );
+    let out = Command::new(BIN)
+        .args(["fw", "sign", "--key", "enc.pem", "update.zip"])
+        .current_dir(dir)
+        .env("SEALCELL_KEY_PASSWORD", "s3cret")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::write(dir.join("bad.txt"), "Hunter2-not-it\n").unwrap();
+    let out = sealcell(
+        dir,
+        &[
+            "fw",
+            "sign",
+            "--key",
+            "enc.pem",
+            "--password-file",
+            "bad.txt",
+            "update.zip",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: cannot use the key enc.pem") && !err.contains("Hunter2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn verify_exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    script(dir);
+    sh(
+        dir,
+        "cp update.zip flipped.zip && printf 'X' | dd of=flipped.zip bs=1 seek=1000 conv=notrunc 2>/dev/null",
+    );
+    let invalid = [
+        vec![
+            "--cert",
+            "cert.pem",
+            "--signature",
+            "signature.b64",
+            "flipped.zip",
+        ],
+        vec![
+            "--pubkey",
+            "pubkey.pem",
+            "--signature",
+            "signature.b64",
+            "flipped.zip",
+        ],
+    ];
+    for args in invalid {
+        let out = sealcell(dir, &[&["fw", "verify"][..], &args].concat());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("error: not verified: the signature does not match")
+                && err.contains("hint: "),
+            "{err}"
+        );
+    }
+    // A certificate without digitalSignature in its key usage: a negative answer.
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pki/root.pem"),
+        dir.join("ca.pem"),
+    )
+    .unwrap();
+    let out = sealcell(
+        dir,
+        &[
+            "fw",
+            "verify",
+            "--cert",
+            "ca.pem",
+            "--signature",
+            "signature.b64",
+            "update.zip",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("digitalSignature"));
+    // Unusable input: exit 2.
+    std::fs::write(dir.join("junk.b64"), "not base64 *** at all").unwrap();
+    for args in [
+        vec![
+            "--cert",
+            "cert.pem",
+            "--signature",
+            "junk.b64",
+            "--format",
+            "base64",
+            "update.zip",
+        ],
+        vec![
+            "--cert",
+            "missing.pem",
+            "--signature",
+            "signature.b64",
+            "update.zip",
+        ],
+        vec![
+            "--cert",
+            "cert.pem",
+            "--signature",
+            "signature.b64",
+            "missing.zip",
+        ],
+        vec![
+            "--cert",
+            "update.zip",
+            "--signature",
+            "signature.b64",
+            "update.zip",
+        ],
+        vec!["--signature", "signature.b64", "update.zip"],
+    ] {
+        let out = sealcell(dir, &[&["fw", "verify"][..], &args].concat());
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A truncated signature is a wrong length: invalid.
+    sh(dir, "head -c 255 signature.bin > short.bin");
+    let out = sealcell(
+        dir,
+        &[
+            "fw",
+            "verify",
+            "--cert",
+            "cert.pem",
+            "--signature",
+            "short.bin",
+            "--format",
+            "bin",
+            "update.zip",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("255 bytes"));
+}
