@@ -26,6 +26,9 @@ pub(crate) struct FwArgs {
 
 #[derive(Debug, Subcommand)]
 enum FwCommand {
+    /// Make a signing key and a self-signed certificate with key usage digitalSignature
+    /// (priv.key as PKCS#8 PEM, mode 0600; cert.pem; pubkey.pem), as the §4.3.1 script does.
+    Keygen(KeygenArgs),
     /// Sign a firmware package: PKCS#1 v1.5 over SHA-256 for RSA keys (byte-identical to
     /// `openssl dgst -sha256 -sign KEY FILE`), ECDSA P-256 DER for EC keys.
     Sign(SignArgs),
@@ -54,6 +57,27 @@ enum InFormat {
     Hex,
     /// Raw bytes.
     Bin,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("alg").args(["rsa", "ec"])))]
+struct KeygenArgs {
+    /// The directory to write priv.key, cert.pem and pubkey.pem into (made if missing; existing
+    /// files are never overwritten).
+    #[arg(long)]
+    out: PathBuf,
+    /// The certificate's subject common name.
+    #[arg(long, value_name = "CN", default_value = "Firmware Signer")]
+    subject: String,
+    /// Validity in days.
+    #[arg(long, value_name = "N", default_value_t = 365)]
+    days: u32,
+    /// An RSA key of this many bits (2048 to 4096; the default is RSA 2048).
+    #[arg(long, value_name = "BITS")]
+    rsa: Option<u32>,
+    /// An ECDSA key on this curve (p256).
+    #[arg(long, value_name = "CURVE", value_parser = ["p256"])]
+    ec: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +123,7 @@ struct VerifyArgs {
 
 pub(crate) fn run(args: FwArgs) -> Result<(), Failure> {
     match args.command {
+        FwCommand::Keygen(a) => keygen(a),
         FwCommand::Sign(a) => sign(a),
         FwCommand::Verify(a) => verify(a),
     }
@@ -214,6 +239,62 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::usage(e, None)),
         None => crate::print_bytes(&out),
     }
+}
+
+fn keygen(args: KeygenArgs) -> Result<(), Failure> {
+    use sealcell_fw::keygen::{KeyAlgorithm, generate};
+    use std::os::unix::fs::OpenOptionsExt;
+    if args.days == 0 {
+        return Err(Failure::usage(
+            anyhow::anyhow!("--days must be at least 1"),
+            None,
+        ));
+    }
+    let algorithm = if args.ec.is_some() {
+        KeyAlgorithm::P256
+    } else {
+        KeyAlgorithm::Rsa(args.rsa.unwrap_or(2048))
+    };
+    let files = ["priv.key", "cert.pem", "pubkey.pem"].map(|f| args.out.join(f));
+    if let Some(existing) = files.iter().find(|f| f.exists()) {
+        return Err(Failure::usage(
+            anyhow::anyhow!(
+                "{} exists; keygen never overwrites a key",
+                existing.display()
+            ),
+            Some("choose another --out directory".into()),
+        ));
+    }
+    let g = generate(algorithm, &args.subject, args.days).map_err(|e| Failure::usage(e, None))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))
+        .map_err(|e| Failure::usage(e, None))?;
+    let write = |path: &Path, bytes: &[u8], mode: u32| -> anyhow::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(path)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        Ok(())
+    };
+    let results = [
+        write(&files[0], g.private_key_pem.as_bytes(), 0o600),
+        write(&files[1], g.certificate_pem.as_bytes(), 0o644),
+        write(&files[2], g.public_key_pem.as_bytes(), 0o644),
+    ];
+    for (r, f) in results.into_iter().zip(&files) {
+        r.with_context(|| format!("cannot write {}", f.display()))
+            .map_err(|e| Failure::usage(e, None))?;
+    }
+    println!(
+        "{}\n{}\n{}",
+        files[0].display(),
+        files[1].display(),
+        files[2].display()
+    );
+    Ok(())
 }
 
 fn hex_string(b: &[u8]) -> String {

@@ -317,3 +317,94 @@ fn verify_exit_codes() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("255 bytes"));
 }
+
+#[test]
+fn keygen_then_sign_then_openssl_verifies_and_the_files_are_protected() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("update.zip"), vec![3u8; 50_000]).unwrap();
+    for (sub, alg) in [
+        ("rsa", vec!["--rsa", "3072"]),
+        ("ec", vec!["--ec", "p256"]),
+        ("default", vec![]),
+    ] {
+        let out = sealcell(
+            dir,
+            &[
+                &[
+                    "fw",
+                    "keygen",
+                    "--out",
+                    sub,
+                    "--subject",
+                    "Acme FW",
+                    "--days",
+                    "30",
+                ][..],
+                &alg,
+            ]
+            .concat(),
+        );
+        assert!(
+            out.status.success(),
+            "{sub}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mode = std::fs::metadata(dir.join(sub).join("priv.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{sub}");
+        let key = format!("{sub}/priv.key");
+        let sig = format!("{sub}/sig.bin");
+        let out = sealcell(
+            dir,
+            &[
+                "fw",
+                "sign",
+                "--key",
+                &key,
+                "--format",
+                "bin",
+                "-o",
+                &sig,
+                "update.zip",
+            ],
+        );
+        assert!(out.status.success());
+        sh(
+            dir,
+            &format!("openssl dgst -sha256 -verify {sub}/pubkey.pem -signature {sig} update.zip"),
+        );
+        let cert = format!("{sub}/cert.pem");
+        let out = sealcell(
+            dir,
+            &[
+                "fw",
+                "verify",
+                "--cert",
+                &cert,
+                "--signature",
+                &sig,
+                "update.zip",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{sub}");
+        sh(
+            dir,
+            &format!("openssl x509 -in {cert} -noout -text | grep -q 'Digital Signature'"),
+        );
+    }
+    sh(
+        dir,
+        "openssl x509 -in default/cert.pem -noout -text | grep -q 'Public-Key: (2048 bit)'",
+    );
+    // Never overwrites a key.
+    let out = sealcell(dir, &["fw", "keygen", "--out", "rsa"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never overwrites"));
+    let out = sealcell(dir, &["fw", "keygen", "--out", "small", "--rsa", "1024"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -17,6 +17,7 @@ pub mod certificate;
 pub mod encoding;
 pub mod hash;
 pub mod key;
+pub mod keygen;
 pub mod sign;
 pub mod verify;
 pub use verify::{VerifiedFirmware, VerifyError};
