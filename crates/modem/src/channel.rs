@@ -215,6 +215,16 @@ impl Channel {
                     });
                     return;
                 }
+                Ok(Outcome::RebootAfter(urcs)) => {
+                    self.settings.write_final(out, FinalResult::Ok);
+                    for urc in urcs {
+                        self.settings.write_urc(out, &urc);
+                    }
+                    if let Err(e) = module.reboot() {
+                        tracing::error!(error = %e, "reboot failed; the module keeps its state");
+                    }
+                    return;
+                }
                 Ok(Outcome::Reboot) => {
                     self.settings.write_final(out, FinalResult::Ok);
                     if let Err(e) = module.reboot() {

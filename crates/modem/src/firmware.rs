@@ -107,6 +107,30 @@ pub fn update_allowed(sealed: bool, method: UpdateMethod) -> Result<(), sealcell
     }
 }
 
+/// The update package's name in the `FOAT` area.
+pub const PACKAGE: &str = "updatePackage.bin";
+
+/// The longest `VERSION` line taken from a package.
+///
+/// # Security
+/// A package cannot make the module report an arbitrarily long version.
+pub const MAX_VERSION_LEN: usize = 32;
+
+/// The firmware version a package carries: the first line of its ZIP entry `VERSION`, when it
+/// is a ZIP with one; `None` otherwise (the version then stays as it is).
+pub fn package_version(package: impl std::io::Read + std::io::Seek) -> Option<String> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(package).ok()?;
+    let entry = archive.by_name("VERSION").ok()?;
+    let mut text = String::new();
+    entry.take(1024).read_to_string(&mut text).ok()?;
+    let line = text.lines().next()?.trim();
+    (!line.is_empty()
+        && line.len() <= MAX_VERSION_LEN
+        && line.chars().all(|c| c.is_ascii_graphic() || c == ' '))
+    .then(|| line.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -296,6 +296,68 @@ impl Upload {
     }
 }
 
+/// A file of the module file system as `Read + Seek`, read in chunks through the storage (a
+/// package of hundreds of MiB is never loaded whole).
+pub struct FileReader<'a> {
+    storage: &'a dyn sealcell_store::Storage,
+    path: PathBuf,
+    pos: u64,
+    len: u64,
+}
+
+impl FileSystem {
+    /// Opens a file for streaming reads.
+    pub fn reader(&self, tag: Tag, name: &str) -> Result<FileReader<'_>, FsError> {
+        let path = self.path(tag, name)?;
+        let len = self.storage.len(&path).map_err(not_found)?;
+        Ok(FileReader {
+            storage: self.storage.as_ref(),
+            path,
+            pos: 0,
+            len,
+        })
+    }
+}
+
+impl FileReader<'_> {
+    /// The file's size.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl io::Read for FileReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.len || buf.is_empty() {
+            return Ok(0);
+        }
+        let chunk = self
+            .storage
+            .read_range(&self.path, self.pos, buf.len() as u64)?;
+        buf[..chunk.len()].copy_from_slice(&chunk);
+        self.pos += chunk.len() as u64;
+        Ok(chunk.len())
+    }
+}
+
+impl io::Seek for FileReader<'_> {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            io::SeekFrom::Start(n) => Some(n),
+            io::SeekFrom::End(d) => self.len.checked_add_signed(d),
+            io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

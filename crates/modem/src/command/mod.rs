@@ -5,6 +5,7 @@
 
 pub mod control;
 pub mod file_system;
+pub mod fw_update;
 pub mod general;
 pub mod network;
 pub mod security;
@@ -31,6 +32,8 @@ pub enum Command {
     FileSystem(file_system::Cmd),
     /// Security (ch. 26, application note UBX-19022699): `+USECCFG`, `+USECMNG`.
     Security(security::Cmd),
+    /// Firmware update (application note §4.2): `+UFWINSTALL`, `+UFWSINSTALL`.
+    FirmwareUpdate(fw_update::Cmd),
     /// Anything else: `ERROR` / `+CME ERROR: 100`.
     Unknown,
 }
@@ -48,6 +51,8 @@ impl Command {
             Command::FileSystem(c)
         } else if let Some(c) = security::Cmd::from_name(name) {
             Command::Security(c)
+        } else if let Some(c) = fw_update::Cmd::from_name(name) {
+            Command::FirmwareUpdate(c)
         } else {
             Command::Unknown
         }
@@ -62,6 +67,8 @@ pub(crate) enum Outcome {
     Prompt(PayloadJob),
     /// Answer `OK`, then power-cycle the module.
     Reboot,
+    /// Answer `OK`, send these URCs, then power-cycle the module (a firmware install).
+    RebootAfter(Vec<Vec<u8>>),
 }
 
 /// A raw payload a command waits for after its prompt.
@@ -140,6 +147,7 @@ pub(crate) fn execute(cmd: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
         Command::Network(c) => network::execute(c, cmd.form, ctx),
         Command::FileSystem(c) => file_system::execute(c, cmd.form, ctx),
         Command::Security(c) => security::execute(c, cmd.form, ctx),
+        Command::FirmwareUpdate(c) => fw_update::execute(c, cmd.form, ctx),
         Command::Unknown => Err(CmeError::Unknown),
     }
 }
