@@ -28,5 +28,6 @@ pub mod fuzzing;
 pub mod line;
 pub mod payload;
 pub mod syntax;
+pub mod xmodem;
 
 pub use cme::CmeError;

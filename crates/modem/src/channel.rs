@@ -12,6 +12,9 @@ use sealcell_at::line::{LineAssembler, Push};
 use sealcell_at::payload::PayloadReceiver;
 use sealcell_at::syntax::{Line, parse_line};
 
+use sealcell_at::xmodem::{Receiver, Status as XmodemStatus};
+
+use crate::command::fw_update::XmodemJob;
 use crate::command::{self, Ctx, Outcome, PayloadTarget};
 use crate::module::{ChannelId, Module};
 
@@ -27,6 +30,7 @@ pub struct Channel {
     settings: ChannelSettings,
     assembler: LineAssembler,
     payload: Option<Payload>,
+    xmodem: Option<(Receiver, Box<XmodemJob>)>,
     epoch: u64,
 }
 
@@ -48,6 +52,7 @@ impl Channel {
             settings: ChannelSettings::default(),
             assembler: LineAssembler::new(),
             payload: None,
+            xmodem: None,
             epoch: module.epoch(),
         }
     }
@@ -64,12 +69,14 @@ impl Channel {
 
     /// Whether a raw payload is being received.
     pub fn in_payload(&self) -> bool {
-        self.payload.is_some()
+        self.payload.is_some() || self.xmodem.is_some()
     }
 
     /// When [`Channel::poll`] must run next even if no byte arrives.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.payload.as_ref().map(|p| p.receiver.deadline())
+        let payload = self.payload.as_ref().map(|p| p.receiver.deadline());
+        let xmodem = self.xmodem.as_ref().and_then(|(r, _)| r.deadline());
+        payload.into_iter().chain(xmodem).min()
     }
 
     /// Detaches from the module, abandoning any payload in progress.
@@ -85,6 +92,15 @@ impl Channel {
             self.deliver_urcs(module, out);
         }
         while !input.is_empty() {
+            if let Some((receiver, job)) = self.xmodem.as_mut() {
+                // The transfer owns the line until it ends; bytes after its end are dropped.
+                let status = receiver.feed(input, now, out, &mut |d| job.write(d));
+                input = &[];
+                if status != XmodemStatus::Receiving {
+                    self.finish_xmodem(module, status, now, out);
+                }
+                continue;
+            }
             if let Some(p) = self.payload.as_mut() {
                 let (taken, rest) = p.receiver.take(input, now);
                 p.target.write(taken);
@@ -131,6 +147,12 @@ impl Channel {
     /// Runs timers and delivers URCs queued while the channel was idle.
     pub fn poll(&mut self, module: &mut Module, now: Instant, out: &mut Vec<u8>) {
         self.sync_with_boot(module, out);
+        if let Some((receiver, _)) = self.xmodem.as_mut() {
+            let status = receiver.poll(now, out);
+            if status != XmodemStatus::Receiving {
+                self.finish_xmodem(module, status, now, out);
+            }
+        }
         if let Some(p) = self.payload.take() {
             if p.receiver.timed_out(now) {
                 tracing::debug!(
@@ -155,6 +177,7 @@ impl Channel {
         self.settings = ChannelSettings::default();
         self.assembler.reset();
         self.payload = None;
+        self.xmodem = None;
         if module.nvm.values.greeting_enabled {
             let greeting = module.nvm.values.greeting.clone();
             self.settings.write_urc(out, greeting.as_bytes());
@@ -162,11 +185,43 @@ impl Channel {
     }
 
     fn deliver_urcs(&mut self, module: &mut Module, out: &mut Vec<u8>) {
-        if self.payload.is_some() || !module.has_urcs(self.id) {
+        if self.in_payload() || !module.has_urcs(self.id) {
             return;
         }
         for urc in module.take_urcs(self.id).unwrap_or_default() {
             self.settings.write_urc(out, &urc);
+        }
+    }
+
+    fn finish_xmodem(
+        &mut self,
+        module: &mut Module,
+        status: XmodemStatus,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) {
+        let Some((_, job)) = self.xmodem.take() else {
+            return;
+        };
+        let mut ctx = Ctx::new(module, self.id, &mut self.settings, out, now);
+        let result = job.finish(status, &mut ctx);
+        self.conclude(module, result, out);
+    }
+
+    /// Writes the final result of a command that ended outside `run_line`.
+    fn conclude(&mut self, module: &mut Module, result: command::CmdResult, out: &mut Vec<u8>) {
+        match result {
+            Ok(Outcome::RebootAfter(urcs)) => {
+                self.settings.write_final(out, FinalResult::Ok);
+                for urc in urcs {
+                    self.settings.write_urc(out, &urc);
+                }
+                if let Err(e) = module.reboot() {
+                    tracing::error!(error = %e, "reboot failed; the module keeps its state");
+                }
+            }
+            Ok(_) => self.settings.write_final(out, FinalResult::Ok),
+            Err(e) => self.settings.write_final(out, FinalResult::Cme(e)),
         }
     }
 
@@ -215,14 +270,14 @@ impl Channel {
                     });
                     return;
                 }
-                Ok(Outcome::RebootAfter(urcs)) => {
-                    self.settings.write_final(out, FinalResult::Ok);
-                    for urc in urcs {
-                        self.settings.write_urc(out, &urc);
-                    }
-                    if let Err(e) = module.reboot() {
-                        tracing::error!(error = %e, "reboot failed; the module keeps its state");
-                    }
+                Ok(Outcome::Xmodem(job)) => {
+                    // Commands after the transfer command on the same line are not run.
+                    let receiver = Receiver::new(job.free, now, out);
+                    self.xmodem = Some((receiver, job));
+                    return;
+                }
+                Ok(outcome @ Outcome::RebootAfter(_)) => {
+                    self.conclude(module, Ok(outcome), out);
                     return;
                 }
                 Ok(Outcome::Reboot) => {

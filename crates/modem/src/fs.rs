@@ -225,6 +225,17 @@ impl FileSystem {
         Ok(())
     }
 
+    /// Starts a write of at most `max` bytes that will replace `name` when committed.
+    pub fn begin_replace(&self, tag: Tag, name: &str) -> Result<Upload, FsError> {
+        let path = self.path(tag, name)?;
+        let temp = self.storage.create_temp(&self.dir(tag))?;
+        Ok(Upload {
+            temp: Some(temp),
+            path,
+            error: None,
+        })
+    }
+
     /// Starts an upload of `size` bytes that will be appended to `name` (or create it).
     pub fn begin_upload(&self, tag: Tag, name: &str, size: u64) -> Result<Upload, FsError> {
         let path = self.path(tag, name)?;

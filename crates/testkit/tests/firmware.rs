@@ -36,7 +36,11 @@ fn package(version: &str) -> Vec<u8> {
     let opts = zip::write::SimpleFileOptions::default();
     zip.start_file("VERSION", opts).unwrap();
     writeln!(zip, "{version}").unwrap();
-    zip.start_file("image.bin", opts).unwrap();
+    zip.start_file(
+        "image.bin",
+        opts.compression_method(zip::CompressionMethod::Stored),
+    )
+    .unwrap();
     zip.write_all(&vec![0x5a; 200_000]).unwrap();
     zip.finish().unwrap();
     buf.into_inner()
@@ -277,4 +281,113 @@ fn sealed_signed_install_and_every_refusal() {
         "{state}"
     );
     assert_eq!(state.matches("method = \"UFWSINSTALL\"").count(), 2);
+}
+
+fn wait(m: &mut Module, c: &mut Channel, t: Instant) -> String {
+    let mut out = Vec::new();
+    c.poll(m, t, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn ufwupd_xmodem_transfer_then_install() {
+    use sealcell_at::xmodem::{ACK, EOT, NAK, blocks};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut c) = boot(dir.path());
+    let pkg = package("20.02");
+    let md5 = hex::encode(md5::Md5::digest(&pkg));
+    assert_eq!(
+        at(&mut m, &mut c, b"AT+UFWUPD=?\r"),
+        "\r\n+UFWUPD: (3)\r\n\r\nOK\r\n"
+    );
+    assert_eq!(
+        at(&mut m, &mut c, b"AT+UFWUPD=4\r"),
+        "\r\n+CME ERROR: 4\r\n"
+    );
+    assert_eq!(
+        at(&mut m, &mut c, b"AT+UFWUPD=3,1234\r"),
+        "\r\n+CME ERROR: 4\r\n"
+    );
+    assert_eq!(
+        at(
+            &mut m,
+            &mut c,
+            format!("AT+UFWUPD=3,115200,\"{md5}\"\r").as_bytes()
+        ),
+        "\r\n+UFWUPD: ONGOING\r\nC"
+    );
+    let b = blocks(&pkg);
+    let mut acks = Vec::new();
+    for (i, block) in b.iter().enumerate() {
+        if i == 3 {
+            let mut bad = block.clone();
+            bad[500] ^= 0x55;
+            acks.extend(at(&mut m, &mut c, &bad).into_bytes());
+        }
+        acks.extend(at(&mut m, &mut c, block).into_bytes());
+    }
+    let mut want = vec![ACK; b.len() + 1];
+    want[3] = NAK;
+    assert_eq!(acks, want);
+    let end = at(&mut m, &mut c, &[EOT]);
+    assert_eq!(end.as_bytes()[0], ACK);
+    assert_eq!(&end[1..], INSTALLED);
+    assert!(at(&mut m, &mut c, b"AT+CGMR\r").contains("\r\n20.02\r\n"));
+    let state = std::fs::read_to_string(dir.path().join("fw/state.toml")).unwrap();
+    assert!(state.contains("method = \"UFWUPD\""), "{state}");
+}
+
+#[test]
+fn ufwupd_md5_mismatch_keeps_the_image_and_installs_nothing() {
+    use sealcell_at::xmodem::{EOT, blocks};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut c) = boot(dir.path());
+    let pkg = package("21.00");
+    at(
+        &mut m,
+        &mut c,
+        b"AT+UFWUPD=3,115200,\"00000000000000000000000000000000\"\r",
+    );
+    for block in blocks(&pkg) {
+        at(&mut m, &mut c, &block);
+    }
+    assert_eq!(at(&mut m, &mut c, &[EOT]), "\u{6}\r\n+CME ERROR: 5001\r\n");
+    assert!(at(&mut m, &mut c, b"AT+CGMR\r").contains("\r\n17.00\r\n"));
+    assert!(
+        at(
+            &mut m,
+            &mut c,
+            b"AT+ULSTFILE=2,\"updatePackage.bin\",\"FOAT\"\r"
+        )
+        .contains(&format!("+ULSTFILE: {}", pkg.len()))
+    );
+}
+
+#[test]
+fn ufwupd_gives_up_after_ten_starts_and_is_refused_once_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut c) = boot(dir.path());
+    let t0 = Instant::now();
+    assert_eq!(
+        at(&mut m, &mut c, b"AT+UFWUPD=3\r"),
+        "\r\n+UFWUPD: ONGOING\r\nC"
+    );
+    let mut seen = String::new();
+    for s in 1..=12 {
+        seen.push_str(&wait(
+            &mut m,
+            &mut c,
+            t0 + std::time::Duration::from_secs(s),
+        ));
+    }
+    assert_eq!(
+        seen, "CCCCCCCCC\r\n+CME ERROR: 2000\r\n",
+        "ten Cs in all, then the timeout"
+    );
+    assert_eq!(at(&mut m, &mut c, b"AT\r"), "\r\nOK\r\n");
+    assert_eq!(at(&mut m, &mut c, b"AT+USECCFG=0,1,\"pw\"\r"), "\r\nOK\r\n");
+    assert_eq!(
+        at(&mut m, &mut c, b"AT+UFWUPD=3\r"),
+        "\r\n+CME ERROR: 3\r\n"
+    );
 }

@@ -6,7 +6,10 @@
 //! after a crash the module has the old firmware or the new one), the package is removed, the
 //! `+UUFWINSTALL` URCs report progress and 128 (success), and the module reboots.
 //!
-//! Not yet here: `+UFWUPD` (the Xmodem-1k transfer), which comes with the rest of issue 4.
+//! `+UFWUPD=3[,<baud>[,"<md5>"]]` answers `+UFWUPD: ONGOING`, then runs an Xmodem-1k receiver
+//! (`sealcell_at::xmodem`); the image replaces the package, then installs as `+UFWINSTALL`.
+//! Ends without an image: `+CME ERROR: 2000` (the sender never started or kept failing),
+//! `3000` (cancelled or out of sequence), `1637` (larger than the free space).
 
 use md5::{Digest, Md5};
 use sealcell_at::CmeError;
@@ -36,6 +39,8 @@ pub enum Cmd {
     Install,
     /// `+UFWSINSTALL="<signature>","<usecmng_iname>"`.
     SignedInstall,
+    /// `+UFWUPD=3[,<baud>[,"<md5>"]]`: Xmodem-1k transfer, then install.
+    Transfer,
 }
 
 impl Cmd {
@@ -43,6 +48,7 @@ impl Cmd {
         Some(match name {
             "+UFWINSTALL" => Cmd::Install,
             "+UFWSINSTALL" => Cmd::SignedInstall,
+            "+UFWUPD" => Cmd::Transfer,
             _ => return None,
         })
     }
@@ -73,6 +79,45 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
                 .map_err(|_| CmeError::OperationNotSupported)?;
             r.finish()?;
             signed_install(ctx, signature, iname)
+        }
+        (Cmd::Transfer, Form::Set(args)) => {
+            let mut r = args.reader();
+            r.int(3..=3)?;
+            if let Some(baud) = r.opt_int(0..=i64::MAX)? {
+                if ![
+                    0, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 3000000,
+                ]
+                .contains(&baud)
+                {
+                    return Err(CmeError::OperationNotSupported);
+                }
+            }
+            let md5 = r.opt_string(32)?.map(str::to_ascii_lowercase);
+            r.finish()?;
+            if md5
+                .as_ref()
+                .is_some_and(|m| m.len() != 32 || !m.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(CmeError::OperationNotSupported);
+            }
+            ctx.module.firmware_update_allowed(UpdateMethod::Xmodem)?;
+            let free = ctx.module.fs.free().map_err(storage_failure)?;
+            let upload = ctx
+                .module
+                .fs
+                .begin_replace(Tag::Foat, PACKAGE)
+                .map_err(package_error)?;
+            ctx.info(b"+UFWUPD: ONGOING");
+            Ok(Outcome::Xmodem(Box::new(XmodemJob {
+                free,
+                upload: Some(upload),
+                md5,
+                hasher: Md5::new(),
+            })))
+        }
+        (Cmd::Transfer, Form::Test) => {
+            ctx.info(b"+UFWUPD: (3)");
+            Ok(Outcome::Done)
         }
         (Cmd::Install | Cmd::SignedInstall, Form::Test) => Ok(Outcome::Done),
         (_, form) => undefined_form(form),
@@ -213,4 +258,51 @@ fn install(ctx: &mut Ctx<'_>, authority: Authority) -> CmdResult {
         .map(|p| format!("+UUFWINSTALL: {p}").into_bytes())
         .collect();
     Ok(Outcome::RebootAfter(urcs))
+}
+
+/// An `AT+UFWUPD` transfer in progress: where the image goes, and its MD5 so far.
+pub(crate) struct XmodemJob {
+    pub(crate) free: u64,
+    upload: Option<crate::fs::Upload>,
+    md5: Option<String>,
+    hasher: Md5,
+}
+
+impl XmodemJob {
+    /// Takes image bytes from the receiver.
+    pub(crate) fn write(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+        if let Some(u) = self.upload.as_mut() {
+            u.write(data);
+        }
+    }
+
+    /// The transfer ended; installs the image (or reports why not).
+    pub(crate) fn finish(
+        mut self: Box<Self>,
+        status: sealcell_at::xmodem::Status,
+        ctx: &mut Ctx<'_>,
+    ) -> CmdResult {
+        use sealcell_at::xmodem::{Failure, Status};
+        match status {
+            Status::Complete => {}
+            Status::Failed(Failure::TooLarge) => return Err(CmeError::FfsMemoryNotAvailable),
+            Status::Failed(Failure::Cancelled | Failure::OutOfSequence) => {
+                return Err(CmeError::CommandAborted);
+            }
+            Status::Failed(_) | Status::Receiving => return Err(CmeError::CommandTimeout),
+        }
+        let upload = self.upload.take().ok_or(CmeError::MemoryFailure)?;
+        upload.commit().map_err(storage_failure)?;
+        let got = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        if self.md5.as_ref().is_some_and(|want| *want != got) {
+            return Err(CmeError::FotaPackageDataCorrupted);
+        }
+        install(
+            ctx,
+            Authority::Unsealed {
+                method: UpdateMethod::Xmodem,
+            },
+        )
+    }
 }

@@ -69,6 +69,8 @@ pub(crate) enum Outcome {
     Reboot,
     /// Answer `OK`, send these URCs, then power-cycle the module (a firmware install).
     RebootAfter(Vec<Vec<u8>>),
+    /// Run an Xmodem-1k receive (`AT+UFWUPD`); the final result comes when it ends.
+    Xmodem(Box<fw_update::XmodemJob>),
 }
 
 /// A raw payload a command waits for after its prompt.
