@@ -204,7 +204,7 @@ impl Channel {
             return;
         };
         let mut ctx = Ctx::new(module, self.id, &mut self.settings, out, now);
-        let result = job.finish(status, &mut ctx);
+        let result = (*job).finish(status, &mut ctx);
         self.conclude(module, result, out);
     }
 

@@ -279,7 +279,7 @@ impl XmodemJob {
 
     /// The transfer ended; installs the image (or reports why not).
     pub(crate) fn finish(
-        mut self: Box<Self>,
+        mut self,
         status: sealcell_at::xmodem::Status,
         ctx: &mut Ctx<'_>,
     ) -> CmdResult {
