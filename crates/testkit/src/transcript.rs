@@ -16,7 +16,9 @@
 //! In expected output `{IMEI}`, `{IMSI}` and `{ICCID}` stand for the module's identity.
 //! `@ send-file NAME` sends a file of `tests/fixtures/pki/` as host input (a payload), and in
 //! both directions `{SIZE:NAME}`, `{MD5:NAME}`, `{CN:NAME}` and `{NOTAFTER:NAME}` stand for that
-//! fixture's size and the facts openssl computed for it (`facts.txt`).
+//! fixture's size and the facts openssl computed for it (`facts.txt`); `{FILE:NAME}` stands
+//! for a (text) fixture's content. Names are relative to `tests/fixtures/pki/`
+//! (`../fw/...` reaches the firmware fixtures).
 //! Each step's output must equal the `<` lines that follow it, byte for byte. Setting
 //! `SEALCELL_BLESS=1` rewrites the `<` lines from what the module said (review the diff!).
 
@@ -239,6 +241,7 @@ fn fixture_placeholders(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let text = String::from_utf8_lossy(bytes).into_owned();
     let mut facts = None;
     for (tag, index) in [
+        ("{FILE:", Some(usize::MAX)),
         ("{SIZE:", None),
         ("{MD5:", Some(0)),
         ("{CN:", Some(1)),
@@ -253,6 +256,8 @@ fn fixture_placeholders(bytes: &[u8]) -> Result<Vec<u8>, String> {
             let file = &after[..end];
             let value = match index {
                 None => pki_fixture(file)?.len().to_string(),
+                Some(usize::MAX) => String::from_utf8(pki_fixture(file)?)
+                    .map_err(|_| format!("{file} is not text"))?,
                 Some(i) => {
                     if facts.is_none() {
                         facts = Some(pki_facts()?);
