@@ -64,3 +64,23 @@ pub fn dte_digester(data: &[u8]) {
     }
     assert!(events <= data.len());
 }
+
+/// Feeds arbitrary bytes to an Xmodem receiver in uneven chunks with time passing; it must
+/// never deliver more than it acknowledged, nor panic.
+pub fn xmodem(data: &[u8]) {
+    use crate::xmodem::{Receiver, Status};
+    let t0 = std::time::Instant::now();
+    let mut out = Vec::new();
+    let mut r = Receiver::new(1 << 16, t0, &mut out);
+    let mut delivered = 0u64;
+    let mut t = t0;
+    for (i, chunk) in data.chunks(7).enumerate() {
+        t += std::time::Duration::from_millis(300 * (i as u64 % 5));
+        r.poll(t, &mut out);
+        if r.feed(chunk, t, &mut out, &mut |d| delivered += d.len() as u64) != Status::Receiving {
+            break;
+        }
+    }
+    assert_eq!(delivered, r.delivered());
+    assert!(delivered <= (1 << 16) + 1024);
+}

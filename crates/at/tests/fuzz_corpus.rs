@@ -40,3 +40,10 @@ fn dte_digester_corpus() {
         sealcell_at::fuzzing::dte_digester(&data);
     }
 }
+
+#[test]
+fn xmodem_corpus() {
+    for data in corpus("xmodem") {
+        sealcell_at::fuzzing::xmodem(&data);
+    }
+}

@@ -208,8 +208,8 @@ pub fn gather(dir: &Path) -> Result<Status, StatusError> {
 impl Status {
     /// The human-readable report.
     pub fn render(&self) -> String {
-        let mut s = String::new();
-        let mut line = |k: &str, v: &str| s.push_str(&format!("{k:<14}{v}\n"));
+        let mut out: Vec<String> = Vec::new();
+        let mut line = |k: &str, v: &str| out.push(format!("{k:<14}{v}"));
         line("data", &self.data_dir);
         line("model", &format!("{} ({})", self.model, self.type_number));
         line("imei", &self.imei);
@@ -223,23 +223,48 @@ impl Status {
                 "no"
             },
         );
-        line(
-            "store",
-            if self.store_opens {
-                "opens with this module's key"
-            } else {
-                "DOES NOT OPEN with this module's key"
-            },
-        );
+        match &self.store_problem {
+            None => line("store", "opens with this module's key"),
+            Some(p) => line(
+                "store",
+                &format!("DOES NOT OPEN with this module's key: {p}"),
+            ),
+        }
+        for w in &self.store_warnings {
+            line("warning", w);
+        }
+        if self.plaintext_files > 0 {
+            line(
+                "plaintext",
+                &format!(
+                    "{} pre-seal credential file(s) still on disk (unusable)",
+                    self.plaintext_files
+                ),
+            );
+        }
         line(
             "firmware",
             &format!("{},{}", self.firmware.version, self.firmware.application),
         );
         line("installs", &self.firmware.installs.len().to_string());
-        line("credentials", &self.credentials.len().to_string());
+        for i in &self.firmware.installs {
+            out.push(format!(
+                "  {} {:<8} {:<12} {} bytes sha256 {}{}",
+                crate::clock::format_cclk(i64::try_from(i.time_unix).unwrap_or(0)),
+                i.version,
+                i.method,
+                i.size,
+                i.sha256.get(..16).unwrap_or(&i.sha256),
+                i.signer
+                    .as_deref()
+                    .map(|n| format!(" signed by {n}"))
+                    .unwrap_or_default()
+            ));
+        }
+        out.push(format!("{:<14}{}", "credentials", self.credentials.len()));
         for c in &self.credentials {
-            s.push_str(&format!(
-                "  {:<3} {:<24} {:<24} {:<20} {}\n",
+            out.push(format!(
+                "  {:<3} {:<24} {:<24} {:<20} {}",
                 c.kind,
                 c.name,
                 c.subject.as_deref().unwrap_or("-"),
@@ -249,15 +274,17 @@ impl Status {
                     .map_or(c.md5.clone(), |d| format!("DAMAGED: {d}"))
             ));
         }
-        s.push_str(&format!(
-            "{:<14}{} bytes in {} files\n",
+        out.push(format!(
+            "{:<14}{} bytes in {} files",
             "file system",
             self.file_system.used_bytes,
             self.file_system.files.len()
         ));
         for f in &self.file_system.files {
-            s.push_str(&format!("  {:<4} {:<40} {}\n", f.area, f.name, f.size));
+            out.push(format!("  {:<4} {:<40} {}", f.area, f.name, f.size));
         }
+        let mut s = out.join("\n");
+        s.push('\n');
         s
     }
 }
