@@ -28,6 +28,7 @@ pub mod fuzzing;
 pub mod identity;
 mod module;
 pub mod nvm;
+pub mod profiles;
 pub mod serve;
 pub mod status;
 

@@ -105,6 +105,8 @@ pub struct Module {
     pub(crate) settings: BTreeMap<&'static str, Vec<crate::command::control::Value>>,
     /// `AT+CCLK` offset from the host clock, in seconds.
     pub(crate) clock_offset: i64,
+    /// The `+USECPRF` secrets, memory only.
+    pub(crate) profile_secrets: [crate::profiles::ProfileSecrets; crate::profiles::PROFILES],
     epoch: u64,
     next_channel: u64,
     urcs: HashMap<ChannelId, VecDeque<Vec<u8>>>,
@@ -156,6 +158,7 @@ impl Module {
             radio: Radio::default(),
             settings: BTreeMap::new(),
             clock_offset: 0,
+            profile_secrets: Default::default(),
             epoch: 0,
             next_channel: 0,
             urcs: HashMap::new(),
@@ -181,6 +184,16 @@ impl Module {
     /// The configuration it was opened with.
     pub fn config(&self) -> &ModuleConfig {
         &self.config
+    }
+
+    /// Security profile `id` (0..4): the stored settings (factory values when never set).
+    pub fn security_profile(&self, id: usize) -> crate::profiles::SecurityProfile {
+        self.nvm
+            .values
+            .security_profiles
+            .get(&id.to_string())
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The credential store.

@@ -41,6 +41,8 @@ pub struct Nvm {
     pub greeting: String,
     /// Whether the greeting is enabled.
     pub greeting_enabled: bool,
+    /// `+USECPRF` profiles that differ from the factory values, by number (secrets excluded).
+    pub security_profiles: BTreeMap<String, crate::profiles::SecurityProfile>,
 }
 
 /// LTE bands 1, 3, 5, 7, 8 and 20: the EMEA set of TOBY-L210 (bit n-1 for band n).
@@ -67,6 +69,7 @@ impl Default for Nvm {
             contexts,
             greeting: String::new(),
             greeting_enabled: false,
+            security_profiles: BTreeMap::new(),
         }
     }
 }

@@ -225,3 +225,31 @@ fn one_flipped_byte_in_any_store_file_is_detected_and_the_module_keeps_answering
     }
     assert_eq!(seen_record_damage, 3);
 }
+
+#[test]
+fn security_profile_secrets_never_reach_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut c) = boot(dir.path());
+    for cmd in [
+        &b"AT+USECPRF=2,7,\"Key-Password-7781\"\r"[..],
+        b"AT+USECPRF=2,8,\"Psk-Value-9923\"\r",
+        b"AT+USECPRF=2,13,2,\"c2Vzc2lvbg==\",\"TWFzdGVyLUtleS02NjU=\"\r",
+        b"AT+USECPRF=2,4,\"visible.example.com\"\r",
+    ] {
+        assert_eq!(at(&mut m, &mut c, cmd), "\r\nOK\r\n");
+    }
+    drop((m, c));
+    let mut all = Vec::new();
+    for f in files_under(dir.path()) {
+        all.extend(std::fs::read(f).unwrap());
+    }
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.contains("visible.example.com"), "profiles persist");
+    for secret in [
+        "Key-Password-7781",
+        "Psk-Value-9923",
+        "TWFzdGVyLUtleS02NjU=",
+    ] {
+        assert!(!text.contains(secret), "{secret} reached the disk");
+    }
+}

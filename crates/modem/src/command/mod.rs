@@ -9,6 +9,7 @@ pub mod fw_update;
 pub mod general;
 pub mod network;
 pub mod security;
+pub mod tls_profile;
 
 use std::io::Write;
 use std::time::Instant;
@@ -32,8 +33,10 @@ pub enum Command {
     FileSystem(file_system::Cmd),
     /// Security (ch. 26, application note UBX-19022699): `+USECCFG`, `+USECMNG`.
     Security(security::Cmd),
-    /// Firmware update (application note §4.2): `+UFWINSTALL`, `+UFWSINSTALL`.
+    /// Firmware update (application note §4.2): `+UFWINSTALL`, `+UFWSINSTALL`, `+UFWUPD`.
     FirmwareUpdate(fw_update::Cmd),
+    /// Security profiles (ch. 26.3, application note §4.1): `+USECPRF`.
+    SecurityProfile(tls_profile::Cmd),
     /// Anything else: `ERROR` / `+CME ERROR: 100`.
     Unknown,
 }
@@ -53,6 +56,8 @@ impl Command {
             Command::Security(c)
         } else if let Some(c) = fw_update::Cmd::from_name(name) {
             Command::FirmwareUpdate(c)
+        } else if let Some(c) = tls_profile::Cmd::from_name(name) {
+            Command::SecurityProfile(c)
         } else {
             Command::Unknown
         }
@@ -150,6 +155,7 @@ pub(crate) fn execute(cmd: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
         Command::FileSystem(c) => file_system::execute(c, cmd.form, ctx),
         Command::Security(c) => security::execute(c, cmd.form, ctx),
         Command::FirmwareUpdate(c) => fw_update::execute(c, cmd.form, ctx),
+        Command::SecurityProfile(c) => tls_profile::execute(c, cmd.form, ctx),
         Command::Unknown => Err(CmeError::Unknown),
     }
 }

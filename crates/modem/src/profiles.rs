@@ -1,0 +1,121 @@
+//! `+USECPRF` security profiles (at-contract §4; u-blox AT manual §26.3): what a TLS
+//! connection of the module will use. Profiles 0..4 are kept in NVM (`nvm.toml`) except their
+//! secrets — the client key password (op 7), the PSK (op 8) and a resumption master key — which
+//! stay in memory only: never on disk, never read back.
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// Number of security profiles (**0..4 on TOBY-L2**).
+pub const PROFILES: usize = 5;
+
+/// The legacy cipher suite numbers (TOBY-L2 family, `AT+USECPRF=<p>,2,<n>`) and their IANA codes.
+pub const LEGACY_SUITES: [(u8, u16); 15] = [
+    (1, 0x002F),
+    (2, 0x003C),
+    (3, 0x0035),
+    (4, 0x003D),
+    (5, 0x000A),
+    (6, 0x008C),
+    (7, 0x008D),
+    (8, 0x008B),
+    (9, 0x0094),
+    (10, 0x0095),
+    (11, 0x0093),
+    (12, 0x00AE),
+    (13, 0x00AF),
+    (14, 0x00B6),
+    (15, 0x00B7),
+];
+
+/// The cipher suite setting (op 2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CipherSuite {
+    /// 0: negotiated from a modern default list (which includes the application note's three).
+    #[default]
+    Automatic,
+    /// 1..15: the legacy table.
+    Legacy {
+        /// The legacy number.
+        number: u8,
+    },
+    /// 99 or 255 with the two IANA bytes.
+    Iana {
+        /// 99 (the u-blox manual's form) or 255 (the application note's).
+        form: u8,
+        /// The IANA code, e.g. 0xC02B.
+        code: u16,
+    },
+}
+
+impl CipherSuite {
+    /// The IANA code this setting asks for (`None` for automatic).
+    pub fn iana(&self) -> Option<u16> {
+        match *self {
+            CipherSuite::Automatic => None,
+            CipherSuite::Legacy { number } => LEGACY_SUITES
+                .iter()
+                .find(|(n, _)| *n == number)
+                .map(|(_, c)| *c),
+            CipherSuite::Iana { code, .. } => Some(code),
+        }
+    }
+}
+
+/// The persistent part of one profile.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecurityProfile {
+    /// op 0: 0 none, 1 root CA, 2 + hostname, 3 + validity dates.
+    pub validation: u8,
+    /// op 1: minimum TLS version, 0 any, 1..3 TLS 1.0..1.2.
+    pub min_tls: u8,
+    /// op 2.
+    pub cipher: CipherSuite,
+    /// op 3: trusted root CA internal name.
+    pub root: String,
+    /// op 4: expected server hostname.
+    pub hostname: String,
+    /// op 5: client certificate internal name.
+    pub client_cert: String,
+    /// op 6: client private key internal name.
+    pub client_key: String,
+    /// op 9: PSK identity and its encoding (0 ASCII, 1 hex).
+    pub psk_identity: String,
+    /// op 9 encoding.
+    pub psk_identity_hex: bool,
+    /// op 10: server name indication.
+    pub sni: String,
+    /// op 12: pinned server certificate internal name.
+    pub pin_name: String,
+    /// op 12: pinning level (0 public key by value, 1 SubjectPublicKeyInfo bytes, 2 certificate).
+    pub pin_level: u8,
+    /// op 13 tag 0: session resumption on (stored; resumption is not supported, as on TOBY-L2).
+    pub resumption: u8,
+    /// op 13 tag 1: resumption type (0 session id).
+    pub resumption_type: u8,
+    /// op 13 tag 2: the session id (base64), stored as given.
+    pub resumption_session_id: String,
+}
+
+/// The secrets of one profile: memory only.
+#[derive(Default)]
+pub struct ProfileSecrets {
+    /// op 7: client key password.
+    pub key_password: Option<Zeroizing<String>>,
+    /// op 8: pre-shared key and whether it was given in hex.
+    pub psk: Option<(Zeroizing<String>, bool)>,
+    /// op 13 tag 2: the resumption master key (base64).
+    pub master_key: Option<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for ProfileSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileSecrets")
+            .field("key_password", &self.key_password.as_ref().map(|_| "[set]"))
+            .field("psk", &self.psk.as_ref().map(|_| "[set]"))
+            .field("master_key", &self.master_key.as_ref().map(|_| "[set]"))
+            .finish()
+    }
+}
