@@ -15,6 +15,7 @@
 //! This is the only crate of the workspace that links OpenSSL.
 #![forbid(unsafe_code)]
 
+pub mod http;
 pub mod tls;
 
 pub use tls::{TlsError, TlsProfile, connect};
