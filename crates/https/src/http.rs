@@ -129,6 +129,17 @@ pub fn exchange<S: Read + Write>(
     max_body: u64,
     sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> Result<ResponseHead, HttpError> {
+    exchange_with_head(stream, req, max_body, &mut |_| Ok(()), sink)
+}
+
+/// [`exchange`], with `on_head` called once the head has arrived and before any body byte.
+pub fn exchange_with_head<S: Read + Write>(
+    stream: &mut S,
+    req: &Request<'_>,
+    max_body: u64,
+    on_head: &mut dyn FnMut(&ResponseHead) -> io::Result<()>,
+    sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> Result<ResponseHead, HttpError> {
     write_request(stream, req)?;
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 64 * 1024];
@@ -148,6 +159,7 @@ pub fn exchange<S: Read + Write>(
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = parse_head(&buf[..head_end])?;
+    on_head(&head)?;
     let rest = buf[head_end..].to_vec();
     let no_body =
         req.method == "HEAD" || head.status / 100 == 1 || head.status == 204 || head.status == 304;

@@ -166,6 +166,7 @@ impl Channel {
                 self.payload = Some(p);
             }
         }
+        module.collect_http_jobs();
         self.deliver_urcs(module, out);
     }
 

@@ -25,6 +25,7 @@ pub mod datadir;
 pub mod firmware;
 pub mod fs;
 pub mod fuzzing;
+pub mod http_client;
 pub mod identity;
 mod module;
 pub mod nvm;

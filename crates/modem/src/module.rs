@@ -107,6 +107,8 @@ pub struct Module {
     pub(crate) clock_offset: i64,
     /// The `+USECPRF` secrets, memory only.
     pub(crate) profile_secrets: [crate::profiles::ProfileSecrets; crate::profiles::PROFILES],
+    /// The `+UHTTP` profiles, last errors and requests in flight (volatile).
+    pub(crate) http: crate::http_client::HttpState,
     epoch: u64,
     next_channel: u64,
     urcs: HashMap<ChannelId, VecDeque<Vec<u8>>>,
@@ -159,6 +161,7 @@ impl Module {
             settings: BTreeMap::new(),
             clock_offset: 0,
             profile_secrets: Default::default(),
+            http: Default::default(),
             epoch: 0,
             next_channel: 0,
             urcs: HashMap::new(),

@@ -7,6 +7,7 @@ pub mod control;
 pub mod file_system;
 pub mod fw_update;
 pub mod general;
+pub mod http;
 pub mod network;
 pub mod security;
 pub mod tls_profile;
@@ -37,6 +38,8 @@ pub enum Command {
     FirmwareUpdate(fw_update::Cmd),
     /// Security profiles (ch. 26.3, application note §4.1): `+USECPRF`.
     SecurityProfile(tls_profile::Cmd),
+    /// HTTP(S) client (ch. 27, application note §4.1): `+UHTTP`, `+UHTTPC`, `+UHTTPER`.
+    Http(http::Cmd),
     /// Anything else: `ERROR` / `+CME ERROR: 100`.
     Unknown,
 }
@@ -58,6 +61,8 @@ impl Command {
             Command::FirmwareUpdate(c)
         } else if let Some(c) = tls_profile::Cmd::from_name(name) {
             Command::SecurityProfile(c)
+        } else if let Some(c) = http::Cmd::from_name(name) {
+            Command::Http(c)
         } else {
             Command::Unknown
         }
@@ -156,6 +161,7 @@ pub(crate) fn execute(cmd: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
         Command::Security(c) => security::execute(c, cmd.form, ctx),
         Command::FirmwareUpdate(c) => fw_update::execute(c, cmd.form, ctx),
         Command::SecurityProfile(c) => tls_profile::execute(c, cmd.form, ctx),
+        Command::Http(c) => http::execute(c, cmd.form, ctx),
         Command::Unknown => Err(CmeError::Unknown),
     }
 }

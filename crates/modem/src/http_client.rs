@@ -1,0 +1,319 @@
+//! The module's HTTP(S) client state (at-contract §5): `+UHTTP` profiles 0..3 (volatile, as on
+//! the real module), the last error of each (`+UHTTPER`), and the requests in flight.
+//!
+//! A request runs on its own thread (network I/O never blocks the AT engine): it connects,
+//! speaks TLS when the profile asks (through `sealcell-https`, with credentials taken from the
+//! store beforehand, decrypted in memory only), and streams the response into a temporary file
+//! of the module file system. A channel's poll collects finished requests: the file is committed
+//! (only when the response arrived whole), the error recorded, and the URC queued for the channel
+//! that asked.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use md5::{Digest, Md5};
+use sealcell_https::http::{HttpError, Request, exchange_with_head};
+use sealcell_https::{TlsError, TlsProfile};
+use zeroize::Zeroizing;
+
+use crate::fs::Upload;
+use crate::module::{ChannelId, Module};
+
+/// Number of HTTP profiles (**0..3**).
+pub const HTTP_PROFILES: usize = 4;
+
+/// One `+UHTTP` profile. `Debug` leaves the password out.
+#[derive(Clone)]
+pub struct HttpProfile {
+    /// op 0.
+    pub server_ip: String,
+    /// op 1.
+    pub server_name: String,
+    /// op 2.
+    pub user: String,
+    /// op 3 (memory only, write-only).
+    pub password: Zeroizing<String>,
+    /// op 4: 0 none, 1 basic.
+    pub auth: u8,
+    /// op 5 (None: 80, or 443 with TLS).
+    pub port: Option<u16>,
+    /// op 6: TLS on, and with which `+USECPRF` profile.
+    pub secure: bool,
+    /// op 6, second value.
+    pub security_profile: u8,
+    /// op 7: request timeout in seconds.
+    pub timeout: u32,
+    /// op 9: custom headers 0..4.
+    pub headers: [Option<(String, String)>; 5],
+}
+
+impl std::fmt::Debug for HttpProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpProfile")
+            .field("server_ip", &self.server_ip)
+            .field("server_name", &self.server_name)
+            .field("user", &self.user)
+            .field("password_set", &!self.password.is_empty())
+            .field("auth", &self.auth)
+            .field("port", &self.port)
+            .field("secure", &self.secure)
+            .field("security_profile", &self.security_profile)
+            .field("timeout", &self.timeout)
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
+impl Default for HttpProfile {
+    fn default() -> Self {
+        HttpProfile {
+            server_ip: String::new(),
+            server_name: String::new(),
+            user: String::new(),
+            password: Zeroizing::new(String::new()),
+            auth: 0,
+            port: None,
+            secure: false,
+            security_profile: 0,
+            timeout: 180,
+            headers: Default::default(),
+        }
+    }
+}
+
+/// `+UHTTPER` classes and codes (documented in docs/uhttper.md).
+pub mod err {
+    /// No error.
+    pub const NONE: (u8, u16) = (0, 0);
+    /// The server name did not resolve.
+    pub const DNS: (u8, u16) = (3, 10);
+    /// The connection could not be made.
+    pub const CONNECT: (u8, u16) = (3, 11);
+    /// No answer within the profile's timeout.
+    pub const TIMEOUT: (u8, u16) = (3, 12);
+    /// The connection ended before the response was complete.
+    pub const TRUNCATED: (u8, u16) = (3, 13);
+    /// The response is not HTTP.
+    pub const MALFORMED: (u8, u16) = (3, 14);
+    /// The response is larger than the free space.
+    pub const TOO_LARGE: (u8, u16) = (3, 15);
+    /// Command 100: the server answered with a status other than 2xx.
+    pub const HTTP_STATUS: (u8, u16) = (3, 16);
+    /// Any TLS failure: handshake, suite, version, trust, hostname, dates, pinning.
+    pub const TLS: (u8, u16) = (3, 73);
+    /// No server name or address in the profile.
+    pub const NO_SERVER: (u8, u16) = (10, 1);
+    /// The file to send does not exist.
+    pub const NO_FILE: (u8, u16) = (10, 2);
+    /// The response could not be stored.
+    pub const STORAGE: (u8, u16) = (10, 3);
+}
+
+/// Owned TLS settings for a request thread.
+#[derive(Default)]
+pub(crate) struct OwnedTls {
+    pub(crate) validation: u8,
+    pub(crate) min_tls: u8,
+    pub(crate) cipher: Option<u16>,
+    pub(crate) hostname: String,
+    pub(crate) sni: String,
+    pub(crate) root: Option<Zeroizing<Vec<u8>>>,
+    pub(crate) client_cert: Option<Zeroizing<Vec<u8>>>,
+    pub(crate) client_key: Option<Zeroizing<Vec<u8>>>,
+    pub(crate) pin: Option<(Zeroizing<Vec<u8>>, u8)>,
+}
+
+/// Everything a request thread needs.
+pub(crate) struct Spec {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) tls: Option<OwnedTls>,
+    pub(crate) method: &'static str,
+    pub(crate) path: String,
+    pub(crate) host_header: String,
+    pub(crate) basic: Option<(String, Zeroizing<String>)>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Option<(Vec<u8>, String)>,
+    pub(crate) timeout: Duration,
+    pub(crate) max: u64,
+    /// Command 100: only the body is stored, and only a 2xx response counts.
+    pub(crate) fota: bool,
+    pub(crate) upload: Upload,
+}
+
+/// What a request thread hands back.
+pub(crate) struct Done {
+    pub(crate) upload: Upload,
+    pub(crate) status: u16,
+    pub(crate) md5: String,
+    pub(crate) error: (u8, u16),
+}
+
+/// A request in flight.
+pub(crate) struct Job {
+    pub(crate) channel: ChannelId,
+    pub(crate) profile: usize,
+    pub(crate) cmd: u8,
+    pub(crate) handle: JoinHandle<Done>,
+}
+
+/// The HTTP state of the module (volatile).
+#[derive(Default)]
+pub struct HttpState {
+    pub(crate) profiles: [HttpProfile; HTTP_PROFILES],
+    pub(crate) errors: [(u8, u16); HTTP_PROFILES],
+    pub(crate) jobs: Vec<Job>,
+}
+
+impl std::fmt::Debug for HttpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpState")
+            .field("jobs", &self.jobs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn http_error(e: &HttpError) -> (u8, u16) {
+    match e {
+        HttpError::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) =>
+        {
+            err::TIMEOUT
+        }
+        HttpError::Io(_) => err::TRUNCATED,
+        HttpError::Truncated { .. } => err::TRUNCATED,
+        HttpError::TooLarge(_) => err::TOO_LARGE,
+        _ => err::MALFORMED,
+    }
+}
+
+/// Runs one request (on its own thread).
+pub(crate) fn run(mut spec: Spec) -> Done {
+    let mut hasher = Md5::new();
+    let mut status = 0;
+    let result = (|| -> Result<(), (u8, u16)> {
+        let addr = (spec.host.as_str(), spec.port)
+            .to_socket_addrs()
+            .map_err(|_| err::DNS)?
+            .next()
+            .ok_or(err::DNS)?;
+        let tcp = TcpStream::connect_timeout(&addr, spec.timeout).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                err::TIMEOUT
+            } else {
+                err::CONNECT
+            }
+        })?;
+        let _ = tcp.set_read_timeout(Some(spec.timeout));
+        let _ = tcp.set_write_timeout(Some(spec.timeout));
+        let req = Request {
+            method: spec.method,
+            path: &spec.path,
+            host: &spec.host_header,
+            basic_auth: spec.basic.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+            headers: &spec.headers,
+            body: spec.body.as_ref().map(|(b, t)| (b.as_slice(), t.as_str())),
+        };
+        let fota = spec.fota;
+        // Both callbacks write the one upload, one after the other.
+        let upload = std::cell::RefCell::new(&mut spec.upload);
+        let hasher = &mut hasher;
+        // The status is known (and reported) even when the body then fails.
+        let status_seen = std::cell::Cell::new(0u16);
+        let mut on_head = |h: &sealcell_https::http::ResponseHead| {
+            status_seen.set(h.status);
+            if !fota {
+                upload.borrow_mut().write(&h.raw);
+            }
+            Ok(())
+        };
+        let mut sink = |d: &[u8]| {
+            hasher.update(d);
+            upload.borrow_mut().write(d);
+            Ok(())
+        };
+        let head = match &spec.tls {
+            Some(t) => {
+                let profile = TlsProfile {
+                    validation: t.validation,
+                    min_tls: t.min_tls,
+                    cipher: t.cipher,
+                    root_der: t.root.as_deref().map(|v| v.as_slice()),
+                    hostname: &t.hostname,
+                    sni: &t.sni,
+                    client_cert_der: t.client_cert.as_deref().map(|v| v.as_slice()),
+                    client_key_der: t.client_key.as_deref().map(|v| v.as_slice()),
+                    pin: t.pin.as_ref().map(|(d, l)| (d.as_slice(), *l)),
+                };
+                let mut tls =
+                    sealcell_https::connect(&profile, &spec.host, tcp).map_err(|e: TlsError| {
+                        tracing::info!(error = %e, "HTTPS request failed in TLS");
+                        err::TLS
+                    })?;
+                exchange_with_head(&mut tls, &req, spec.max, &mut on_head, &mut sink)
+            }
+            None => {
+                let mut tcp = tcp;
+                exchange_with_head(&mut tcp, &req, spec.max, &mut on_head, &mut sink)
+            }
+        };
+        status = status_seen.get();
+        let head = head.map_err(|e| http_error(&e))?;
+        if fota && !(200..300).contains(&head.status) {
+            return Err(err::HTTP_STATUS);
+        }
+        Ok(())
+    })();
+    let md5 = hex::encode(hasher.finalize());
+    Done {
+        upload: spec.upload,
+        status,
+        md5,
+        error: result.err().unwrap_or(err::NONE),
+    }
+}
+
+impl Module {
+    /// Collects finished HTTP requests: commits their files, records their errors, queues their
+    /// URCs. Called from every channel's poll.
+    pub fn collect_http_jobs(&mut self) {
+        let mut i = 0;
+        while i < self.http.jobs.len() {
+            if !self.http.jobs[i].handle.is_finished() {
+                i += 1;
+                continue;
+            }
+            let job = self.http.jobs.remove(i);
+            let done = match job.handle.join() {
+                Ok(d) => d,
+                Err(_) => {
+                    tracing::error!("an HTTP request thread panicked");
+                    continue;
+                }
+            };
+            let mut error = done.error;
+            if error == err::NONE {
+                if let Err(e) = done.upload.commit() {
+                    tracing::error!(error = %e, "storing the HTTP response failed");
+                    error = err::STORAGE;
+                }
+            }
+            self.http.errors[job.profile] = error;
+            let ok = u8::from(error == err::NONE);
+            let urc = if job.cmd == 100 {
+                let md5 = if ok == 1 { done.md5.as_str() } else { "" };
+                format!(
+                    "+UUHTTPCR: {},100,{ok},{},\"{md5}\"",
+                    job.profile, done.status
+                )
+            } else {
+                format!("+UUHTTPCR: {},{},{ok}", job.profile, job.cmd)
+            };
+            self.post_urc(job.channel, urc.into_bytes());
+        }
+    }
+}
