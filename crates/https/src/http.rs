@@ -250,6 +250,15 @@ impl<S: Read> Body<'_, '_, S> {
         Ok(())
     }
 
+    /// Delivers the first `n` pending bytes without copying them.
+    fn deliver_pending(&mut self, n: usize) -> Result<(), HttpError> {
+        let mut pending = std::mem::take(&mut self.pending);
+        let result = self.deliver(&pending[..n]);
+        pending.drain(..n);
+        self.pending = pending;
+        result
+    }
+
     /// More bytes into `pending`; false at the end of the connection.
     fn fill(&mut self) -> Result<bool, HttpError> {
         let n = read_some(self.stream, &mut self.chunk)?;
@@ -265,8 +274,7 @@ impl<S: Read> Body<'_, '_, S> {
             let want = usize::try_from(len - self.got)
                 .unwrap_or(usize::MAX)
                 .min(self.pending.len());
-            let data: Vec<u8> = self.pending.drain(..want).collect();
-            self.deliver(&data)?;
+            self.deliver_pending(want)?;
             if self.got == len {
                 return Ok(());
             }
@@ -335,8 +343,7 @@ impl<S: Read> Body<'_, '_, S> {
                 let take = usize::try_from(end - self.got)
                     .unwrap_or(usize::MAX)
                     .min(self.pending.len());
-                let data: Vec<u8> = self.pending.drain(..take).collect();
-                self.deliver(&data)?;
+                self.deliver_pending(take)?;
             }
             if !self.line()?.is_empty() {
                 return Err(HttpError::Malformed("missing CRLF after a chunk".into()));

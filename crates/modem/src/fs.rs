@@ -295,6 +295,23 @@ impl Upload {
         }
     }
 
+    /// Marks the upload failed: `commit` will return `error` and keep the old file.
+    pub fn fail(&mut self, error: io::Error) {
+        self.error.get_or_insert(error);
+    }
+
+    /// Starts flushing what was written so far (see [`sealcell_store::TempFile::flush_early`]).
+    pub fn flush_early(&mut self) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Some(t) = self.temp.as_mut() {
+            if let Err(e) = t.flush_early() {
+                self.error = Some(e);
+            }
+        }
+    }
+
     /// Makes the new content visible atomically and durably.
     pub fn commit(mut self) -> io::Result<()> {
         if let Some(e) = self.error.take() {

@@ -144,7 +144,6 @@ pub(crate) struct Spec {
 
 /// What a request thread hands back.
 pub(crate) struct Done {
-    pub(crate) upload: Upload,
     pub(crate) status: u16,
     pub(crate) md5: String,
     pub(crate) error: (u8, u16),
@@ -191,9 +190,89 @@ fn http_error(e: &HttpError) -> (u8, u16) {
     }
 }
 
+/// What the network side hands the writer.
+enum Piece {
+    /// The response head (stored by commands 0..5, not hashed).
+    Head(Vec<u8>),
+    /// Body bytes (hashed and stored).
+    Body(Vec<u8>),
+}
+
+/// Decrypted chunks queued between the network and the writer (TLS records are at most 16 KiB,
+/// so this bounds the buffer at about 1 MiB).
+const PIPELINE: usize = 64;
+
+/// The writer asks the disk to start writing back every this many bytes, so the final fsync of a
+/// large download has little left to do.
+const FLUSH_EVERY: u64 = 16 << 20;
+
+/// Stores the pieces as they come, on its own thread, while another thread hashes the body: MD5,
+/// the file system and TLS decryption each get a core.
+fn write_pieces(mut upload: Upload, pieces: std::sync::mpsc::Receiver<Piece>) -> (Upload, String) {
+    let (to_hasher, hasher_rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(PIPELINE);
+    let hasher = std::thread::Builder::new()
+        .name("uhttpc-md5".into())
+        .spawn(move || {
+            let mut md5 = Md5::new();
+            for chunk in hasher_rx {
+                md5.update(chunk.as_slice());
+            }
+            hex::encode(md5.finalize())
+        });
+    let mut to_hasher = match hasher {
+        Ok(_) => Some(to_hasher),
+        Err(_) => None,
+    };
+    let mut unflushed = 0u64;
+    for piece in pieces {
+        match piece {
+            Piece::Head(h) => upload.write(&h),
+            Piece::Body(b) => {
+                let b = std::sync::Arc::new(b);
+                if let Some(tx) = to_hasher.as_ref() {
+                    if tx.send(b.clone()).is_err() {
+                        to_hasher = None;
+                    }
+                }
+                upload.write(&b);
+                unflushed += b.len() as u64;
+                if unflushed >= FLUSH_EVERY {
+                    upload.flush_early();
+                    unflushed = 0;
+                }
+            }
+        }
+    }
+    drop(to_hasher);
+    let md5 = match hasher.map(|h| h.join()) {
+        Ok(Ok(md5)) => md5,
+        // Without a hash the download cannot be reported: fail the upload.
+        _ => {
+            upload.fail(std::io::Error::other("the MD5 thread failed"));
+            String::new()
+        }
+    };
+    (upload, md5)
+}
+
 /// Runs one request (on its own thread).
-pub(crate) fn run(mut spec: Spec) -> Done {
-    let mut hasher = Md5::new();
+pub(crate) fn run(spec: Spec) -> Done {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(PIPELINE);
+    let upload = spec.upload;
+    let writer = match std::thread::Builder::new()
+        .name("uhttpc-writer".into())
+        .spawn(move || write_pieces(upload, rx))
+    {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the HTTP writer thread");
+            return Done {
+                status: 0,
+                md5: String::new(),
+                error: err::STORAGE,
+            };
+        }
+    };
     let mut status = 0;
     let result = (|| -> Result<(), (u8, u16)> {
         let addr = (spec.host.as_str(), spec.port)
@@ -219,23 +298,17 @@ pub(crate) fn run(mut spec: Spec) -> Done {
             body: spec.body.as_ref().map(|(b, t)| (b.as_slice(), t.as_str())),
         };
         let fota = spec.fota;
-        // Both callbacks write the one upload, one after the other.
-        let upload = std::cell::RefCell::new(&mut spec.upload);
-        let hasher = &mut hasher;
+        let stopped = |_| std::io::Error::other("the HTTP writer stopped");
         // The status is known (and reported) even when the body then fails.
         let status_seen = std::cell::Cell::new(0u16);
         let mut on_head = |h: &sealcell_https::http::ResponseHead| {
             status_seen.set(h.status);
-            if !fota {
-                upload.borrow_mut().write(&h.raw);
+            if fota {
+                return Ok(());
             }
-            Ok(())
+            tx.send(Piece::Head(h.raw.clone())).map_err(stopped)
         };
-        let mut sink = |d: &[u8]| {
-            hasher.update(d);
-            upload.borrow_mut().write(d);
-            Ok(())
-        };
+        let mut sink = |d: &[u8]| tx.send(Piece::Body(d.to_vec())).map_err(stopped);
         let head = match &spec.tls {
             Some(t) => {
                 let profile = TlsProfile {
@@ -268,13 +341,22 @@ pub(crate) fn run(mut spec: Spec) -> Done {
         }
         Ok(())
     })();
-    let md5 = hex::encode(hasher.finalize());
-    Done {
-        upload: spec.upload,
-        status,
-        md5,
-        error: result.err().unwrap_or(err::NONE),
-    }
+    drop(tx);
+    // The commit (the final fsync and the rename) happens here, not on the AT engine's thread,
+    // so a large download never stalls the channels.
+    let (md5, error) = match (writer.join(), result) {
+        (Ok((upload, md5)), Ok(())) => match upload.commit() {
+            Ok(()) => (md5, err::NONE),
+            Err(e) => {
+                tracing::error!(error = %e, "storing the HTTP response failed");
+                (String::new(), err::STORAGE)
+            }
+        },
+        // Dropping the upload discards the partial file; the old one stays.
+        (Ok(_), Err(e)) => (String::new(), e),
+        (Err(_), _) => (String::new(), err::STORAGE),
+    };
+    Done { status, md5, error }
 }
 
 impl Module {
@@ -295,17 +377,11 @@ impl Module {
                     continue;
                 }
             };
-            let mut error = done.error;
-            if error == err::NONE {
-                if let Err(e) = done.upload.commit() {
-                    tracing::error!(error = %e, "storing the HTTP response failed");
-                    error = err::STORAGE;
-                }
-            }
+            let error = done.error;
             self.http.errors[job.profile] = error;
             let ok = u8::from(error == err::NONE);
             let urc = if job.cmd == 100 {
-                let md5 = if ok == 1 { done.md5.as_str() } else { "" };
+                let md5 = done.md5.as_str();
                 format!(
                     "+UUHTTPCR: {},100,{ok},{},\"{md5}\"",
                     job.profile, done.status

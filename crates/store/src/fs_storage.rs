@@ -124,6 +124,7 @@ impl Storage for FsStorage {
             file: Some(file),
             path,
             root: self.root.clone(),
+            flushing: None,
         }))
     }
 
@@ -141,6 +142,8 @@ struct FsTemp {
     file: Option<File>,
     path: PathBuf,
     root: PathBuf,
+    /// A `sync_data` started by [`TempFile::flush_early`] on another thread (at most one).
+    flushing: Option<std::thread::JoinHandle<io::Result<()>>>,
 }
 
 impl TempFile for FsTemp {
@@ -151,10 +154,36 @@ impl TempFile for FsTemp {
         }
     }
 
+    /// Runs `sync_data` on a clone of the handle on another thread, so writing goes on while
+    /// the disk catches up (`sync_file_range` would need `unsafe`). Skipped while one runs.
+    fn flush_early(&mut self) -> io::Result<()> {
+        if self.flushing.as_ref().is_some_and(|h| !h.is_finished()) {
+            return Ok(());
+        }
+        if let Some(done) = self.flushing.take() {
+            done.join()
+                .unwrap_or_else(|_| Err(io::Error::other("flush thread panicked")))?;
+        }
+        let Some(file) = self.file.as_ref() else {
+            return Ok(());
+        };
+        let clone = file.try_clone()?;
+        self.flushing = Some(
+            std::thread::Builder::new()
+                .name("flush-early".into())
+                .spawn(move || clone.sync_data())?,
+        );
+        Ok(())
+    }
+
     fn commit(mut self: Box<Self>, dest: &Path, mode: Option<u32>) -> io::Result<()> {
         let Some(file) = self.file.take() else {
             return Err(io::Error::other("temporary file already finished"));
         };
+        if let Some(done) = self.flushing.take() {
+            done.join()
+                .unwrap_or_else(|_| Err(io::Error::other("flush thread panicked")))?;
+        }
         let dest = self.root.join(dest);
         let result = (|| {
             if let Some(mode) = mode {

@@ -57,6 +57,11 @@ pub use store::{
 pub trait TempFile: Send {
     /// Appends bytes.
     fn write(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Starts writing what was written so far to the disk, so a long write's final `commit`
+    /// has little left to flush. A hint: it promises nothing about durability.
+    fn flush_early(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     /// Makes the content durable, renames it to `dest` (replacing any file there) and syncs the
     /// directory. `mode` sets the permission bits where the backend has them.
     fn commit(self: Box<Self>, dest: &Path, mode: Option<u32>) -> io::Result<()>;
