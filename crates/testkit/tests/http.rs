@@ -610,3 +610,109 @@ fn command_100_streams_256_mib_over_tls_and_a_cut_download_keeps_the_old_package
     let size = at(&mut m, "AT+ULSTFILE=2,\"updatePackage.bin\",\"FOAT\"");
     assert!(size.contains(&format!("+ULSTFILE: {SIZE}")), "{size}");
 }
+
+/// The real, independent `openssl s_server -WWW` (HTTP/1.0, no Content-Length: the body ends
+/// with the connection), serving `dir` with the fixture certificate.
+struct SServer(std::process::Child, u16);
+
+impl Drop for SServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn s_server(dir: &std::path::Path) -> SServer {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let pki = sealcell_testkit::transcript::pki_dir();
+    let child = std::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-WWW", "-accept", &port.to_string()])
+        .arg("-cert")
+        .arg(pki.join("server.pem"))
+        .arg("-key")
+        .arg(pki.join("server-pkcs8.pem"))
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "s_server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    SServer(child, port)
+}
+
+#[test]
+fn application_note_4_1_against_openssl_s_server() {
+    let www = tempfile::tempdir().unwrap();
+    let package = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/fw/package.zip"
+    ))
+    .unwrap();
+    std::fs::write(www.path().join("updatePackage.bin"), &package).unwrap();
+    std::fs::write(www.path().join("hello.txt"), b"hello\n").unwrap();
+    let server = s_server(www.path());
+    let md5 = hex::encode(md5::Md5::digest(&package));
+
+    let mut m = module();
+    import(&mut m, 0, "RootCA", "root.pem");
+    for c in [
+        "AT+USECPRF=0,0,2",
+        "AT+USECPRF=0,3,\"RootCA\"",
+        "AT+USECPRF=0,4,\"fota.example.com\"",
+        "AT+USECPRF=0,10,\"fota.example.com\"",
+        "AT+UHTTP=0,0,\"127.0.0.1\"",
+        "AT+UHTTP=0,6,1,0",
+    ] {
+        assert_eq!(at(&mut m, c), "\r\nOK\r\n", "{c}");
+    }
+    assert_eq!(
+        at(&mut m, &format!("AT+UHTTP=0,5,{}", server.1)),
+        "\r\nOK\r\n"
+    );
+    assert_eq!(
+        at(&mut m, "AT+UHTTPC=0,100,\"/updatePackage.bin\""),
+        "\r\nOK\r\n"
+    );
+    assert_eq!(
+        wait_result(&mut m),
+        format!("+UUHTTPCR: 0,100,1,200,\"{md5}\"")
+    );
+    let size = at(&mut m, "AT+ULSTFILE=2,\"updatePackage.bin\",\"FOAT\"");
+    assert!(
+        size.contains(&format!("+ULSTFILE: {}", package.len())),
+        "{size}"
+    );
+
+    assert_eq!(
+        at(&mut m, "AT+UHTTPC=0,1,\"/hello.txt\",\"hello\""),
+        "\r\nOK\r\n"
+    );
+    assert_eq!(wait_result(&mut m), "+UUHTTPCR: 0,1,1");
+    let file = at(&mut m, "AT+URDFILE=\"hello\"");
+    assert!(file.contains("\"HTTP/1.0 200 ok\r\n"), "{file:?}");
+    assert!(
+        file.ends_with("\r\n\r\nhello\n\"\r\n\r\nOK\r\n"),
+        "{file:?}"
+    );
+
+    // The wrong expected hostname at level 2: 3,73.
+    at(&mut m, "AT+USECPRF=0,4,\"other.example.com\"");
+    assert_eq!(
+        at(&mut m, "AT+UHTTPC=0,1,\"/hello.txt\",\"x\""),
+        "\r\nOK\r\n"
+    );
+    assert_eq!(wait_result(&mut m), "+UUHTTPCR: 0,1,0");
+    assert_eq!(
+        at(&mut m, "AT+UHTTPER=0"),
+        "\r\n+UHTTPER: 0,3,73\r\n\r\nOK\r\n"
+    );
+}
