@@ -19,6 +19,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{big_file, median};
+
 const BIN: &str = env!("CARGO_BIN_EXE_sealcell");
 const MIB: usize = 256;
 const RUNS: usize = 3;
@@ -43,18 +46,6 @@ fn wait_for_port(port: u16) {
         assert!(Instant::now() < deadline, "nothing listens on {port}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn big_file(path: &Path) {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut block = vec![0u8; 1 << 20];
-    for i in 0..MIB {
-        for (j, b) in block.iter_mut().enumerate() {
-            *b = (i.wrapping_mul(31) ^ j.wrapping_mul(2_654_435_761)) as u8;
-        }
-        f.write_all(&block).unwrap();
-    }
-    f.flush().unwrap();
 }
 
 struct Killed(Child);
@@ -143,16 +134,11 @@ fn vm_hwm_mib(pid: u32) -> f64 {
     kb / 1024.0
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let www = dir.path().join("www");
     std::fs::create_dir(&www).unwrap();
-    big_file(&www.join("package.bin"));
+    big_file(&www.join("package.bin"), MIB);
     let md5_started = Instant::now();
     let md5_expected = {
         let out = Command::new("openssl")

@@ -11,10 +11,12 @@
 // Bench code: a failed unwrap is a failed run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{big_file, median};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealcell");
 const RUNS: usize = 3;
@@ -34,27 +36,10 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> Duration {
     t.elapsed()
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn children_peak_rss_mib() -> f64 {
     let usage =
         nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
     usage.max_rss() as f64 / 1024.0
-}
-
-fn big_file(path: &Path, mib: usize) {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut block = vec![0u8; 1 << 20];
-    for i in 0..mib {
-        for (j, b) in block.iter_mut().enumerate() {
-            *b = (i.wrapping_mul(31) ^ j.wrapping_mul(2_654_435_761)) as u8;
-        }
-        f.write_all(&block).unwrap();
-    }
-    f.flush().unwrap();
 }
 
 fn main() {

@@ -3,10 +3,10 @@
 //!
 //! A request runs on its own thread (network I/O never blocks the AT engine): it connects,
 //! speaks TLS when the profile asks (through `sealcell-https`, with credentials taken from the
-//! store beforehand, decrypted in memory only), and streams the response into a temporary file
-//! of the module file system. A channel's poll collects finished requests: the file is committed
-//! (only when the response arrived whole), the error recorded, and the URC queued for the channel
-//! that asked.
+//! store beforehand, decrypted in memory only), streams the response into a temporary file of
+//! the module file system and commits it only when the response arrived whole. A channel's poll
+//! collects finished requests: the error is recorded and the URC queued for the channel that
+//! asked.
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::thread::JoinHandle;
@@ -360,8 +360,8 @@ pub(crate) fn run(spec: Spec) -> Done {
 }
 
 impl Module {
-    /// Collects finished HTTP requests: commits their files, records their errors, queues their
-    /// URCs. Called from every channel's poll.
+    /// Collects finished HTTP requests: records their errors and queues their URCs. Called from
+    /// every channel's poll.
     pub fn collect_http_jobs(&mut self) {
         let mut i = 0;
         while i < self.http.jobs.len() {
@@ -370,13 +370,15 @@ impl Module {
                 continue;
             }
             let job = self.http.jobs.remove(i);
-            let done = match job.handle.join() {
-                Ok(d) => d,
-                Err(_) => {
-                    tracing::error!("an HTTP request thread panicked");
-                    continue;
+            // A request thread that panicked still answers its channel (its file was dropped).
+            let done = job.handle.join().unwrap_or_else(|_| {
+                tracing::error!("an HTTP request thread panicked");
+                Done {
+                    status: 0,
+                    md5: String::new(),
+                    error: err::STORAGE,
                 }
-            };
+            });
             let error = done.error;
             self.http.errors[job.profile] = error;
             let ok = u8::from(error == err::NONE);

@@ -146,6 +146,18 @@ struct FsTemp {
     flushing: Option<std::thread::JoinHandle<io::Result<()>>>,
 }
 
+impl FsTemp {
+    /// Waits for the early flush in progress, if any, and returns its error.
+    fn wait_for_flush(&mut self) -> io::Result<()> {
+        match self.flushing.take() {
+            Some(done) => done
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("flush thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
 impl TempFile for FsTemp {
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self.file.as_mut() {
@@ -160,10 +172,7 @@ impl TempFile for FsTemp {
         if self.flushing.as_ref().is_some_and(|h| !h.is_finished()) {
             return Ok(());
         }
-        if let Some(done) = self.flushing.take() {
-            done.join()
-                .unwrap_or_else(|_| Err(io::Error::other("flush thread panicked")))?;
-        }
+        self.wait_for_flush()?;
         let Some(file) = self.file.as_ref() else {
             return Ok(());
         };
@@ -180,10 +189,7 @@ impl TempFile for FsTemp {
         let Some(file) = self.file.take() else {
             return Err(io::Error::other("temporary file already finished"));
         };
-        if let Some(done) = self.flushing.take() {
-            done.join()
-                .unwrap_or_else(|_| Err(io::Error::other("flush thread panicked")))?;
-        }
+        self.wait_for_flush()?;
         let dest = self.root.join(dest);
         let result = (|| {
             if let Some(mode) = mode {

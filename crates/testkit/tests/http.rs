@@ -496,6 +496,7 @@ fn head_delete_put_file_and_post_file() {
         req.contains("Content-Type: application/x-custom\r\n"),
         "{req}"
     );
+    assert!(req.ends_with("\r\n\r\n{\"on\": true}"), "{req}");
 
     // A file that does not exist: refused at once.
     assert_eq!(
