@@ -3,7 +3,9 @@
 //! 0 success, 1 a negative answer, 2 usage, I/O or protocol error.
 #![forbid(unsafe_code)]
 
+mod demo;
 mod fw;
+mod host;
 mod modem;
 
 use std::process::ExitCode;
@@ -24,6 +26,14 @@ enum Command {
     Modem(modem::ModemArgs),
     /// Firmware signatures: sign and verify packages (application note §4.3).
     Fw(fw::FwArgs),
+    /// Send AT commands to a module (one-shot), or open an interactive AT terminal.
+    At(host::AtArgs),
+    /// Make a module match a provisioning plan: seal, credentials (MD5-checked), profiles.
+    Provision(host::ProvisionArgs),
+    /// Signed firmware update over HTTPS: download (+UHTTPC 100), check, +UFWSINSTALL, reboot.
+    Fota(host::FotaArgs),
+    /// The whole application note, end to end, on this machine, with no set-up.
+    Demo(demo::DemoArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -54,10 +64,19 @@ impl Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The demo prints its own story; the module's info logs would interleave with it.
+    init_logging(if matches!(cli.command, Command::Demo(_)) {
+        "warn"
+    } else {
+        "info"
+    });
     let result = match cli.command {
         Command::Modem(args) => modem::run(args),
         Command::Fw(args) => fw::run(args),
+        Command::At(args) => host::run_at(args),
+        Command::Provision(args) => host::run_provision(args),
+        Command::Fota(args) => host::run_fota(args),
+        Command::Demo(args) => demo::run(args),
         Command::Completions { shell } => {
             let mut text = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "sealcell", &mut text);
@@ -92,9 +111,9 @@ pub(crate) fn print_bytes(bytes: &[u8]) -> Result<(), Failure> {
     }
 }
 
-fn init_logging() {
+fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

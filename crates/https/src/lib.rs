@@ -12,10 +12,14 @@
 //! - checks the pinned server certificate (op 12) at level 0 (same public key), 1 (same
 //!   SubjectPublicKeyInfo bytes) or 2 (same certificate bytes) after the handshake.
 //!
+//! [`loopback`] is the other side, for the demo and tests: a small HTTPS file server on
+//! 127.0.0.1 with a generated root CA and server certificate.
+//!
 //! This is the only crate of the workspace that links OpenSSL.
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod loopback;
 pub mod tls;
 
 pub use tls::{TlsError, TlsProfile, connect};

@@ -275,18 +275,28 @@ pub(crate) fn run(spec: Spec) -> Done {
     };
     let mut status = 0;
     let result = (|| -> Result<(), (u8, u16)> {
-        let addr = (spec.host.as_str(), spec.port)
+        let addrs: Vec<_> = (spec.host.as_str(), spec.port)
             .to_socket_addrs()
             .map_err(|_| err::DNS)?
-            .next()
-            .ok_or(err::DNS)?;
-        let tcp = TcpStream::connect_timeout(&addr, spec.timeout).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::TimedOut {
-                err::TIMEOUT
-            } else {
-                err::CONNECT
+            .collect();
+        if addrs.is_empty() {
+            return Err(err::DNS);
+        }
+        // Every address in turn, as a resolver-aware client does (`localhost` is often ::1
+        // first, and a server may listen on 127.0.0.1 only); the last failure is reported.
+        let mut failure = err::CONNECT;
+        let mut connected = None;
+        for addr in &addrs {
+            match TcpStream::connect_timeout(addr, spec.timeout) {
+                Ok(tcp) => {
+                    connected = Some(tcp);
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => failure = err::TIMEOUT,
+                Err(_) => failure = err::CONNECT,
             }
-        })?;
+        }
+        let tcp = connected.ok_or(failure)?;
         let _ = tcp.set_read_timeout(Some(spec.timeout));
         let _ = tcp.set_write_timeout(Some(spec.timeout));
         let req = Request {

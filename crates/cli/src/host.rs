@@ -1,0 +1,493 @@
+//! `sealcell at`, `sealcell provision` and `sealcell fota`: the host side over `sealcell-host`.
+//! Exit codes: 0 success, 1 the module's negative answer (or a refused plan or check), 2 usage,
+//! I/O or protocol error.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::anyhow;
+use clap::Args;
+use sealcell_host::client::{AtClient, ClientError, ClientOptions, Command, REDACTED, result_text};
+use sealcell_host::fota::{FotaError, FotaReport, FotaRequest, HttpsUrl, fota};
+use sealcell_host::plan::Plan;
+use sealcell_host::port::{Flow, PortSpec};
+use sealcell_host::provision::{ProvisionError, ProvisionOptions, Report, provision};
+use sealcell_host::transcript::{FileTranscript, Transcript};
+
+use crate::{Failure, print_bytes};
+
+/// Where the module is, and how to talk to it.
+#[derive(Debug, Args)]
+pub(crate) struct PortArgs {
+    /// The module: /dev/ttyUSB0[@BAUD] (8N1, default 115200), a PTY path, or tcp:HOST:PORT.
+    #[arg(long, value_name = "PORT")]
+    port: PortSpec,
+    /// RTS/CTS hardware flow control (serial ports).
+    #[arg(long)]
+    rtscts: bool,
+    /// Seconds a command may take before it is given up.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    timeout: u64,
+}
+
+impl PortArgs {
+    fn connect(&self) -> Result<AtClient, Failure> {
+        let flow = if self.rtscts {
+            Flow::RtsCts
+        } else {
+            Flow::None
+        };
+        let spec = self.port.clone().with_flow(flow);
+        let options = ClientOptions {
+            timeout: Duration::from_secs(self.timeout.max(1)),
+            ..ClientOptions::default()
+        };
+        AtClient::open(&spec, options).map_err(|e| {
+            let hint = match &e {
+                ClientError::Open { .. } if matches!(spec, PortSpec::Tcp { .. }) => Some(
+                    "is the emulator running? `sealcell modem` listens on tcp:127.0.0.1:5555"
+                        .to_string(),
+                ),
+                ClientError::Timeout { .. } => Some(
+                    "check the baud rate (PORT@BAUD) and that nothing else holds the port".into(),
+                ),
+                _ => None,
+            };
+            client_failure(e, hint)
+        })
+    }
+}
+
+fn client_failure(e: ClientError, hint: Option<String>) -> Failure {
+    Failure {
+        code: if e.is_module_answer() { 1 } else { 2 },
+        error: e.into(),
+        hint,
+    }
+}
+
+/// `sealcell at`.
+#[derive(Debug, Args)]
+pub(crate) struct AtArgs {
+    #[command(flatten)]
+    port: PortArgs,
+    /// Print the answers as JSON (`[{command, lines, result}]`).
+    #[arg(long)]
+    json: bool,
+    /// Append a transcript (secrets redacted) to this file.
+    #[arg(long, value_name = "FILE")]
+    transcript: Option<PathBuf>,
+    /// Commands to send, in order (stops at the first error). None: an interactive terminal.
+    #[arg(value_name = "COMMAND")]
+    commands: Vec<String>,
+}
+
+/// `sealcell provision`.
+#[derive(Debug, Args)]
+pub(crate) struct ProvisionArgs {
+    #[command(flatten)]
+    port: PortArgs,
+    /// The provisioning plan (TOML; see `sealcell provision --help` and spec/cli.md).
+    #[arg(long, value_name = "PLAN.toml")]
+    plan: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Query the module and report what would change; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Seal even though the module holds credentials imported before the seal (they become
+    /// unusable plaintext files on the module).
+    #[arg(long)]
+    force: bool,
+    /// Append the transcript (secrets redacted) here; default: PLAN.transcript.log beside the
+    /// plan.
+    #[arg(long, value_name = "FILE")]
+    transcript: Option<PathBuf>,
+}
+
+/// `sealcell fota`.
+#[derive(Debug, Args)]
+pub(crate) struct FotaArgs {
+    #[command(flatten)]
+    port: PortArgs,
+    /// The package: https://HOST[:PORT]/PATH.
+    #[arg(long, value_name = "URL")]
+    url: HttpsUrl,
+    /// The signature file, as `sealcell fw sign` or the §4.3.1 script wrote it (base64 wrapped
+    /// or not, hex, or raw).
+    #[arg(long, value_name = "SIG")]
+    signature: PathBuf,
+    /// The module's verification certificate (VC) to check the signature with.
+    #[arg(long, value_name = "NAME")]
+    cert_name: String,
+    /// The +USECPRF security profile for the TLS connection.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=4))]
+    security_profile: u8,
+    /// The +UHTTP profile to use.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=3))]
+    http_profile: u8,
+    /// The package as the host has it: the module's MD5 of the download must match it.
+    #[arg(long, value_name = "PKG")]
+    file: Option<PathBuf>,
+    /// Seconds the download may take.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    download_timeout: u64,
+    /// Seconds the install and the reboot may take.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    install_timeout: u64,
+    /// Append a transcript to this file.
+    #[arg(long, value_name = "FILE")]
+    transcript: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn open_transcript(path: &std::path::Path) -> Result<Box<dyn Transcript>, Failure> {
+    FileTranscript::append(path)
+        .map(|t| Box::new(t) as Box<dyn Transcript>)
+        .map_err(|e| Failure::usage(anyhow!("cannot open {}: {e}", path.display()), None))
+}
+
+/// Redacts the password of a seal typed on the command line (`AT+USECCFG=0,1,"..."`).
+fn shown_line(line: &str) -> Option<String> {
+    let upper = line.to_ascii_uppercase();
+    let at = upper.find("+USECCFG=0,1,\"")?;
+    Some(format!(
+        "{}{REDACTED}\"",
+        &line[..at + "+USECCFG=0,1,\"".len()]
+    ))
+}
+
+fn command_for(line: &str) -> Command {
+    match shown_line(line) {
+        Some(shown) => Command::with_secret(zeroize::Zeroizing::new(line.to_string()), shown),
+        None => Command::new(line),
+    }
+}
+
+/// Runs `sealcell at`.
+pub(crate) fn run_at(args: AtArgs) -> Result<(), Failure> {
+    let mut at = args.port.connect()?;
+    if let Some(path) = &args.transcript {
+        at.set_transcript(open_transcript(path)?);
+    }
+    if args.commands.is_empty() {
+        return interactive(at);
+    }
+    if args.commands.iter().any(|c| shown_line(c).is_some()) {
+        eprintln!(
+            "warning: a seal password on the command line can leak (shell history, ps); \
+             prefer `sealcell provision` or the interactive terminal"
+        );
+    }
+    let mut answers = Vec::new();
+    let mut outcome = Ok(());
+    for line in &args.commands {
+        let command = command_for(line);
+        let response = at.run(&command).map_err(|e| client_failure(e, None))?;
+        if !args.json {
+            let mut text = String::new();
+            for l in &response.lines {
+                text.push_str(l);
+                text.push('\n');
+            }
+            print_bytes(text.as_bytes())?;
+        }
+        let ok = response.is_ok();
+        answers.push(serde_json::json!({
+            "command": response.command,
+            "lines": response.lines,
+            "result": result_text(&response.result),
+        }));
+        if !ok {
+            outcome = response
+                .into_ok()
+                .map(|_| ())
+                .map_err(|e| client_failure(e, None));
+            break;
+        }
+    }
+    for urc in at.take_urcs() {
+        eprintln!("{urc}");
+    }
+    if args.json {
+        print_json(&serde_json::Value::Array(answers))?;
+    }
+    outcome
+}
+
+/// The interactive terminal: line editing and history (in memory only: a typed seal password
+/// must not land in a history file), URCs printed above the prompt as they come, Ctrl-C or
+/// Ctrl-D to leave.
+fn interactive(at: AtClient) -> Result<(), Failure> {
+    use rustyline::error::ReadlineError;
+    use rustyline::{Config, DefaultEditor, ExternalPrinter};
+
+    let config = Config::builder().auto_add_history(false).build();
+    let mut editor = DefaultEditor::with_config(config)
+        .map_err(|e| Failure::usage(anyhow!("terminal: {e}"), None))?;
+    let at = Arc::new(Mutex::new(at));
+    let stop = Arc::new(AtomicBool::new(false));
+    let urc_thread = match editor.create_external_printer() {
+        Ok(mut printer) => {
+            let (at, stop) = (Arc::clone(&at), Arc::clone(&stop));
+            Some(std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let urcs = match at.lock() {
+                        Ok(mut at) => at.poll_urcs(Duration::from_millis(20)).unwrap_or_default(),
+                        Err(_) => break,
+                    };
+                    for u in urcs {
+                        let _ = printer.print(format!("{u}\n"));
+                    }
+                    std::thread::sleep(Duration::from_millis(80));
+                }
+            }))
+        }
+        Err(_) => None,
+    };
+    if std::io::stdin().is_terminal() {
+        eprintln!("connected; type AT commands, Ctrl-C or Ctrl-D to leave");
+    }
+    let result = loop {
+        match editor.readline("AT> ") {
+            Ok(line) => {
+                let line = line.trim();
+                if line.is_empty() {
+                    continue;
+                }
+                if shown_line(line).is_none() {
+                    let _ = editor.add_history_entry(line);
+                }
+                let answer = match at.lock() {
+                    Ok(mut at) => {
+                        let answer = at.run(&command_for(line));
+                        let urcs = at.take_urcs();
+                        answer.map(|r| (r, urcs))
+                    }
+                    Err(_) => break Err(Failure::usage(anyhow!("the AT client failed"), None)),
+                };
+                match answer {
+                    Ok((r, urcs)) => {
+                        for l in r.lines.iter().chain(&urcs) {
+                            println!("{l}");
+                        }
+                        println!("{}", result_text(&r.result));
+                    }
+                    Err(e) if e.is_module_answer() => println!("{e}"),
+                    Err(e) => break Err(client_failure(e, None)),
+                }
+            }
+            Err(ReadlineError::Interrupted | ReadlineError::Eof) => break Ok(()),
+            Err(e) => break Err(Failure::usage(anyhow!("terminal: {e}"), None)),
+        }
+    };
+    stop.store(true, Ordering::Relaxed);
+    if let Some(t) = urc_thread {
+        let _ = t.join();
+    }
+    result
+}
+
+fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::usage(e, None))?
+        .into_bytes();
+    text.push(b'\n');
+    print_bytes(&text)
+}
+
+/// Runs `sealcell provision`.
+pub(crate) fn run_provision(args: ProvisionArgs) -> Result<(), Failure> {
+    let plan = Plan::load(&args.plan).map_err(|e| Failure::usage(e, None))?;
+    let transcript = args.transcript.clone().unwrap_or_else(|| {
+        let stem = args
+            .plan
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "plan".into());
+        args.plan.with_file_name(format!("{stem}.transcript.log"))
+    });
+    let mut at = args.port.connect()?;
+    at.set_transcript(open_transcript(&transcript)?);
+    let options = ProvisionOptions {
+        dry_run: args.dry_run,
+        force: args.force,
+    };
+    let report = provision(&mut at, &plan, options).map_err(|e| {
+        let hint = match &e {
+            ProvisionError::PlaintextCredentials { .. } => Some(
+                "remove them first (AT+USECMNG=2,<type>,\"<name>\"), or pass --force to strand them"
+                    .to_string(),
+            ),
+            ProvisionError::Client(ClientError::Module { .. }) => {
+                Some(format!("the transcript is in {}", transcript.display()))
+            }
+            _ => None,
+        };
+        Failure {
+            code: if e.is_negative() { 1 } else { 2 },
+            error: e.into(),
+            hint,
+        }
+    })?;
+    if args.json {
+        let value = serde_json::to_value(&report).map_err(|e| Failure::usage(e, None))?;
+        return print_json(&value);
+    }
+    print_bytes(provision_text(&report, &args.port.port, &transcript).as_bytes())
+}
+
+fn provision_text(report: &Report, port: &PortSpec, transcript: &std::path::Path) -> String {
+    let mut s = format!(
+        "module {port}: {}\n",
+        match report.seal {
+            "sealed" => "sealed now",
+            "already-sealed" => "already sealed (the seal password cannot be read back)",
+            "would-seal" => "not sealed; would seal",
+            _ if report.sealed => "sealed",
+            _ => "not sealed (the plan does not seal)",
+        }
+    );
+    for name in &report.stranded {
+        s.push_str(&format!("  stranded by the seal: {name}\n"));
+    }
+    for c in &report.credentials {
+        s.push_str(&format!(
+            "  {} {:<28} {:<13} md5 {}\n",
+            c.kind, c.name, c.action, c.md5
+        ));
+    }
+    for p in &report.profiles {
+        s.push_str(&format!("  profile {}{:<22} {}\n", p.id, "", p.action));
+    }
+    s.push_str(if report.changed {
+        if report.dry_run {
+            "dry run: nothing was changed\n"
+        } else {
+            "done\n"
+        }
+    } else {
+        "the module already matches the plan; nothing changed\n"
+    });
+    s.push_str(&format!("transcript: {}\n", transcript.display()));
+    s
+}
+
+/// Runs `sealcell fota`.
+pub(crate) fn run_fota(args: FotaArgs) -> Result<(), Failure> {
+    let sig_text = std::fs::read(&args.signature).map_err(|e| {
+        Failure::usage(
+            anyhow!("cannot read {}: {e}", args.signature.display()),
+            None,
+        )
+    })?;
+    let signature = sealcell_fw::encoding::decode_signature(
+        &sig_text,
+        sealcell_fw::encoding::SignatureFormat::Auto,
+    )
+    .map_err(|e| Failure::usage(anyhow!("{}: {e}", args.signature.display()), None))?;
+    let expected_md5 = args.file.as_ref().map(|path| file_md5(path)).transpose()?;
+    let mut at = args.port.connect()?;
+    if let Some(path) = &args.transcript {
+        at.set_transcript(open_transcript(path)?);
+    }
+    let request = FotaRequest {
+        url: args.url.clone(),
+        signature,
+        cert_name: args.cert_name.clone(),
+        security_profile: args.security_profile,
+        http_profile: args.http_profile,
+        expected_md5,
+        download_timeout: Duration::from_secs(args.download_timeout),
+        install_timeout: Duration::from_secs(args.install_timeout),
+    };
+    let report = fota(&mut at, &request).map_err(|e| {
+        let hint = match &e {
+            FotaError::NotSealed => {
+                Some("seal it first (`sealcell provision` with a [seal] table)".into())
+            }
+            FotaError::Download {
+                class: 3, code: 73, ..
+            } => Some(
+                "a TLS failure: check the security profile's root, hostname, pin and cipher".into(),
+            ),
+            _ => None,
+        };
+        Failure {
+            code: if e.is_negative() { 1 } else { 2 },
+            error: e.into(),
+            hint,
+        }
+    })?;
+    if args.json {
+        let value = serde_json::to_value(&report).map_err(|e| Failure::usage(e, None))?;
+        return print_json(&value);
+    }
+    print_bytes(fota_text(&report).as_bytes())
+}
+
+fn fota_text(r: &FotaReport) -> String {
+    format!(
+        "downloaded {} (HTTP {}), md5 {}{}\ninstalled: {}\nATI9: {} -> {}\n",
+        r.url,
+        r.http_status,
+        r.md5,
+        match r.md5_matches_file {
+            Some(true) => " (matches --file)",
+            _ => "",
+        },
+        r.progress
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        r.version_before,
+        r.version_after
+    )
+}
+
+fn file_md5(path: &std::path::Path) -> Result<String, Failure> {
+    use md5::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| Failure::usage(anyhow!("cannot read {}: {e}", path.display()), None))?;
+    let mut hasher = md5::Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Failure::usage(anyhow!("cannot read {}: {e}", path.display()), None))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seal_on_the_command_line_is_redacted() {
+        assert!(
+            shown_line("AT+USECCCFG=0,1,\"x\"").is_none(),
+            "a different command"
+        );
+        assert_eq!(
+            shown_line("AT+USECCFG=0,1,\"my_pwd\""),
+            Some("AT+USECCFG=0,1,\"<redacted>\"".into())
+        );
+        assert_eq!(
+            shown_line("AT+CMEE=2;+usecCfg=0,1,\"p\""),
+            Some("AT+CMEE=2;+usecCfg=0,1,\"<redacted>\"".into())
+        );
+    }
+}

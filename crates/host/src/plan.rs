@@ -1,0 +1,541 @@
+//! The provisioning plan (`PLAN.toml`, spec/cli.md), loaded and checked entirely on the host
+//! before anything is sent: every file read and parsed the way the module will parse it (so its
+//! MD5 is known in advance), every key password tried, the seal password read and checked, every
+//! name and value checked against the module's limits.
+//!
+//! Paths in the plan are relative to the plan's directory. Secrets come from files or the
+//! environment, never from the plan itself: a plan can be committed, its secrets cannot.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sealcell_store::credential::{self, CredentialType};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::client::quote;
+
+/// **TOBY-L2:** at most 16 items in the `+USECMNG` store.
+pub const MAX_CREDENTIALS: usize = 16;
+/// **TOBY-L2:** an import is at most 8192 bytes.
+pub const MAX_CREDENTIAL_SIZE: usize = 8192;
+/// **TOBY-L2:** the seal password is 1..128 characters.
+pub const MAX_SEAL_PASSWORD: usize = 128;
+/// **TOBY-L2:** internal names are 1..200 characters.
+pub const MAX_NAME: usize = 200;
+
+/// A loaded, checked plan.
+#[derive(Debug)]
+pub struct Plan {
+    /// The plan file.
+    pub path: PathBuf,
+    /// The seal password, when the plan seals.
+    pub seal: Option<SealPassword>,
+    /// The credentials, in plan order.
+    pub credentials: Vec<PlannedCredential>,
+    /// The security profiles, in plan order.
+    pub profiles: Vec<PlannedProfile>,
+}
+
+/// The seal password (zeroized, redacted in `Debug`).
+pub struct SealPassword(pub(crate) Zeroizing<String>);
+
+impl fmt::Debug for SealPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealPassword(<redacted>)")
+    }
+}
+
+/// One credential to import.
+pub struct PlannedCredential {
+    /// Its type.
+    pub kind: CredentialType,
+    /// The module's internal name.
+    pub name: String,
+    /// The file it comes from.
+    pub file: PathBuf,
+    /// MD5 of the DER the module will store (what `+USECMNG` reports), lowercase hex.
+    pub md5: String,
+    /// The bytes to send: the file as it is (an encrypted key travels encrypted).
+    pub(crate) upload: Zeroizing<Vec<u8>>,
+    /// The password of an encrypted PKCS#8 key.
+    pub(crate) key_password: Option<Zeroizing<String>>,
+}
+
+impl fmt::Debug for PlannedCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlannedCredential")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("file", &self.file)
+            .field("md5", &self.md5)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One `+USECPRF` profile: the value every op it covers must read back, and how to set it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedProfile {
+    /// Profile id, 0..4.
+    pub id: u8,
+    /// The ops, in the order they are set.
+    pub settings: Vec<ProfileSetting>,
+}
+
+/// One op of a profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileSetting {
+    /// The op number.
+    pub op: u8,
+    /// What `AT+USECPRF=<p>,<op>` must return after `+USECPRF: <p>,<op>,`.
+    pub read_back: String,
+    /// The arguments that set it (after `AT+USECPRF=<p>,<op>,`); `None` when it is the
+    /// default (a profile reset gives it).
+    pub set: Option<String>,
+}
+
+/// Why a plan cannot be used. Nothing has been sent to the module when one of these is
+/// returned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML does not describe a plan.
+    #[error("{} is not a valid plan: {message}", path.display())]
+    Syntax {
+        /// The plan.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("{} : {message}", path.display())]
+    Invalid {
+        /// The plan.
+        path: PathBuf,
+        /// What is wrong, naming the value.
+        message: String,
+    },
+    /// A credential file is not what its type needs (or its password is wrong).
+    #[error("credential \"{name}\" ({}): {source}", file.display())]
+    Credential {
+        /// The credential's name.
+        name: String,
+        /// Its file.
+        file: PathBuf,
+        /// The parse error.
+        source: credential::FormatError,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFile {
+    seal: Option<SealFile>,
+    #[serde(default)]
+    credential: Vec<CredentialFile>,
+    #[serde(default)]
+    profile: Vec<ProfileFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SealFile {
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "kebab-case")]
+enum Kind {
+    Ca,
+    ClientCert,
+    ClientKey,
+    ServerCert,
+    VerificationCert,
+}
+
+impl From<Kind> for CredentialType {
+    fn from(k: Kind) -> CredentialType {
+        match k {
+            Kind::Ca => CredentialType::TrustedRootCa,
+            Kind::ClientCert => CredentialType::ClientCertificate,
+            Kind::ClientKey => CredentialType::ClientPrivateKey,
+            Kind::ServerCert => CredentialType::ServerCertificate,
+            Kind::VerificationCert => CredentialType::SignatureVerificationCertificate,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialFile {
+    #[serde(rename = "type")]
+    kind: Kind,
+    name: String,
+    file: PathBuf,
+    password_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    id: u8,
+    validation: Option<u8>,
+    tls_version: Option<u8>,
+    cipher: Option<toml::Value>,
+    root: Option<String>,
+    hostname: Option<String>,
+    sni: Option<String>,
+    client_cert: Option<String>,
+    client_key: Option<String>,
+    pin: Option<PinFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinFile {
+    cert: String,
+    level: u8,
+}
+
+impl Plan {
+    /// Reads and checks the plan at `path`.
+    pub fn load(path: &Path) -> Result<Plan, PlanError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: PlanFile = toml::from_str(&text).map_err(|e| PlanError::Syntax {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let invalid = |message: String| PlanError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let seal = file
+            .seal
+            .map(|s| load_seal(base, s).map_err(&invalid))
+            .transpose()?;
+        if file.credential.len() > MAX_CREDENTIALS {
+            return Err(invalid(format!(
+                "{} credentials; the module holds at most {MAX_CREDENTIALS}",
+                file.credential.len()
+            )));
+        }
+        let mut seen = BTreeSet::new();
+        let mut credentials = Vec::new();
+        for c in file.credential {
+            check_name(&c.name).map_err(&invalid)?;
+            let kind = CredentialType::from(c.kind);
+            if !seen.insert((kind.wire(), c.name.clone())) {
+                return Err(invalid(format!(
+                    "credential \"{}\" of type {kind} appears twice",
+                    c.name
+                )));
+            }
+            credentials.push(load_credential(base, kind, c)?);
+        }
+        let mut ids = BTreeSet::new();
+        let mut profiles = Vec::new();
+        for p in file.profile {
+            if !ids.insert(p.id) {
+                return Err(invalid(format!("profile {} appears twice", p.id)));
+            }
+            profiles.push(plan_profile(p).map_err(&invalid)?);
+        }
+        Ok(Plan {
+            path: path.to_path_buf(),
+            seal,
+            credentials,
+            profiles,
+        })
+    }
+}
+
+fn resolve(base: &Path, file: &Path) -> PathBuf {
+    if file.is_absolute() {
+        file.to_path_buf()
+    } else {
+        base.join(file)
+    }
+}
+
+/// Reads a secret file: its content without one trailing newline (`echo pwd > file`).
+fn read_secret(path: &Path) -> Result<Zeroizing<String>, String> {
+    let bytes = Zeroizing::new(
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+    );
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
+    let text = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text);
+    Ok(Zeroizing::new(text.to_string()))
+}
+
+fn load_seal(base: &Path, seal: SealFile) -> Result<SealPassword, String> {
+    let password = match (seal.password_file, seal.password_env) {
+        (Some(file), None) => read_secret(&resolve(base, &file))?,
+        (None, Some(var)) => Zeroizing::new(
+            std::env::var(&var)
+                .map_err(|_| format!("[seal] password_env: ${var} is not set (or not UTF-8)"))?,
+        ),
+        _ => return Err("[seal] needs exactly one of password_file and password_env".into()),
+    };
+    if password.is_empty() || password.len() > MAX_SEAL_PASSWORD {
+        return Err(format!(
+            "the seal password has {} characters; the module takes 1..{MAX_SEAL_PASSWORD}",
+            password.len()
+        ));
+    }
+    if !password
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"')
+    {
+        return Err(
+            "the seal password must be printable ASCII without `\"` (the module's rule)".into(),
+        );
+    }
+    Ok(SealPassword(password))
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.chars().count() > MAX_NAME {
+        return Err(format!(
+            "name \"{name}\" must have 1..{MAX_NAME} characters"
+        ));
+    }
+    quote(name).map(|_| ())
+}
+
+fn load_credential(
+    base: &Path,
+    kind: CredentialType,
+    c: CredentialFile,
+) -> Result<PlannedCredential, PlanError> {
+    let file = resolve(base, &c.file);
+    let upload = Zeroizing::new(std::fs::read(&file).map_err(|source| PlanError::Read {
+        path: file.clone(),
+        source,
+    })?);
+    let key_password = c
+        .password_file
+        .map(|p| {
+            let p = resolve(base, &p);
+            read_secret(&p).map_err(|message| PlanError::Invalid {
+                path: p.clone(),
+                message,
+            })
+        })
+        .transpose()?;
+    let fail = |source| PlanError::Credential {
+        name: c.name.clone(),
+        file: file.clone(),
+        source,
+    };
+    if upload.len() > MAX_CREDENTIAL_SIZE {
+        return Err(fail(credential::FormatError::TooLarge(upload.len())));
+    }
+    let parsed = credential::parse(kind, &upload, key_password.as_ref().map(|p| p.as_bytes()))
+        .map_err(fail)?;
+    Ok(PlannedCredential {
+        kind,
+        name: c.name,
+        file,
+        md5: parsed.facts.md5_hex(),
+        upload,
+        key_password,
+    })
+}
+
+fn plan_profile(p: ProfileFile) -> Result<PlannedProfile, String> {
+    let id = p.id;
+    if id > 4 {
+        return Err(format!("profile id {id} is not 0..4"));
+    }
+    let ranged = |what: &str, v: Option<u8>, max: u8| -> Result<u8, String> {
+        match v {
+            Some(v) if v > max => Err(format!("profile {id}: {what} {v} is not 0..{max}")),
+            v => Ok(v.unwrap_or(0)),
+        }
+    };
+    let mut settings = Vec::new();
+    let mut number = |op: u8, v: u8| {
+        settings.push(ProfileSetting {
+            op,
+            read_back: v.to_string(),
+            set: (v != 0).then(|| v.to_string()),
+        })
+    };
+    number(0, ranged("validation", p.validation, 3)?);
+    number(1, ranged("tls_version", p.tls_version, 3)?);
+    settings.push(cipher_setting(id, p.cipher.as_ref())?);
+    for (op, what, value) in [
+        (3, "root", &p.root),
+        (4, "hostname", &p.hostname),
+        (5, "client_cert", &p.client_cert),
+        (6, "client_key", &p.client_key),
+        (10, "sni", &p.sni),
+    ] {
+        let value = value.as_deref().unwrap_or("");
+        let quoted = quote(value).map_err(|e| format!("profile {id}: {what}: {e}"))?;
+        settings.push(ProfileSetting {
+            op,
+            read_back: quoted.clone(),
+            set: (!value.is_empty()).then_some(quoted),
+        });
+    }
+    match &p.pin {
+        None => settings.push(ProfileSetting {
+            op: 12,
+            read_back: "\"\",0".into(),
+            set: None,
+        }),
+        Some(pin) => {
+            if pin.level > 2 {
+                return Err(format!("profile {id}: pin level {} is not 0..2", pin.level));
+            }
+            check_name(&pin.cert).map_err(|e| format!("profile {id}: pin: {e}"))?;
+            let args = format!("\"{}\",{}", pin.cert, pin.level);
+            settings.push(ProfileSetting {
+                op: 12,
+                read_back: args.clone(),
+                set: Some(args),
+            });
+        }
+    }
+    Ok(PlannedProfile { id, settings })
+}
+
+/// `cipher = "C02B"` (IANA code, set with the application note's `255` form) or `0`.
+fn cipher_setting(id: u8, cipher: Option<&toml::Value>) -> Result<ProfileSetting, String> {
+    let automatic = ProfileSetting {
+        op: 2,
+        read_back: "0".into(),
+        set: None,
+    };
+    let code = match cipher {
+        None => return Ok(automatic),
+        Some(toml::Value::Integer(0)) => return Ok(automatic),
+        Some(toml::Value::String(s)) if s == "0" => return Ok(automatic),
+        Some(toml::Value::String(s)) => s.trim_start_matches("0x").to_ascii_uppercase(),
+        Some(other) => {
+            return Err(format!(
+                "profile {id}: cipher {other} is not an IANA code like \"C02B\" or 0"
+            ));
+        }
+    };
+    if code.len() != 4 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "profile {id}: cipher \"{code}\" is not a 4-hex-digit IANA code like \"C02B\""
+        ));
+    }
+    Ok(ProfileSetting {
+        op: 2,
+        read_back: format!("255,\"{code}\""),
+        set: Some(format!("255,\"{}\",\"{}\"", &code[..2], &code[2..])),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(dir: &Path, toml: &str) -> Result<Plan, PlanError> {
+        let path = dir.join("plan.toml");
+        std::fs::write(&path, toml).map_err(|source| PlanError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Plan::load(&path)
+    }
+
+    #[test]
+    fn profile_settings_cover_every_op_with_defaults() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = plan(
+            dir.path(),
+            r#"
+            [[profile]]
+            id = 1
+            validation = 2
+            tls_version = 3
+            cipher = "c02b"
+            root = "RootCA"
+            pin = { cert = "ServerPin", level = 2 }
+            "#,
+        );
+        let Ok(p) = p else { panic!("{p:?}") };
+        let s = &p.profiles[0].settings;
+        let by_op = |op| s.iter().find(|x| x.op == op).cloned();
+        assert_eq!(
+            by_op(2),
+            Some(ProfileSetting {
+                op: 2,
+                read_back: "255,\"C02B\"".into(),
+                set: Some("255,\"C0\",\"2B\"".into())
+            })
+        );
+        assert_eq!(by_op(4).and_then(|x| x.set), None);
+        assert_eq!(by_op(4).map(|x| x.read_back), Some("\"\"".into()));
+        assert_eq!(
+            by_op(12).and_then(|x| x.set),
+            Some("\"ServerPin\",2".into())
+        );
+        assert!(p.seal.is_none());
+    }
+
+    #[test]
+    fn refusals_name_the_value() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for (toml, expect) in [
+            ("[[profile]]\nid = 5", "profile id 5 is not 0..4"),
+            (
+                "[[profile]]\nid = 1\nvalidation = 4",
+                "validation 4 is not 0..3",
+            ),
+            (
+                "[[profile]]\nid = 1\ncipher = \"C0\"",
+                "\"C0\" is not a 4-hex",
+            ),
+            ("[seal]", "exactly one of password_file"),
+            (
+                "[seal]\npassword_env = \"SEALCELL_TEST_UNSET_VAR\"",
+                "$SEALCELL_TEST_UNSET_VAR is not set",
+            ),
+            ("bogus = 1", "unknown field `bogus`"),
+        ] {
+            let e = plan(dir.path(), toml).map(|_| ()).unwrap_err().to_string();
+            assert!(e.contains(expect), "{toml}: {e}");
+        }
+    }
+
+    #[test]
+    fn seal_password_file_is_read_without_its_newline_and_checked() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("pw"), "my_pwd\n").unwrap_or_else(|e| panic!("{e}"));
+        let p = plan(dir.path(), "[seal]\npassword_file = \"pw\"");
+        let Ok(p) = p else { panic!("{p:?}") };
+        assert_eq!(p.seal.as_ref().map(|s| s.0.as_str()), Some("my_pwd"));
+        assert!(!format!("{p:?}").contains("my_pwd"));
+        std::fs::write(dir.path().join("pw"), "has\"quote").unwrap_or_else(|e| panic!("{e}"));
+        let e = plan(dir.path(), "[seal]\npassword_file = \"pw\"")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("printable ASCII"), "{e}");
+        assert!(!e.contains("has\"quote"), "{e}");
+    }
+}

@@ -1,0 +1,453 @@
+//! Provisioning: make a module match a [`Plan`], and say what changed.
+//!
+//! The order is the application note's, not the one a first reading of spec/cli.md suggests:
+//! **seal first, then import**. The application note (§2.3) says that once enforced security is
+//! initialised, "all the previously certificates and private keys imported with +USECMNG will
+//! not be usable anymore" — credentials imported before the seal would be stranded, as plaintext
+//! files, and the sealed module would have none. What "seal last" was for — a mistake must not
+//! be sealed in — is kept by checking everything first: the whole plan is loaded and every file
+//! parsed on the host ([`Plan::load`]), and the module is queried (seal state, stored items,
+//! capacity) before the one irreversible command is sent. After the seal, every credential and
+//! profile can still be replaced, so a failure later leaves a module that a re-run fixes.
+//!
+//! Each step compares before it changes: a credential whose MD5 on the module equals the local
+//! one is left alone, a profile whose every op reads back as planned is left alone, a sealed
+//! module is not sealed again. So re-running a finished plan sends only queries, and re-running
+//! an interrupted one converges.
+
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::client::{AtClient, ClientError, Command, REDACTED};
+use crate::plan::{MAX_CREDENTIALS, Plan, PlannedCredential, PlannedProfile};
+
+/// How long sealing may take (a KDF on a small CPU).
+const SEAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long one import may take (an 8 KiB payload at 9600 baud, plus encryption).
+const IMPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Options of a run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProvisionOptions {
+    /// Query only; report what would change.
+    pub dry_run: bool,
+    /// Seal even though the module holds credentials imported before the seal (they become
+    /// unusable plaintext files).
+    pub force: bool,
+}
+
+/// What a run did (or, with `dry_run`, would do). Holds no secret.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Report {
+    /// The plan file.
+    pub plan: String,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// The module's seal state before the run.
+    pub sealed_before: bool,
+    /// The module's seal state after the run.
+    pub sealed: bool,
+    /// `sealed`, `already-sealed`, `not-requested` or `would-seal`.
+    pub seal: &'static str,
+    /// Credentials imported before the seal that it left unusable (with `--force`).
+    pub stranded: Vec<String>,
+    /// One entry per planned credential.
+    pub credentials: Vec<CredentialReport>,
+    /// One entry per planned profile.
+    pub profiles: Vec<ProfileReport>,
+    /// Whether anything on the module changed (or would change).
+    pub changed: bool,
+}
+
+/// One credential's outcome.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct CredentialReport {
+    /// `CA`, `CC`, `PK`, `SC` or `VC`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The internal name.
+    pub name: String,
+    /// The MD5 the module reports (and the local DER has).
+    pub md5: String,
+    /// `imported`, `replaced`, `unchanged`, `would-import` or `would-replace`.
+    pub action: &'static str,
+}
+
+/// One profile's outcome.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ProfileReport {
+    /// Profile id.
+    pub id: u8,
+    /// `set`, `unchanged` or `would-set`.
+    pub action: &'static str,
+}
+
+/// Why provisioning stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProvisionError {
+    /// Talking to the module failed, or it refused a command.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The plan seals, and the unsealed module holds credentials the seal would strand.
+    #[error(
+        "the module is not sealed and holds {} credential(s) imported without the seal ({}); \
+         sealing would leave them unusable, as plaintext files",
+        names.len(), names.join(", ")
+    )]
+    PlaintextCredentials {
+        /// `TAG "name"` of each.
+        names: Vec<String>,
+    },
+    /// The plan needs more items than the module holds.
+    #[error("the module would hold {needed} credentials; it holds at most {MAX_CREDENTIALS}")]
+    Full {
+        /// How many there would be.
+        needed: usize,
+    },
+    /// The module stored something other than the local file.
+    #[error("credential \"{name}\": the module reports MD5 {module}, the local DER has {local}")]
+    Md5Mismatch {
+        /// The credential.
+        name: String,
+        /// What the file gives.
+        local: String,
+        /// What the module said.
+        module: String,
+    },
+    /// A profile does not read back as set.
+    #[error("profile {id} op {op} reads back {got}, not {expected}")]
+    ProfileMismatch {
+        /// Profile id.
+        id: u8,
+        /// The op.
+        op: u8,
+        /// Planned.
+        expected: String,
+        /// Read.
+        got: String,
+    },
+}
+
+impl ProvisionError {
+    /// Whether this is a negative answer (exit 1) rather than a failure to talk (exit 2).
+    pub fn is_negative(&self) -> bool {
+        match self {
+            ProvisionError::Client(e) => e.is_module_answer(),
+            _ => true,
+        }
+    }
+}
+
+/// An item the module lists (`AT+USECMNG=3`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedItem {
+    /// `CA`, `CC`, `PK`, `SC` or `VC`.
+    pub tag: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// Makes the module match `plan`.
+pub fn provision(
+    at: &mut AtClient,
+    plan: &Plan,
+    options: ProvisionOptions,
+) -> Result<Report, ProvisionError> {
+    at.note(&format!(
+        "provision {}{}",
+        plan.path.display(),
+        if options.dry_run { " (dry run)" } else { "" }
+    ));
+    let sealed_before = seal_state(at)?;
+    let listed = list_credentials(at)?;
+    let will_seal = plan.seal.is_some() && !sealed_before;
+
+    // Preflight: everything that could make the seal a mistake is checked before it.
+    let mut stranded = Vec::new();
+    if will_seal && !listed.is_empty() {
+        let names: Vec<String> = listed
+            .iter()
+            .map(|i| format!("{} \"{}\"", i.tag, i.name))
+            .collect();
+        if !options.force {
+            return Err(ProvisionError::PlaintextCredentials { names });
+        }
+        stranded = names;
+    }
+    let surviving: Vec<&ListedItem> = if will_seal {
+        Vec::new()
+    } else {
+        listed.iter().collect()
+    };
+    let new_items = plan
+        .credentials
+        .iter()
+        .filter(|c| !surviving.iter().any(|i| is_item(i, c)))
+        .count();
+    if surviving.len() + new_items > MAX_CREDENTIALS {
+        return Err(ProvisionError::Full {
+            needed: surviving.len() + new_items,
+        });
+    }
+
+    let seal = match (&plan.seal, sealed_before) {
+        (None, _) => "not-requested",
+        (Some(_), true) => "already-sealed",
+        (Some(_), false) if options.dry_run => "would-seal",
+        (Some(password), false) => {
+            at.note("seal (AT+USECCFG): irreversible");
+            let line = Zeroizing::new(format!("AT+USECCFG=0,1,\"{}\"", password.0.as_str()));
+            at.ok(
+                &Command::with_secret(line, format!("AT+USECCFG=0,1,\"{REDACTED}\""))
+                    .timeout(SEAL_TIMEOUT),
+            )?;
+            "sealed"
+        }
+    };
+
+    let mut credentials = Vec::new();
+    for c in &plan.credentials {
+        let present = surviving.iter().any(|i| is_item(i, c));
+        let on_module = if present { md5_of(at, c)? } else { None };
+        let action = match (&on_module, options.dry_run) {
+            (Some(md5), _) if *md5 == c.md5 => "unchanged",
+            (Some(_), true) => "would-replace",
+            (None, true) => "would-import",
+            (Some(_), false) => {
+                import(at, c)?;
+                "replaced"
+            }
+            (None, false) => {
+                import(at, c)?;
+                "imported"
+            }
+        };
+        credentials.push(CredentialReport {
+            kind: c.kind.tag(),
+            name: c.name.clone(),
+            md5: c.md5.clone(),
+            action,
+        });
+    }
+
+    let mut profiles = Vec::new();
+    for p in &plan.profiles {
+        let matches = profile_matches(at, p)?;
+        let action = match (matches, options.dry_run) {
+            (None, _) => "unchanged",
+            (Some(_), true) => "would-set",
+            (Some(_), false) => {
+                set_profile(at, p)?;
+                if let Some((op, expected, got)) = profile_matches(at, p)? {
+                    return Err(ProvisionError::ProfileMismatch {
+                        id: p.id,
+                        op,
+                        expected,
+                        got,
+                    });
+                }
+                "set"
+            }
+        };
+        profiles.push(ProfileReport { id: p.id, action });
+    }
+
+    let sealed = if options.dry_run {
+        sealed_before
+    } else {
+        seal_state(at)?
+    };
+    let changed = !matches!(seal, "not-requested" | "already-sealed")
+        || credentials.iter().any(|c| c.action != "unchanged")
+        || profiles.iter().any(|p| p.action != "unchanged");
+    at.note(if changed {
+        "provision: done"
+    } else {
+        "provision: the module already matches the plan; nothing changed"
+    });
+    Ok(Report {
+        plan: plan.path.display().to_string(),
+        dry_run: options.dry_run,
+        sealed_before,
+        sealed,
+        seal,
+        stranded,
+        credentials,
+        profiles,
+        changed,
+    })
+}
+
+fn is_item(item: &ListedItem, c: &PlannedCredential) -> bool {
+    item.tag == c.kind.tag() && item.name == c.name
+}
+
+/// `AT+USECCFG?`: whether the module is sealed.
+pub fn seal_state(at: &mut AtClient) -> Result<bool, ClientError> {
+    let r = at.ok_line("AT+USECCFG?")?;
+    match r
+        .value("+USECCFG:")
+        .map(|v| v.split(',').map(str::trim).collect::<Vec<_>>())
+    {
+        Some(fields) if fields.len() == 2 && fields[1] == "1" => Ok(true),
+        Some(fields) if fields.len() == 2 && fields[1] == "0" => Ok(false),
+        _ => Err(ClientError::Protocol {
+            command: r.command,
+            detail: format!("no +USECCFG: 0,<0|1> line in {:?}", r.lines),
+        }),
+    }
+}
+
+/// `AT+USECMNG=3`: the items the module lists.
+pub fn list_credentials(at: &mut AtClient) -> Result<Vec<ListedItem>, ClientError> {
+    let r = at.ok_line("AT+USECMNG=3")?;
+    let mut items = Vec::new();
+    for line in &r.lines {
+        let fields = quoted_fields(line);
+        match fields.as_slice() {
+            [tag, name, ..] => items.push(ListedItem {
+                tag: tag.clone(),
+                name: name.clone(),
+            }),
+            _ => {
+                return Err(ClientError::Protocol {
+                    command: r.command.clone(),
+                    detail: format!("list line {line:?} has no \"<tag>\",\"<name>\""),
+                });
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// The quoted strings of a line, in order (AT strings hold no quotes, so no escaping).
+pub fn quoted_fields(line: &str) -> Vec<String> {
+    line.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// `AT+USECMNG=4`: the MD5 of a stored item; `None` when the module has no such item.
+fn md5_of(at: &mut AtClient, c: &PlannedCredential) -> Result<Option<String>, ClientError> {
+    let r = at.run(&Command::new(format!(
+        "AT+USECMNG=4,{},\"{}\"",
+        c.kind.wire(),
+        c.name
+    )))?;
+    if !r.is_ok() {
+        // "Operation not supported" is the module's answer for an unknown item; anything else
+        // (1679: the store does not open) must stop the run.
+        return match r.into_ok() {
+            Err(ClientError::Module {
+                cme: Some(sealcell_at::cme::CmeError::OperationNotSupported),
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+            Ok(_) => Ok(None),
+        };
+    }
+    reported_md5(&r.lines, "+USECMNG: 4,")
+        .map(Some)
+        .ok_or_else(|| ClientError::Protocol {
+            command: r.command,
+            detail: format!("no MD5 in {:?}", r.lines),
+        })
+}
+
+fn reported_md5(lines: &[String], prefix: &str) -> Option<String> {
+    lines
+        .iter()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| quoted_fields(l).pop())
+}
+
+/// `AT+USECMNG=0`: imports one credential and checks the MD5 the module reports.
+fn import(at: &mut AtClient, c: &PlannedCredential) -> Result<(), ProvisionError> {
+    let head = format!(
+        "AT+USECMNG=0,{},\"{}\",{}",
+        c.kind.wire(),
+        c.name,
+        c.upload.len()
+    );
+    let (line, shown) = match &c.key_password {
+        Some(p) => (
+            Zeroizing::new(format!("{head},\"{}\"", p.as_str())),
+            format!("{head},\"{REDACTED}\""),
+        ),
+        None => (Zeroizing::new(head.clone()), head),
+    };
+    let what = if c.kind.is_certificate() {
+        format!("<{} bytes of {}>", c.upload.len(), c.file.display())
+    } else {
+        format!("<{} bytes: private key, redacted>", c.upload.len())
+    };
+    let command = Command::with_secret(line, shown)
+        .payload(c.upload.clone(), what)
+        .timeout(IMPORT_TIMEOUT);
+    let r = at.ok(&command)?;
+    let module = reported_md5(&r.lines, "+USECMNG: 0,").ok_or_else(|| ClientError::Protocol {
+        command: r.command.clone(),
+        detail: format!("no MD5 in {:?}", r.lines),
+    })?;
+    if module != c.md5 {
+        return Err(ProvisionError::Md5Mismatch {
+            name: c.name.clone(),
+            local: c.md5.clone(),
+            module,
+        });
+    }
+    Ok(())
+}
+
+/// The first op of `p` that does not read back as planned: `(op, expected, got)`.
+fn profile_matches(
+    at: &mut AtClient,
+    p: &PlannedProfile,
+) -> Result<Option<(u8, String, String)>, ClientError> {
+    for s in &p.settings {
+        let r = at.ok_line(&format!("AT+USECPRF={},{}", p.id, s.op))?;
+        let prefix = format!("+USECPRF: {},{},", p.id, s.op);
+        let got = r
+            .lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or("")
+            .to_string();
+        if got != s.read_back {
+            return Ok(Some((s.op, s.read_back.clone(), got)));
+        }
+    }
+    Ok(None)
+}
+
+/// Resets the profile, then sets every op that is not at its default.
+fn set_profile(at: &mut AtClient, p: &PlannedProfile) -> Result<(), ClientError> {
+    at.ok_line(&format!("AT+USECPRF={}", p.id))?;
+    for s in &p.settings {
+        if let Some(args) = &s.set {
+            at.ok_line(&format!("AT+USECPRF={},{},{}", p.id, s.op, args))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_fields_of_list_lines() {
+        assert_eq!(
+            quoted_fields("\"CA\",\"RootCA\",\"Root, Inc.\",\"2036/01/01 00:00:00\""),
+            vec!["CA", "RootCA", "Root, Inc.", "2036/01/01 00:00:00"]
+        );
+        assert_eq!(quoted_fields("\"PK\",\"Key\""), vec!["PK", "Key"]);
+        assert_eq!(
+            quoted_fields("+USECMNG: 4,0,\"R\",\"0123\""),
+            vec!["R", "0123"]
+        );
+    }
+}
