@@ -4,6 +4,7 @@
 //!   lines with exact bytes, run by one loop against an in-process module, in chunks and one
 //!   byte at a time.
 //! - [`escape`]: the escaping used by transcript files (`\r`, `\n`, `\\`, `\xHH`).
+//! - [`plans`]: a full provisioning plan over the fixtures, and the secrets to look for.
 //! - [`TestModule`]: a module in a temporary directory with a fixed IMEI.
 //!
 //! ```
@@ -16,6 +17,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod escape;
+pub mod plans;
 pub mod transcript;
 
 use std::path::Path;

@@ -1,0 +1,589 @@
+//! The host library against the emulator in this process, over real TCP: the AT client (echo,
+//! URCs, timeouts, a closed link), provisioning (MD5s checked against openssl's facts, the seal
+//! first, idempotent re-runs, dry runs, the preflight refusal, replacements, no secret anywhere)
+//! and FOTA (a signed install over pinned TLS; a wrong signature, an MD5 mismatch, an unsealed
+//! module and a TLS failure each stop with their own error and leave the firmware as it was).
+
+// Test code: a failed unwrap or panic is a failed test, reported with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sealcell_at::cme::CmeError;
+use sealcell_host::client::{AtClient, ClientError, ClientOptions, Command};
+use sealcell_host::fota::{FotaError, FotaRequest, fota, version};
+use sealcell_host::plan::Plan;
+use sealcell_host::port::PortSpec;
+use sealcell_host::provision::{
+    ProvisionError, ProvisionOptions, list_credentials, provision, seal_state,
+};
+use sealcell_host::transcript::MemoryTranscript;
+use sealcell_https::loopback::{FileServer, LoopbackPki};
+use sealcell_modem::Module;
+use sealcell_modem::serve::Emulator;
+use sealcell_testkit::plans::{SEAL_PASSWORD, assert_no_secret, fw_dir, write_plan};
+use sealcell_testkit::test_config;
+use sealcell_testkit::transcript::{pki_dir, pki_facts};
+
+struct Rig {
+    dir: tempfile::TempDir,
+    emulator: Option<Emulator>,
+    port: PortSpec,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let module = Module::open(test_config(&dir.path().join("module"))).unwrap();
+        let mut emulator = Emulator::new(module);
+        let addr = emulator.listen_tcp("127.0.0.1:0").unwrap();
+        Rig {
+            dir,
+            emulator: Some(emulator),
+            port: format!("tcp:{addr}").parse().unwrap(),
+        }
+    }
+
+    fn client(&self) -> (AtClient, MemoryTranscript) {
+        let mut at = AtClient::open(&self.port, ClientOptions::default()).unwrap();
+        let t = MemoryTranscript::default();
+        at.set_transcript(Box::new(t.clone()));
+        (at, t)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        if let Some(e) = self.emulator.take() {
+            e.stop();
+        }
+    }
+}
+
+#[test]
+fn provision_seals_first_imports_with_checked_md5s_and_a_rerun_changes_nothing() {
+    let rig = Rig::new();
+    let plan = Plan::load(&write_plan(rig.dir.path(), true)).unwrap();
+    let facts = pki_facts().unwrap();
+    // The local MD5s are the module's rule applied on the host; openssl computed the same.
+    for c in &plan.credentials {
+        let file = c.file.file_name().unwrap().to_str().unwrap();
+        if let Some(f) = facts.get(file) {
+            assert_eq!(c.md5, f[0], "{file}");
+        }
+    }
+    let (mut at, transcript) = rig.client();
+    let report = provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
+    assert_eq!((report.sealed_before, report.sealed), (false, true));
+    assert_eq!(report.seal, "sealed");
+    assert!(report.changed);
+    let actions: Vec<(&str, &str, &str)> = report
+        .credentials
+        .iter()
+        .map(|c| (c.kind, c.name.as_str(), c.action))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("CA", "RootCA", "imported"),
+            ("CC", "Device", "imported"),
+            ("PK", "DeviceKey", "imported"),
+            ("SC", "ServerPin", "imported"),
+            ("VC", "CustomerFWVerificationCert", "imported"),
+        ]
+    );
+    assert_eq!(report.profiles[0].action, "set");
+    let lines = transcript.lines();
+    let seal_at = lines
+        .iter()
+        .position(|l| l.starts_with("> AT+USECCFG=0,1,"))
+        .unwrap();
+    let first_import = lines
+        .iter()
+        .position(|l| l.starts_with("> AT+USECMNG=0,"))
+        .unwrap();
+    assert!(seal_at < first_import, "the seal comes before the imports");
+    assert_eq!(lines[seal_at], "> AT+USECCFG=0,1,\"<redacted>\"");
+    assert!(lines.iter().any(
+        |l| l.starts_with("> AT+USECMNG=0,2,\"DeviceKey\",") && l.ends_with(",\"<redacted>\"")
+    ));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("> <") && l.contains("private key, redacted"))
+    );
+
+    // The module now lists exactly the plan, sealed, with the MD5s openssl computed.
+    assert!(seal_state(&mut at).unwrap());
+    let listed: Vec<(String, String)> = list_credentials(&mut at)
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.tag, i.name))
+        .collect();
+    assert_eq!(listed.len(), 5);
+    let r = at
+        .ok(&Command::new("AT+USECMNG=4,2,\"DeviceKey\""))
+        .unwrap();
+    assert_eq!(
+        r.lines,
+        vec![format!(
+            "+USECMNG: 4,2,\"DeviceKey\",\"{}\"",
+            facts["client-pkcs8-enc.pem"][0]
+        )]
+    );
+
+    // Again: only queries, and it says nothing changed.
+    let before = transcript.lines().len();
+    let again = provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
+    assert!(!again.changed, "{again:?}");
+    assert_eq!(again.seal, "already-sealed");
+    assert!(again.credentials.iter().all(|c| c.action == "unchanged"));
+    assert_eq!(again.profiles[0].action, "unchanged");
+    let sent: Vec<String> = transcript.lines()[before..]
+        .iter()
+        .filter(|l| l.starts_with("> "))
+        .cloned()
+        .collect();
+    for line in &sent {
+        let query = line == "> AT+USECCFG?"
+            || line == "> AT+USECMNG=3"
+            || line.starts_with("> AT+USECMNG=4,")
+            || (line.starts_with("> AT+USECPRF=1,") && line.matches(',').count() == 1);
+        assert!(query, "a re-run sent a change: {line}");
+    }
+
+    // No secret in the transcript, the report (JSON and Debug) or the plan's Debug.
+    assert_no_secret("transcript", &transcript.lines().join("\n"));
+    assert_no_secret("report JSON", &serde_json::to_string(&report).unwrap());
+    assert_no_secret("report Debug", &format!("{report:?}"));
+    assert_no_secret("plan Debug", &format!("{plan:?}"));
+}
+
+#[test]
+fn preflight_refuses_to_strand_plaintext_credentials_unless_forced() {
+    let rig = Rig::new();
+    let plan = Plan::load(&write_plan(rig.dir.path(), true)).unwrap();
+    let (mut at, _) = rig.client();
+    let pem = std::fs::read(pki_dir().join("root.pem")).unwrap();
+    at.ok(
+        &Command::new(format!("AT+USECMNG=0,0,\"Old\",{}", pem.len()))
+            .payload(pem.into(), "<root.pem>"),
+    )
+    .unwrap();
+    let e = provision(&mut at, &plan, ProvisionOptions::default()).unwrap_err();
+    match &e {
+        ProvisionError::PlaintextCredentials { names } => {
+            assert_eq!(names, &vec!["CA \"Old\"".to_string()])
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(e.is_negative());
+    assert!(!seal_state(&mut at).unwrap(), "nothing was sealed");
+    assert_eq!(
+        list_credentials(&mut at).unwrap().len(),
+        1,
+        "nothing imported"
+    );
+
+    let forced = provision(
+        &mut at,
+        &plan,
+        ProvisionOptions {
+            force: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(forced.stranded, vec!["CA \"Old\"".to_string()]);
+    assert!(forced.sealed);
+    let names: Vec<String> = list_credentials(&mut at)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert!(!names.contains(&"Old".to_string()), "{names:?}");
+    assert_eq!(names.len(), 5);
+}
+
+#[test]
+fn a_dry_run_queries_only_and_reports_what_would_change() {
+    let rig = Rig::new();
+    let plan = Plan::load(&write_plan(rig.dir.path(), true)).unwrap();
+    let (mut at, transcript) = rig.client();
+    let r = provision(
+        &mut at,
+        &plan,
+        ProvisionOptions {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.seal, "would-seal");
+    assert!(r.changed && r.dry_run && !r.sealed);
+    assert!(r.credentials.iter().all(|c| c.action == "would-import"));
+    assert_eq!(r.profiles[0].action, "would-set");
+    assert!(!seal_state(&mut at).unwrap());
+    assert!(list_credentials(&mut at).unwrap().is_empty());
+    assert!(
+        !transcript
+            .lines()
+            .iter()
+            .any(|l| l.starts_with("> AT+USECCFG=0,1") || l.starts_with("> AT+USECMNG=0,"))
+    );
+}
+
+#[test]
+fn a_changed_file_replaces_the_item_and_an_unsealed_plan_does_not_seal() {
+    let rig = Rig::new();
+    let path = write_plan(rig.dir.path(), false);
+    let plan = Plan::load(&path).unwrap();
+    let (mut at, _) = rig.client();
+    let r = provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
+    assert_eq!(r.seal, "not-requested");
+    assert!(!r.sealed);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("root.pem", "big.pem");
+    std::fs::write(&path, text).unwrap();
+    let plan = Plan::load(&path).unwrap();
+    let r = provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
+    let root = &r.credentials[0];
+    assert_eq!((root.name.as_str(), root.action), ("RootCA", "replaced"));
+    assert_eq!(root.md5, pki_facts().unwrap()["big.pem"][0]);
+    assert!(r.credentials[1..].iter().all(|c| c.action == "unchanged"));
+}
+
+#[test]
+fn a_plan_with_a_wrong_key_password_fails_before_anything_is_sent() {
+    let rig = Rig::new();
+    let path = write_plan(rig.dir.path(), true);
+    std::fs::write(rig.path("keypass.txt"), "wrong").unwrap();
+    let e = Plan::load(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("\"DeviceKey\"") && e.contains("could not be decrypted"),
+        "{e}"
+    );
+    assert!(!e.contains("wrong"), "{e}");
+}
+
+// ---- FOTA ----
+
+struct FotaRig {
+    rig: Rig,
+    server: FileServer,
+    package: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+/// A sealed module provisioned for `https://localhost:<port>/pkg.zip` with a pinned server and
+/// the fixture signer as VC.
+fn fota_rig() -> FotaRig {
+    let rig = Rig::new();
+    let pki = LoopbackPki::generate("localhost", 30).unwrap();
+    std::fs::write(rig.path("root.pem"), &pki.root_pem).unwrap();
+    std::fs::write(rig.path("server.pem"), &pki.server_pem).unwrap();
+    std::fs::write(rig.path("seal.txt"), SEAL_PASSWORD).unwrap();
+    std::fs::write(
+        rig.path("plan.toml"),
+        format!(
+            r#"[seal]
+password_file = "seal.txt"
+[[credential]]
+type = "ca"
+name = "RootCA"
+file = "root.pem"
+[[credential]]
+type = "server-cert"
+name = "Pin"
+file = "server.pem"
+[[credential]]
+type = "verification-cert"
+name = "VC"
+file = "{}"
+[[profile]]
+id = 2
+validation = 3
+tls_version = 3
+cipher = "C02B"
+root = "RootCA"
+hostname = "localhost"
+sni = "localhost"
+pin = {{ cert = "Pin", level = 2 }}
+"#,
+            fw_dir().join("signer.pem").display()
+        ),
+    )
+    .unwrap();
+    let package = std::fs::read(fw_dir().join("package.zip")).unwrap();
+    let signature = sealcell_fw::encoding::decode_signature(
+        &std::fs::read(fw_dir().join("good.b64")).unwrap(),
+        sealcell_fw::encoding::SignatureFormat::Auto,
+    )
+    .unwrap();
+    let files = HashMap::from([("/pkg.zip".to_string(), Arc::new(package.clone()))]);
+    let server = FileServer::start(&pki, "ECDHE-ECDSA-AES128-GCM-SHA256", files).unwrap();
+    let (mut at, _) = rig.client();
+    provision(
+        &mut at,
+        &Plan::load(&rig.path("plan.toml")).unwrap(),
+        ProvisionOptions::default(),
+    )
+    .unwrap();
+    FotaRig {
+        rig,
+        server,
+        package,
+        signature,
+    }
+}
+
+impl FotaRig {
+    fn request(&self, signature: Vec<u8>, expected_md5: Option<String>) -> FotaRequest {
+        FotaRequest {
+            url: format!("https://localhost:{}/pkg.zip", self.server.port())
+                .parse()
+                .unwrap(),
+            signature,
+            cert_name: "VC".into(),
+            security_profile: 2,
+            http_profile: 1,
+            expected_md5,
+            download_timeout: Duration::from_secs(30),
+            install_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+fn package_size(at: &mut AtClient) -> Option<String> {
+    at.run(&Command::new(
+        "AT+ULSTFILE=2,\"updatePackage.bin\",\"FOAT\"",
+    ))
+    .unwrap()
+    .value("+ULSTFILE:")
+    .map(str::to_string)
+}
+
+#[test]
+fn fota_downloads_over_pinned_tls_installs_the_signed_package_and_reports_ati9() {
+    let f = fota_rig();
+    let (mut at, transcript) = f.rig.client();
+    let expected = {
+        use md5::Digest;
+        hex::encode(md5::Md5::digest(&f.package))
+    };
+    let report = fota(
+        &mut at,
+        &f.request(f.signature.clone(), Some(expected.clone())),
+    )
+    .unwrap();
+    assert_eq!(report.http_status, 200);
+    assert_eq!(report.md5, expected);
+    assert_eq!(report.md5_matches_file, Some(true));
+    assert_eq!(report.progress, vec![0, 20, 40, 60, 80, 100, 128]);
+    assert_eq!(report.version_before, "17.00,A01.00");
+    assert_eq!(report.version_after, "18.00,A01.00");
+    assert_eq!(
+        package_size(&mut at),
+        None,
+        "the package is deleted after the install"
+    );
+    let lines = transcript.lines();
+    assert!(
+        lines.contains(&"> AT+UHTTP=1,6,1,2".to_string()),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&"> AT+UHTTPC=1,100,\"/pkg.zip\"".to_string()));
+}
+
+#[test]
+fn a_wrong_signature_leaves_firmware_and_package_and_returns_the_modules_error() {
+    let f = fota_rig();
+    let (mut at, _) = f.rig.client();
+    let mut bad = f.signature.clone();
+    bad[10] ^= 0x40;
+    let e = fota(&mut at, &f.request(bad, None)).unwrap_err();
+    match &e {
+        FotaError::Client(ClientError::Module { cme, result, .. }) => {
+            assert_eq!(*cme, Some(CmeError::SecFwPackageNotValid));
+            assert_eq!(result, "+CME ERROR: SEC FW package not valid");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(e.is_negative());
+    assert_eq!(version(&mut at).unwrap(), "17.00,A01.00");
+    assert_eq!(
+        package_size(&mut at),
+        Some(format!("{}", f.package.len())),
+        "the package stays for a retry"
+    );
+}
+
+#[test]
+fn an_md5_mismatch_with_the_local_file_stops_before_the_install() {
+    let f = fota_rig();
+    let (mut at, transcript) = f.rig.client();
+    let e = fota(
+        &mut at,
+        &f.request(f.signature.clone(), Some("00".repeat(16))),
+    )
+    .unwrap_err();
+    assert!(matches!(e, FotaError::Md5Mismatch { .. }), "{e:?}");
+    assert!(
+        !transcript
+            .lines()
+            .iter()
+            .any(|l| l.starts_with("> AT+UFWSINSTALL"))
+    );
+    assert_eq!(version(&mut at).unwrap(), "17.00,A01.00");
+}
+
+#[test]
+fn fota_refuses_an_unsealed_module_and_reports_tls_failures_as_uhttper() {
+    let rig = Rig::new();
+    let (mut at, _) = rig.client();
+    let request = FotaRequest {
+        url: "https://localhost:1/pkg.zip".parse().unwrap(),
+        signature: vec![0; 256],
+        cert_name: "VC".into(),
+        security_profile: 0,
+        http_profile: 0,
+        expected_md5: None,
+        download_timeout: Duration::from_secs(5),
+        install_timeout: Duration::from_secs(5),
+    };
+    assert!(matches!(
+        fota(&mut at, &request).unwrap_err(),
+        FotaError::NotSealed
+    ));
+
+    // A profile pinned to another certificate: the module refuses the server (3,73).
+    let f = fota_rig();
+    let (mut at, _) = f.rig.client();
+    let other = std::fs::read(pki_dir().join("server.pem")).unwrap();
+    at.ok(
+        &Command::new(format!("AT+USECMNG=0,3,\"Pin\",{}", other.len()))
+            .payload(other.into(), "<server.pem>"),
+    )
+    .unwrap();
+    let e = fota(&mut at, &f.request(f.signature.clone(), None)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            FotaError::Download {
+                class: 3,
+                code: 73,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let missing = FotaRequest {
+        cert_name: "NoSuchVC".into(),
+        ..f.request(f.signature.clone(), None)
+    };
+    assert!(matches!(
+        fota(&mut at, &missing).unwrap_err(),
+        FotaError::NoVerificationCertificate(n) if n == "NoSuchVC"
+    ));
+}
+
+// ---- the client ----
+
+#[test]
+fn the_client_tolerates_echo_and_collects_urcs() {
+    let rig = Rig::new();
+    let addr = match &rig.port {
+        PortSpec::Tcp { host, port } => format!("{host}:{port}"),
+        _ => unreachable!(),
+    };
+    // Not synchronised: echo on and CMEE=0, as after power-on.
+    let link = TcpStream::connect(addr).unwrap();
+    let mut at = AtClient::from_link(Box::new(link), ClientOptions::default());
+    let r = at.ok(&Command::new("AT+CGMI")).unwrap();
+    assert_eq!(r.lines, vec!["u-blox"]);
+    let e = at.ok(&Command::new("AT+NOPE")).unwrap_err();
+    assert_eq!(e.to_string(), "the module answered ERROR to AT+NOPE");
+    // A reboot turns echo back on; the client does not care.
+    at.ok(&Command::new("AT+CFUN=16")).unwrap();
+    at.ok(&Command::new("AT+CMEE=2")).unwrap();
+    // A URC arriving after the command's OK is kept for wait_urc; others stay queued.
+    for line in [
+        "AT+UHTTP=0,0,\"127.0.0.1\"",
+        "AT+UHTTP=0,5,1",
+        "AT+UHTTPC=0,1,\"/\",\"r\"",
+    ] {
+        at.ok(&Command::new(line)).unwrap();
+    }
+    let urc = at
+        .wait_urc(|u| u.starts_with("+UUHTTPCR:"), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(urc, "+UUHTTPCR: 0,1,0");
+    let e = at
+        .wait_urc(|u| u.starts_with("+UUHTTPCR:"), Duration::from_millis(200))
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Timeout { .. }), "{e:?}");
+    let r = at.run(&Command::new("AT+USECMNG=4,0,\"x\"")).unwrap();
+    assert_eq!(
+        sealcell_host::client::result_text(&r.result),
+        "+CME ERROR: Operation not supported"
+    );
+}
+
+fn silent_server(close: bool) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut keep = Vec::new();
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            if close {
+                let mut b = [0u8; 16];
+                let _ = s.read(&mut b);
+                let _ = s.write_all(b"\r\nOK");
+                drop(s);
+            } else {
+                keep.push(s);
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_silent_module_times_out_and_a_closed_link_is_reported() {
+    let options = ClientOptions {
+        sync_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let port: PortSpec = format!("tcp:{}", silent_server(false)).parse().unwrap();
+    let started = Instant::now();
+    let e = AtClient::open(&port, options.clone()).err().unwrap();
+    assert!(matches!(e, ClientError::Timeout { .. }), "{e:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(!e.is_module_answer());
+
+    let port: PortSpec = format!("tcp:{}", silent_server(true)).parse().unwrap();
+    let e = AtClient::open(&port, options).err().unwrap();
+    assert!(matches!(e, ClientError::Closed { .. }), "{e:?}");
+
+    let e = AtClient::open(
+        &"tcp:127.0.0.1:1".parse().unwrap(),
+        ClientOptions::default(),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        e.to_string().starts_with("cannot open tcp:127.0.0.1:1: "),
+        "{e}"
+    );
+}
