@@ -1,0 +1,504 @@
+//! `sealcell at`, `provision`, `fota` and `demo` as a user runs them: the binary as a child
+//! process against `sealcell modem` as another, asserting exit codes and output; a module
+//! killed at every step of a plan, then the plan re-run, converging to one sealed state.
+
+// Test code: a failed unwrap or panic is a failed test, reported with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{BIN, Modem};
+use sealcell_https::loopback::{FileServer, LoopbackPki};
+use sealcell_testkit::plans::{SEAL_PASSWORD, assert_no_secret, fw_dir, write_plan};
+
+fn sealcell(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn port(m: &Modem) -> String {
+    format!("tcp:{}", m.addr.unwrap())
+}
+
+#[test]
+fn at_one_shot_prints_information_lines_and_maps_results_to_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Modem::start(dir.path(), &[]);
+    let p = port(&m);
+    let out = sealcell(&["at", "--port", &p, "ATI9", "AT+CGMI"]);
+    assert_eq!(text(&out.stdout), "17.00,A01.00\nu-blox\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let out = sealcell(&[
+        "at",
+        "--port",
+        &p,
+        "AT+CGMI",
+        "AT+USECMNG=4,0,\"nope\"",
+        "ATI9",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "u-blox\n", "stops at the first error");
+    assert!(
+        text(&out.stderr).contains(
+            "error: the module answered +CME ERROR: Operation not supported to AT+USECMNG=4,0,\"nope\""
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = sealcell(&["at", "--port", &p, "--json", "AT+CGMM"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([{"command": "AT+CGMM", "lines": ["TOBY-L210"], "result": "OK"}])
+    );
+
+    let out = sealcell(&["at", "--port", "tcp:127.0.0.1:1", "AT"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("error: cannot open tcp:127.0.0.1:1"));
+    assert!(text(&out.stderr).contains("hint: is the emulator running?"));
+    let out = sealcell(&["at", "--port", "tcp:nowhere", "AT"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("`tcp:nowhere` is not tcp:HOST:PORT"));
+}
+
+#[test]
+fn at_without_commands_is_a_terminal_that_reads_lines_until_eof() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Modem::start(dir.path(), &["--imei", common::TEST_IMEI]);
+    let mut child = Command::new(BIN)
+        .args(["at", "--port", &port(&m)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"ATI9\nAT+NOPE\nAT+CGSN\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "17.00,A01.00\nOK\n+CME ERROR: unknown\n{}\nOK\n",
+            common::TEST_IMEI
+        ),
+        "an error answer is shown and the session goes on"
+    );
+}
+
+#[test]
+fn provision_runs_reruns_and_never_prints_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Modem::start(&dir.path().join("module"), &["--imei", common::TEST_IMEI]);
+    let plan = write_plan(dir.path(), true);
+    let plan_s = plan.to_str().unwrap();
+    let p = port(&m);
+
+    let dry = sealcell(&["provision", "--port", &p, "--plan", plan_s, "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry.stderr));
+    assert!(text(&dry.stdout).contains("not sealed; would seal"));
+    assert!(text(&dry.stdout).contains("dry run: nothing was changed"));
+
+    let first = sealcell(&["provision", "--port", &p, "--plan", plan_s]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let stdout = text(&first.stdout);
+    assert!(
+        stdout.starts_with(&format!("module {p}: sealed now\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  PK DeviceKey                    imported      md5 38e0129ca6493a63807c6f7f1727e394\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  profile 1                       set\n"),
+        "{stdout}"
+    );
+
+    let again = sealcell(&["provision", "--port", &p, "--plan", plan_s, "--json"]);
+    assert_eq!(again.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report["changed"], false);
+    assert_eq!(report["sealed"], true);
+    assert_eq!(report["seal"], "already-sealed");
+    assert_eq!(report["credentials"].as_array().unwrap().len(), 5);
+    assert_eq!(report["credentials"][2]["type"], "PK");
+    assert_eq!(report["credentials"][2]["action"], "unchanged");
+    let human = sealcell(&["provision", "--port", &p, "--plan", plan_s]);
+    assert!(text(&human.stdout).contains("the module already matches the plan; nothing changed"));
+
+    let transcript = std::fs::read_to_string(dir.path().join("plan.transcript.log")).unwrap();
+    assert!(transcript.contains("> AT+USECCFG=0,1,\"<redacted>\""));
+    for (what, t) in [
+        ("dry stdout", text(&dry.stdout)),
+        ("stdout", stdout),
+        ("stderr", text(&first.stderr)),
+        ("json", text(&again.stdout)),
+        ("transcript", transcript),
+    ] {
+        assert_no_secret(what, &t);
+    }
+    drop(m);
+    let status = sealcell(&[
+        "modem",
+        "status",
+        "--json",
+        "--data",
+        dir.path().join("module").to_str().unwrap(),
+    ]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["sealed"], true);
+    assert_eq!(status["credentials"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn provision_refuses_to_strand_plaintext_credentials_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Modem::start(&dir.path().join("module"), &[]);
+    let p = port(&m);
+    let root = sealcell_testkit::transcript::pki_dir().join("root.pem");
+    let pem = std::fs::read(&root).unwrap();
+    let mut at = m.connect();
+    assert!(
+        at.cmd(&format!("AT+USECMNG=0,0,\"Old\",{}", pem.len()))
+            .ends_with(">")
+    );
+    at.send(&pem);
+    at.read_until(b"OK\r\n");
+    let plan = write_plan(dir.path(), true);
+    let out = sealcell(&["provision", "--port", &p, "--plan", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("error: the module is not sealed and holds 1 credential(s) imported without the seal (CA \"Old\")"), "{stderr}");
+    assert!(stderr.contains("hint: remove them first"), "{stderr}");
+    assert!(at.cmd("AT+USECCFG?").contains("+USECCFG: 0,0"));
+}
+
+/// A TCP proxy in front of the module that kills it (SIGKILL) as soon as the host has sent
+/// `kill_after` command lines (CRs) — the module may or may not have acted on the last one.
+fn killing_proxy(
+    module: SocketAddr,
+    pid: u32,
+    kill_after: usize,
+) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for host in listener.incoming() {
+            let Ok(mut host) = host else { return };
+            let Ok(mut dce) = TcpStream::connect(module) else {
+                return;
+            };
+            let mut back = dce.try_clone().unwrap();
+            let mut host_w = host.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut back, &mut host_w);
+            });
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = match host.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let _ = dce.write_all(&buf[..n]);
+                let crs = buf[..n].iter().filter(|&&b| b == b'\r').count();
+                if counter.fetch_add(crs, Ordering::SeqCst) + crs >= kill_after {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                    let _ = host.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+            }
+        }
+    });
+    (addr, seen)
+}
+
+/// The module's state as the plan defines it: seal, items with MD5s (offline status) and the
+/// profile's every op (over AT).
+fn converged_state(data: &Path) -> (serde_json::Value, String) {
+    let m = Modem::start(data, &[]);
+    let mut at = m.connect();
+    let mut profile = String::new();
+    for op in [0, 1, 2, 3, 4, 5, 6, 10, 12] {
+        profile.push_str(&at.cmd(&format!("AT+USECPRF=1,{op}")));
+    }
+    drop(m);
+    let out = sealcell(&[
+        "modem",
+        "status",
+        "--json",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        serde_json::json!({"sealed": v["sealed"], "store_opens": v["store_opens"], "credentials": v["credentials"]}),
+        profile,
+    )
+}
+
+#[test]
+fn a_module_killed_at_every_step_of_a_plan_converges_when_the_plan_is_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), true);
+    let plan_s = plan.to_str().unwrap().to_string();
+
+    // The reference: one uninterrupted run.
+    let reference_dir = dir.path().join("reference");
+    let m = Modem::start(&reference_dir, &["--imei", common::TEST_IMEI]);
+    let out = sealcell(&["provision", "--port", &port(&m), "--plan", &plan_s]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    drop(m);
+    let reference = converged_state(&reference_dir);
+    assert_eq!(reference.0["sealed"], true);
+
+    let mut step = 1;
+    loop {
+        let data = dir.path().join(format!("kill-{step}"));
+        let m = Modem::start(&data, &["--imei", common::TEST_IMEI]);
+        let (proxy, seen) = killing_proxy(m.addr.unwrap(), m.child.id(), step);
+        let out = sealcell(&[
+            "provision",
+            "--port",
+            &format!("tcp:{proxy}"),
+            "--plan",
+            &plan_s,
+        ]);
+        let killed = seen.load(Ordering::SeqCst) >= step;
+        drop(m);
+        if !killed {
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+            break;
+        }
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "step {step}: {}",
+            text(&out.stderr)
+        );
+        let m = Modem::start(&data, &[]);
+        let rerun = sealcell(&["provision", "--port", &port(&m), "--plan", &plan_s]);
+        assert_eq!(
+            rerun.status.code(),
+            Some(0),
+            "re-run after a kill at step {step}: {}",
+            text(&rerun.stderr)
+        );
+        drop(m);
+        let state = converged_state(&data);
+        assert_eq!(state, reference, "after a kill at step {step}");
+        std::fs::remove_dir_all(&data).unwrap();
+        step += 1;
+        assert!(step < 200, "the plan never finished");
+    }
+    assert!(
+        step > 30,
+        "only {step} steps: the proxy did not count commands"
+    );
+}
+
+struct FotaServer {
+    _server: FileServer,
+    url: String,
+}
+
+/// Provisions a module for the fixture signer and a loopback server holding the fixture package.
+fn fota_setup(dir: &Path, m: &Modem) -> FotaServer {
+    let pki = LoopbackPki::generate("localhost", 30).unwrap();
+    std::fs::write(dir.join("root.pem"), &pki.root_pem).unwrap();
+    std::fs::write(dir.join("seal.txt"), SEAL_PASSWORD).unwrap();
+    std::fs::write(
+        dir.join("fota-plan.toml"),
+        format!(
+            "[seal]\npassword_file = \"seal.txt\"\n\
+             [[credential]]\ntype = \"ca\"\nname = \"RootCA\"\nfile = \"root.pem\"\n\
+             [[credential]]\ntype = \"verification-cert\"\nname = \"VC\"\nfile = \"{}\"\n\
+             [[profile]]\nid = 1\nvalidation = 3\ntls_version = 3\ncipher = \"C02B\"\n\
+             root = \"RootCA\"\nhostname = \"localhost\"\n",
+            fw_dir().join("signer.pem").display()
+        ),
+    )
+    .unwrap();
+    let out = sealcell(&[
+        "provision",
+        "--port",
+        &port(m),
+        "--plan",
+        dir.join("fota-plan.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let package = std::fs::read(fw_dir().join("package.zip")).unwrap();
+    let files = HashMap::from([("/fw/pkg.zip".to_string(), Arc::new(package))]);
+    let server = FileServer::start(&pki, "ECDHE-ECDSA-AES128-GCM-SHA256", files).unwrap();
+    FotaServer {
+        url: format!("https://localhost:{}/fw/pkg.zip", server.port()),
+        _server: server,
+    }
+}
+
+fn fota(m: &Modem, s: &FotaServer, sig: &Path, extra: &[&str]) -> Output {
+    let p = port(m);
+    let mut args = vec![
+        "fota",
+        "--port",
+        &p,
+        "--url",
+        &s.url,
+        "--signature",
+        sig.to_str().unwrap(),
+        "--cert-name",
+        "VC",
+        "--security-profile",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    sealcell(&args)
+}
+
+#[test]
+fn fota_installs_a_signed_package_and_refuses_a_wrong_signature_or_md5() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Modem::start(&dir.path().join("module"), &[]);
+    let s = fota_setup(dir.path(), &m);
+    let pkg = fw_dir().join("package.zip");
+    let pkg_s = pkg.to_str().unwrap();
+
+    // A wrong signature: exit 1 with the module's error; version and package untouched.
+    let wrong = fw_dir().join("wrongkey.b64");
+    let out = fota(&m, &s, &wrong, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(
+            "the module answered +CME ERROR: SEC FW package not valid to AT+UFWSINSTALL="
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut at = m.connect();
+    assert!(at.cmd("ATI9").contains("17.00,A01.00"));
+    let size = std::fs::metadata(&pkg).unwrap().len();
+    assert!(
+        at.cmd("AT+ULSTFILE=2,\"updatePackage.bin\",\"FOAT\"")
+            .contains(&format!("+ULSTFILE: {size}")),
+        "the package stays"
+    );
+
+    // --file that is not what the server sent: stops before the install.
+    let other = dir.path().join("other.zip");
+    std::fs::write(&other, b"not the package").unwrap();
+    let good = fw_dir().join("good.b64");
+    let out = fota(&m, &s, &good, &["--file", other.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--file has 8dd36ce0adacf3ae1874c3feaccd3d30"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains("not installing"));
+    assert!(at.cmd("ATI9").contains("17.00,A01.00"));
+
+    // The good signature and the right file: installed, rebooted, new ATI9; JSON report.
+    let out = fota(&m, &s, &good, &["--file", pkg_s, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["version_before"], "17.00,A01.00");
+    assert_eq!(r["version_after"], "18.00,A01.00");
+    assert_eq!(r["md5_matches_file"], true);
+    assert_eq!(r["http_status"], 200);
+    assert_eq!(
+        r["progress"],
+        serde_json::json!([0, 20, 40, 60, 80, 100, 128])
+    );
+    assert_eq!(
+        r["md5"],
+        std::fs::read_to_string(fw_dir().join("package.md5"))
+            .unwrap()
+            .trim()
+    );
+}
+
+#[test]
+fn the_demo_runs_the_application_note_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("demo");
+    let out = sealcell(&["demo", "--keep", keep.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    for expected in [
+        "   > AT+USECCFG=0,1,\"<redacted>\"\n",
+        "   < +CME ERROR: Operation not allowed\n",
+        "   > AT+USECPRF=1,2,255,\"C0\",\"2B\"\n",
+        "   < +USECPRF: 1,12,\"ServerPin\",2\n",
+        "   < +CME ERROR: SEC FW package not valid\n",
+        "   < +UUFWINSTALL: 128\n",
+        "   < 18.00,A01.00\n",
+        "The application note works end to end",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+    let password = std::fs::read_to_string(keep.join("seal-password.txt")).unwrap();
+    assert!(!password.is_empty());
+    let transcript = std::fs::read_to_string(keep.join("transcript.log")).unwrap();
+    for (what, t) in [
+        ("stdout", &stdout),
+        ("stderr", &text(&out.stderr)),
+        ("transcript", &transcript),
+    ] {
+        assert!(
+            !t.contains(password.trim()),
+            "{what} holds the seal password"
+        );
+    }
+    // The kept module opens sealed, with the new firmware.
+    let status = sealcell(&[
+        "modem",
+        "status",
+        "--json",
+        "--data",
+        keep.join("module").to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["sealed"], true);
+    assert_eq!(v["store_opens"], true);
+    assert_eq!(v["firmware"]["version"], "18.00");
+
+    let again = sealcell(&["demo", "--keep", keep.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("is not empty"));
+}
