@@ -224,11 +224,12 @@ fn demo(dir: &Path) -> anyhow::Result<()> {
         "   module: {}/module, AT on {port} (any AT client can connect while the demo runs)",
         dir.display()
     ));
-    let mut at = AtClient::open(&port, ClientOptions::default())?;
-    at.set_transcript(Box::new(Tee(vec![
+    let transcript = Tee(vec![
         Box::new(printer()),
         Box::new(FileTranscript::append(&dir.join("transcript.log"))?),
-    ])));
+    ]);
+    let mut at =
+        AtClient::open_recorded(&port, ClientOptions::default(), Some(Box::new(transcript)))?;
     let before = version(&mut at)?;
     expect_refusal(
         &mut at,

@@ -34,7 +34,7 @@ pub(crate) struct PortArgs {
 }
 
 impl PortArgs {
-    fn connect(&self) -> Result<AtClient, Failure> {
+    fn connect(&self, transcript: Option<Box<dyn Transcript>>) -> Result<AtClient, Failure> {
         let flow = if self.rtscts {
             Flow::RtsCts
         } else {
@@ -45,7 +45,7 @@ impl PortArgs {
             timeout: Duration::from_secs(self.timeout.max(1)),
             ..ClientOptions::default()
         };
-        AtClient::open(&spec, options).map_err(|e| {
+        AtClient::open_recorded(&spec, options, transcript).map_err(|e| {
             let hint = match &e {
                 ClientError::Open { .. } if matches!(spec, PortSpec::Tcp { .. }) => Some(
                     "is the emulator running? `sealcell modem` listens on tcp:127.0.0.1:5555"
@@ -80,13 +80,48 @@ pub(crate) struct AtArgs {
     /// Append a transcript (secrets redacted) to this file.
     #[arg(long, value_name = "FILE")]
     transcript: Option<PathBuf>,
+    /// Bytes to send when a command prompts with `>` (AT+USECMNG=0, AT+UDWNFILE); never shown
+    /// in transcripts.
+    #[arg(long, value_name = "FILE")]
+    payload: Option<PathBuf>,
     /// Commands to send, in order (stops at the first error). None: an interactive terminal.
     #[arg(value_name = "COMMAND")]
     commands: Vec<String>,
 }
 
+/// The plan format, shown by `sealcell provision --help`.
+const PLAN_HELP: &str = r#"The plan (TOML; paths relative to the plan; secrets only in files or the environment):
+
+  [seal]                                  # omit to provision without sealing
+  password_file = "seal-password.txt"     # or: password_env = "SEALCELL_SEAL_PASSWORD"
+
+  [[credential]]
+  type = "ca"            # ca | client-cert | client-key | server-cert | verification-cert
+  name = "RootCA"        # the module's internal name
+  file = "root.pem"      # PEM or DER
+  # password_file = "key-password.txt"    # an encrypted PKCS#8 client key
+
+  [[profile]]            # a +USECPRF security profile; omitted fields are the defaults
+  id = 1
+  validation = 2         # 0 none, 1 root CA, 2 + hostname, 3 + validity dates
+  tls_version = 3        # 0 any, 1..3 TLS 1.0..1.2
+  cipher = "C02B"        # IANA code, or 0 for automatic
+  root = "RootCA"
+  hostname = "fota.example.com"
+  sni = "fota.example.com"
+  client_cert = "Device"
+  client_key = "DeviceKey"
+  pin = { cert = "ServerPin", level = 2 }
+
+Order: everything is checked first (files parsed, MD5s computed, key passwords tried, the module
+queried), then the seal, then the imports (each MD5 compared), then the profiles. The seal comes
+first because the module cannot use credentials imported before it (application note §2.3).
+Re-running a finished plan only queries. Exit codes: 0 done or nothing to do, 1 refused (by the
+preflight or the module), 2 unusable plan, port or protocol error."#;
+
 /// `sealcell provision`.
 #[derive(Debug, Args)]
+#[command(after_long_help = PLAN_HELP)]
 pub(crate) struct ProvisionArgs {
     #[command(flatten)]
     port: PortArgs,
@@ -172,10 +207,12 @@ fn command_for(line: &str) -> Command {
 
 /// Runs `sealcell at`.
 pub(crate) fn run_at(args: AtArgs) -> Result<(), Failure> {
-    let mut at = args.port.connect()?;
-    if let Some(path) = &args.transcript {
-        at.set_transcript(open_transcript(path)?);
-    }
+    let transcript = args
+        .transcript
+        .as_deref()
+        .map(open_transcript)
+        .transpose()?;
+    let mut at = args.port.connect(transcript)?;
     if args.commands.is_empty() {
         return interactive(at);
     }
@@ -185,10 +222,22 @@ pub(crate) fn run_at(args: AtArgs) -> Result<(), Failure> {
              prefer `sealcell provision` or the interactive terminal"
         );
     }
+    let payload = args
+        .payload
+        .as_ref()
+        .map(|path| {
+            std::fs::read(path)
+                .map(|bytes| (zeroize::Zeroizing::new(bytes), path.display().to_string()))
+                .map_err(|e| Failure::usage(anyhow!("cannot read {}: {e}", path.display()), None))
+        })
+        .transpose()?;
     let mut answers = Vec::new();
     let mut outcome = Ok(());
     for line in &args.commands {
-        let command = command_for(line);
+        let mut command = command_for(line);
+        if let Some((bytes, name)) = &payload {
+            command = command.payload(bytes.clone(), format!("<{} bytes of {name}>", bytes.len()));
+        }
         let response = at.run(&command).map_err(|e| client_failure(e, None))?;
         if !args.json {
             let mut text = String::new();
@@ -313,8 +362,7 @@ pub(crate) fn run_provision(args: ProvisionArgs) -> Result<(), Failure> {
             .unwrap_or_else(|| "plan".into());
         args.plan.with_file_name(format!("{stem}.transcript.log"))
     });
-    let mut at = args.port.connect()?;
-    at.set_transcript(open_transcript(&transcript)?);
+    let mut at = args.port.connect(Some(open_transcript(&transcript)?))?;
     let options = ProvisionOptions {
         dry_run: args.dry_run,
         force: args.force,
@@ -393,10 +441,12 @@ pub(crate) fn run_fota(args: FotaArgs) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::usage(anyhow!("{}: {e}", args.signature.display()), None))?;
     let expected_md5 = args.file.as_ref().map(|path| file_md5(path)).transpose()?;
-    let mut at = args.port.connect()?;
-    if let Some(path) = &args.transcript {
-        at.set_transcript(open_transcript(path)?);
-    }
+    let transcript = args
+        .transcript
+        .as_deref()
+        .map(open_transcript)
+        .transpose()?;
+    let mut at = args.port.connect(transcript)?;
     let request = FotaRequest {
         url: args.url.clone(),
         signature,

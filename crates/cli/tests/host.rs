@@ -79,6 +79,51 @@ fn at_one_shot_prints_information_lines_and_maps_results_to_exit_codes() {
 }
 
 #[test]
+fn at_over_a_pty_sends_a_payload_at_the_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("module.pty");
+    let _m = Modem::start(
+        &dir.path().join("module"),
+        &["--pty", link.to_str().unwrap()],
+    );
+    let root = sealcell_testkit::transcript::pki_dir().join("root.pem");
+    let size = std::fs::metadata(&root).unwrap().len();
+    let out = sealcell(&[
+        "at",
+        "--port",
+        &format!("{}@9600", link.display()),
+        "--payload",
+        root.to_str().unwrap(),
+        &format!("AT+USECMNG=0,0,\"RootCA\",{size}"),
+        "AT+USECMNG=3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let facts = sealcell_testkit::transcript::pki_facts().unwrap();
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("+USECMNG: 0,0,\"RootCA\",\"{}\"", facts["root.pem"][0])
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "\"CA\",\"RootCA\",\"{}\",\"2126/",
+            facts["root.pem"][1]
+        )),
+        "{stdout}"
+    );
+    assert_eq!(lines.len(), 2);
+    let out = sealcell(&[
+        "at",
+        "--port",
+        link.to_str().unwrap(),
+        "AT+UDWNFILE=\"x\",3",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("none was given"));
+}
+
+#[test]
 fn at_without_commands_is_a_terminal_that_reads_lines_until_eof() {
     let dir = tempfile::tempdir().unwrap();
     let m = Modem::start(dir.path(), &["--imei", common::TEST_IMEI]);

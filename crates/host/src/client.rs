@@ -240,6 +240,15 @@ pub struct AtClient {
 impl AtClient {
     /// Opens the port, synchronises and sets `ATE0` and `AT+CMEE=2`.
     pub fn open(spec: &PortSpec, options: ClientOptions) -> Result<AtClient, ClientError> {
+        AtClient::open_recorded(spec, options, None)
+    }
+
+    /// As [`AtClient::open`], recording from the first byte (the synchronisation included).
+    pub fn open_recorded(
+        spec: &PortSpec,
+        options: ClientOptions,
+        transcript: Option<Box<dyn Transcript>>,
+    ) -> Result<AtClient, ClientError> {
         let link = port::open(spec).map_err(|source| ClientError::Open {
             port: spec.to_string(),
             source,
@@ -254,7 +263,7 @@ impl AtClient {
             link,
             digester: Digester::new(),
             urcs: VecDeque::new(),
-            transcript: None,
+            transcript,
             options,
             prompt_delay,
         };
@@ -330,13 +339,21 @@ impl AtClient {
                 DteEvent::Echo(_) => {}
                 DteEvent::Info(l) => lines.push(String::from_utf8_lossy(&l).into_owned()),
                 DteEvent::Prompt => {
-                    if let Some((bytes, shown)) = &command.payload {
-                        if !self.prompt_delay.is_zero() {
-                            thread::sleep(self.prompt_delay);
-                        }
-                        self.record(Direction::Sent, shown);
-                        self.write(bytes, command)?;
+                    let Some((bytes, shown)) = &command.payload else {
+                        // The module now reads raw bytes until its payload timeout; nothing
+                        // sent on this line can be a command until then.
+                        return Err(ClientError::Protocol {
+                            command: command.shown.clone(),
+                            detail: "the module asks for a payload (>) and none was given; it \
+                                     returns to command mode after its payload timeout"
+                                .into(),
+                        });
+                    };
+                    if !self.prompt_delay.is_zero() {
+                        thread::sleep(self.prompt_delay);
                     }
+                    self.record(Direction::Sent, shown);
+                    self.write(bytes, command)?;
                 }
                 DteEvent::Final(result) => {
                     return Ok(Response {

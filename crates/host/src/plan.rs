@@ -81,6 +81,8 @@ pub struct PlannedProfile {
     pub id: u8,
     /// The ops, in the order they are set.
     pub settings: Vec<ProfileSetting>,
+    /// The credentials it names (root, client certificate and key, pinned certificate).
+    pub references: Vec<(CredentialType, String)>,
 }
 
 /// One op of a profile.
@@ -397,6 +399,20 @@ fn plan_profile(p: ProfileFile) -> Result<PlannedProfile, String> {
             set: (!value.is_empty()).then_some(quoted),
         });
     }
+    let mut references = Vec::new();
+    for (kind, name) in [
+        (CredentialType::TrustedRootCa, &p.root),
+        (CredentialType::ClientCertificate, &p.client_cert),
+        (CredentialType::ClientPrivateKey, &p.client_key),
+        (
+            CredentialType::ServerCertificate,
+            &p.pin.as_ref().map(|pin| pin.cert.clone()),
+        ),
+    ] {
+        if let Some(name) = name.as_ref().filter(|n| !n.is_empty()) {
+            references.push((kind, name.clone()));
+        }
+    }
     match &p.pin {
         None => settings.push(ProfileSetting {
             op: 12,
@@ -416,7 +432,11 @@ fn plan_profile(p: ProfileFile) -> Result<PlannedProfile, String> {
             });
         }
     }
-    Ok(PlannedProfile { id, settings })
+    Ok(PlannedProfile {
+        id,
+        settings,
+        references,
+    })
 }
 
 /// `cipher = "C02B"` (IANA code, set with the application note's `255` form) or `0`.

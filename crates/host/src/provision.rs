@@ -115,6 +115,20 @@ pub enum ProvisionError {
         /// What the module said.
         module: String,
     },
+    /// A profile names a credential that neither the plan nor the module (after the seal)
+    /// has, with that type.
+    #[error(
+        "profile {profile} names the {tag} credential \"{name}\", which neither the plan nor \
+         the module holds"
+    )]
+    UnknownReference {
+        /// Profile id.
+        profile: u8,
+        /// The type it must have.
+        tag: &'static str,
+        /// The name.
+        name: String,
+    },
     /// A profile does not read back as set.
     #[error("profile {id} op {op} reads back {got}, not {expected}")]
     ProfileMismatch {
@@ -189,6 +203,25 @@ pub fn provision(
         return Err(ProvisionError::Full {
             needed: surviving.len() + new_items,
         });
+    }
+
+    for p in &plan.profiles {
+        for (kind, name) in &p.references {
+            let planned = plan
+                .credentials
+                .iter()
+                .any(|c| c.kind == *kind && c.name == *name);
+            let stored = surviving
+                .iter()
+                .any(|i| i.tag == kind.tag() && i.name == *name);
+            if !planned && !stored {
+                return Err(ProvisionError::UnknownReference {
+                    profile: p.id,
+                    tag: kind.tag(),
+                    name: name.clone(),
+                });
+            }
+        }
     }
 
     let seal = match (&plan.seal, sealed_before) {
@@ -380,7 +413,14 @@ fn import(at: &mut AtClient, c: &PlannedCredential) -> Result<(), ProvisionError
         None => (Zeroizing::new(head.clone()), head),
     };
     let what = if c.kind.is_certificate() {
-        format!("<{} bytes of {}>", c.upload.len(), c.file.display())
+        format!(
+            "<{} bytes of {}>",
+            c.upload.len(),
+            c.file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        )
     } else {
         format!("<{} bytes: private key, redacted>", c.upload.len())
     };

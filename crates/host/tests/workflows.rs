@@ -50,9 +50,13 @@ impl Rig {
     }
 
     fn client(&self) -> (AtClient, MemoryTranscript) {
-        let mut at = AtClient::open(&self.port, ClientOptions::default()).unwrap();
         let t = MemoryTranscript::default();
-        at.set_transcript(Box::new(t.clone()));
+        let at = AtClient::open_recorded(
+            &self.port,
+            ClientOptions::default(),
+            Some(Box::new(t.clone())),
+        )
+        .unwrap();
         (at, t)
     }
 
@@ -586,4 +590,65 @@ fn a_silent_module_times_out_and_a_closed_link_is_reported() {
         e.to_string().starts_with("cannot open tcp:127.0.0.1:1: "),
         "{e}"
     );
+}
+
+#[test]
+fn a_profile_naming_a_missing_credential_is_refused_before_anything_changes() {
+    let rig = Rig::new();
+    let path = write_plan(rig.dir.path(), true);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("client_key = \"DeviceKey\"", "client_key = \"Device\"");
+    std::fs::write(&path, text).unwrap();
+    let plan = Plan::load(&path).unwrap();
+    let (mut at, _) = rig.client();
+    let e = provision(&mut at, &plan, ProvisionOptions::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "profile 1 names the PK credential \"Device\", which neither the plan nor the module holds"
+    );
+    assert!(!seal_state(&mut at).unwrap());
+}
+
+#[test]
+fn a_prompt_without_a_payload_is_an_error_not_a_hang() {
+    let rig = Rig::new();
+    let (mut at, _) = rig.client();
+    let started = Instant::now();
+    let e = at.run(&Command::new("AT+UDWNFILE=\"x\",3")).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the module asks for a payload (>) and none was given"),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+/// The exact exchange of a full plan on a new module, as the transcript records it: the order
+/// (queries, seal, imports, profile), every line sent, every answer, the redactions. Bless with
+/// `SEALCELL_BLESS=1` after a deliberate change.
+#[test]
+fn golden_transcript_of_a_full_plan() {
+    let rig = Rig::new();
+    let plan = Plan::load(&write_plan(rig.dir.path(), true)).unwrap();
+    let (mut at, transcript) = rig.client();
+    provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
+    provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
+    let dir = rig.dir.path().display().to_string();
+    let got: String = transcript
+        .lines()
+        .iter()
+        .map(|l| format!("{}\n", l.replace(&dir, "<dir>")))
+        .collect();
+    let golden = pki_dir()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("golden/provision-full-plan.transcript");
+    if std::env::var_os("SEALCELL_BLESS").is_some() {
+        std::fs::write(&golden, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).unwrap();
+    assert_eq!(got, want, "the provisioning exchange changed");
 }
