@@ -77,7 +77,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
         }
     };
     let started = Instant::now();
-    demo(&dir).map_err(fail)?;
+    demo(&dir, say).map_err(fail)?;
     say(&format!(
         "\nThe application note works end to end ({:.1} s).{}",
         started.elapsed().as_secs_f64(),
@@ -94,13 +94,16 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Where the demo's story goes (stdout; nowhere in tests).
+type Say = fn(&str);
+
 fn say(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}");
     let _ = out.flush();
 }
 
-fn step(n: u32, title: &str) {
+fn step(say: Say, n: u32, title: &str) {
     say(&format!("\n== {n}. {title}"));
 }
 
@@ -149,8 +152,8 @@ fn getrandom_fill(bytes: &mut [u8]) -> anyhow::Result<()> {
     getrandom::fill(bytes).map_err(|e| anyhow!("the OS random source failed: {e}"))
 }
 
-fn printer() -> FnTranscript<impl FnMut(Direction, &str) + Send> {
-    FnTranscript(|direction: Direction, text: &str| match direction {
+fn printer(say: Say) -> FnTranscript<impl FnMut(Direction, &str) + Send> {
+    FnTranscript(move |direction: Direction, text: &str| match direction {
         Direction::Note => say(&format!("   # {text}")),
         Direction::Sent => say(&format!("   > {text}")),
         Direction::Received => say(&format!("   < {text}")),
@@ -165,8 +168,9 @@ fn expect_refusal(at: &mut AtClient, line: &str, expected: CmeError) -> anyhow::
     }
 }
 
-fn demo(dir: &Path) -> anyhow::Result<()> {
+fn demo(dir: &Path, say: Say) -> anyhow::Result<()> {
     step(
+        say,
         1,
         "The customer's keys and a signed firmware package (application note §4.3)",
     );
@@ -203,6 +207,7 @@ fn demo(dir: &Path) -> anyhow::Result<()> {
     ));
 
     step(
+        say,
         2,
         "A TLS firmware server on loopback, and an emulated TOBY-L210",
     );
@@ -225,7 +230,7 @@ fn demo(dir: &Path) -> anyhow::Result<()> {
         dir.display()
     ));
     let transcript = Tee(vec![
-        Box::new(printer()),
+        Box::new(printer(say)),
         Box::new(FileTranscript::append(&dir.join("transcript.log"))?),
     ]);
     let mut at =
@@ -239,6 +244,7 @@ fn demo(dir: &Path) -> anyhow::Result<()> {
     say("   before the seal, the signed install is disabled (application note §2.3)");
 
     step(
+        say,
         3,
         "Provisioning: seal with the customer password, then import and pin (§2.3, §3, §4.1)",
     );
@@ -292,7 +298,7 @@ pin = {{ cert = "ServerPin", level = 2 }}
     }
     say("   the plan again: only queries; nothing changed");
 
-    step(4, "The MD5-only update paths are shut (§2.3)");
+    step(say, 4, "The MD5-only update paths are shut (§2.3)");
     expect_refusal(&mut at, "AT+UFWINSTALL", CmeError::OperationNotAllowed)?;
     expect_refusal(&mut at, "AT+UFWUPD=3", CmeError::OperationNotAllowed)?;
 
@@ -309,6 +315,7 @@ pin = {{ cert = "ServerPin", level = 2 }}
         install_timeout: Duration::from_secs(60),
     };
     step(
+        say,
         5,
         "A forged signature: pinned HTTPS download, then +UFWSINSTALL refuses it (§4.2)",
     );
@@ -330,6 +337,7 @@ pin = {{ cert = "ServerPin", level = 2 }}
     say("   refused; firmware unchanged");
 
     step(
+        say,
         6,
         "The signed update: download, verify, install, reboot (§4.1, §4.2)",
     );
@@ -361,5 +369,36 @@ fn unreachable_url() -> sealcell_host::fota::HttpsUrl {
         host: HOST.into(),
         port: None,
         path: PACKAGE_PATH.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The demo in this process (the child-process run is in `tests/host.rs`): every step's
+    /// check passes, and what it keeps is what it says.
+    #[test]
+    fn the_demo_passes_in_process() {
+        let dir = tempfile::tempdir().unwrap();
+        demo(dir.path(), |_| {}).unwrap();
+        for kept in [
+            "signer.key",
+            "signer.pem",
+            "package.zip",
+            "package.zip.b64",
+            "root.pem",
+            "server.pem",
+            "plan.toml",
+            "seal-password.txt",
+            "transcript.log",
+            "module",
+        ] {
+            assert!(dir.path().join(kept).exists(), "{kept}");
+        }
+        let password = std::fs::read_to_string(dir.path().join("seal-password.txt")).unwrap();
+        let transcript = std::fs::read_to_string(dir.path().join("transcript.log")).unwrap();
+        assert!(!transcript.contains(&password));
+        assert!(transcript.contains("> AT+USECCFG=0,1,\"<redacted>\""));
     }
 }

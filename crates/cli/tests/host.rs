@@ -547,3 +547,78 @@ fn the_demo_runs_the_application_note_end_to_end() {
     assert_eq!(again.status.code(), Some(2));
     assert!(text(&again.stderr).contains("is not empty"));
 }
+
+/// The interactive terminal on a real terminal (a PTY): line editing on, answers printed, a URC
+/// that arrives while the user is idle printed above the prompt, Ctrl-C leaves with exit 0.
+#[test]
+fn the_interactive_terminal_shows_urcs_as_they_come_and_leaves_on_ctrl_c() {
+    use std::os::fd::OwnedFd;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let m = Modem::start(dir.path(), &[]);
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave: OwnedFd = pty.slave;
+    let mut child = Command::new(BIN)
+        .args(["at", "--port", &port(&m)])
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    let mut master_w = std::fs::File::from(pty.master);
+    let mut master_r = master_w.try_clone().unwrap();
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = master_r.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    // Waits until `needle` has appeared `times` times in the output.
+    let mut wait_for = |needle: &str, times: usize, master: &mut std::fs::File| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while String::from_utf8_lossy(&seen).matches(needle).count() < times {
+            let chunk = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| {
+                    panic!("no {needle:?} in {:?}", String::from_utf8_lossy(&seen))
+                });
+            // Answer a cursor-position query, as a terminal would.
+            if chunk.windows(4).any(|w| w == b"\x1b[6n") {
+                master.write_all(b"\x1b[1;1R").unwrap();
+            }
+            seen.extend_from_slice(&chunk);
+        }
+    };
+    wait_for("AT> ", 1, &mut master_w);
+    // One line per prompt: a line editor discards what was typed before it took the terminal.
+    for (n, line) in [
+        "ATI9",
+        "AT+UHTTP=0,0,\"127.0.0.1\"",
+        "AT+UHTTP=0,5,1",
+        "AT+UHTTPC=0,1,\"/\",\"r\"",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        master_w.write_all(format!("{line}\r").as_bytes()).unwrap();
+        wait_for("AT> ", n + 2, &mut master_w);
+    }
+    wait_for("17.00,A01.00", 1, &mut master_w);
+    wait_for("+UUHTTPCR: 0,1,0", 1, &mut master_w);
+    master_w.write_all(b"\x03").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "Ctrl-C did not end the terminal");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
