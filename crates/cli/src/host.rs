@@ -34,7 +34,9 @@ pub(crate) struct PortArgs {
 }
 
 impl PortArgs {
-    fn connect(&self, transcript: Option<Box<dyn Transcript>>) -> Result<AtClient, Failure> {
+    /// Opens the port, recording to `transcript` (appended) when given.
+    fn connect(&self, transcript: Option<&std::path::Path>) -> Result<AtClient, Failure> {
+        let transcript = transcript.map(open_transcript).transpose()?;
         let flow = if self.rtscts {
             Flow::RtsCts
         } else {
@@ -62,11 +64,8 @@ impl PortArgs {
 }
 
 fn client_failure(e: ClientError, hint: Option<String>) -> Failure {
-    Failure {
-        code: if e.is_module_answer() { 1 } else { 2 },
-        error: e.into(),
-        hint,
-    }
+    let negative = e.is_module_answer();
+    refusal(e, negative, hint)
 }
 
 /// `sealcell at`.
@@ -207,12 +206,7 @@ fn command_for(line: &str) -> Command {
 
 /// Runs `sealcell at`.
 pub(crate) fn run_at(args: AtArgs) -> Result<(), Failure> {
-    let transcript = args
-        .transcript
-        .as_deref()
-        .map(open_transcript)
-        .transpose()?;
-    let mut at = args.port.connect(transcript)?;
+    let mut at = args.port.connect(args.transcript.as_deref())?;
     if args.commands.is_empty() {
         return interactive(at);
     }
@@ -362,7 +356,7 @@ pub(crate) fn run_provision(args: ProvisionArgs) -> Result<(), Failure> {
             .unwrap_or_else(|| "plan".into());
         args.plan.with_file_name(format!("{stem}.transcript.log"))
     });
-    let mut at = args.port.connect(Some(open_transcript(&transcript)?))?;
+    let mut at = args.port.connect(Some(&transcript))?;
     let options = ProvisionOptions {
         dry_run: args.dry_run,
         force: args.force,
@@ -378,17 +372,34 @@ pub(crate) fn run_provision(args: ProvisionArgs) -> Result<(), Failure> {
             }
             _ => None,
         };
-        Failure {
-            code: if e.is_negative() { 1 } else { 2 },
-            error: e.into(),
-            hint,
-        }
+        let negative = e.is_negative();
+        refusal(e, negative, hint)
     })?;
-    if args.json {
-        let value = serde_json::to_value(&report).map_err(|e| Failure::usage(e, None))?;
+    emit(args.json, &report, || {
+        provision_text(&report, &args.port.port, &transcript)
+    })
+}
+
+/// A workflow's error: exit 1 for a refusal or the module's negative answer, else 2.
+fn refusal(error: impl Into<anyhow::Error>, negative: bool, hint: Option<String>) -> Failure {
+    Failure {
+        code: if negative { 1 } else { 2 },
+        error: error.into(),
+        hint,
+    }
+}
+
+/// Prints a workflow's report: JSON with `--json`, else its text.
+fn emit<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    text: impl FnOnce() -> String,
+) -> Result<(), Failure> {
+    if json {
+        let value = serde_json::to_value(report).map_err(|e| Failure::usage(e, None))?;
         return print_json(&value);
     }
-    print_bytes(provision_text(&report, &args.port.port, &transcript).as_bytes())
+    print_bytes(text().as_bytes())
 }
 
 fn provision_text(report: &Report, port: &PortSpec, transcript: &std::path::Path) -> String {
@@ -441,12 +452,7 @@ pub(crate) fn run_fota(args: FotaArgs) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::usage(anyhow!("{}: {e}", args.signature.display()), None))?;
     let expected_md5 = args.file.as_ref().map(|path| file_md5(path)).transpose()?;
-    let transcript = args
-        .transcript
-        .as_deref()
-        .map(open_transcript)
-        .transpose()?;
-    let mut at = args.port.connect(transcript)?;
+    let mut at = args.port.connect(args.transcript.as_deref())?;
     let request = FotaRequest {
         url: args.url.clone(),
         signature,
@@ -469,17 +475,10 @@ pub(crate) fn run_fota(args: FotaArgs) -> Result<(), Failure> {
             ),
             _ => None,
         };
-        Failure {
-            code: if e.is_negative() { 1 } else { 2 },
-            error: e.into(),
-            hint,
-        }
+        let negative = e.is_negative();
+        refusal(e, negative, hint)
     })?;
-    if args.json {
-        let value = serde_json::to_value(&report).map_err(|e| Failure::usage(e, None))?;
-        return print_json(&value);
-    }
-    print_bytes(fota_text(&report).as_bytes())
+    emit(args.json, &report, || fota_text(&report))
 }
 
 fn fota_text(r: &FotaReport) -> String {
