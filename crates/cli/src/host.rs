@@ -152,7 +152,7 @@ pub(crate) struct FotaArgs {
     #[arg(long, value_name = "URL")]
     url: HttpsUrl,
     /// The signature file, as `sealcell fw sign` or the §4.3.1 script wrote it (base64 wrapped
-    /// or not, hex, or raw).
+    /// or not, hex, or raw); or the base64 or hex signature itself.
     #[arg(long, value_name = "SIG")]
     signature: PathBuf,
     /// The module's verification certificate (VC) to check the signature with.
@@ -440,12 +440,20 @@ fn provision_text(report: &Report, port: &PortSpec, transcript: &std::path::Path
 
 /// Runs `sealcell fota`.
 pub(crate) fn run_fota(args: FotaArgs) -> Result<(), Failure> {
-    let sig_text = std::fs::read(&args.signature).map_err(|e| {
-        Failure::usage(
-            anyhow!("cannot read {}: {e}", args.signature.display()),
-            None,
-        )
-    })?;
+    // A file, as `sealcell fw sign` writes it; or, when no such file exists, the signature
+    // itself on the command line (base64 or hex: it is not a secret).
+    let sig_text = match std::fs::read(&args.signature) {
+        Ok(bytes) => bytes,
+        Err(e) => match literal_signature(&args.signature) {
+            Some(text) if e.kind() == std::io::ErrorKind::NotFound => text,
+            _ => {
+                return Err(Failure::usage(
+                    anyhow!("cannot read {}: {e}", args.signature.display()),
+                    None,
+                ));
+            }
+        },
+    };
     let signature = sealcell_fw::encoding::decode_signature(
         &sig_text,
         sealcell_fw::encoding::SignatureFormat::Auto,
@@ -479,6 +487,18 @@ pub(crate) fn run_fota(args: FotaArgs) -> Result<(), Failure> {
         refusal(e, negative, hint)
     })?;
     emit(args.json, &report, || fota_text(&report))
+}
+
+/// `--signature` given as the signature itself (base64 or hex of at least 64 bytes) rather than
+/// a file: it is not a secret, and `--signature "$(cat sig.b64)"` is a natural thing to type.
+fn literal_signature(arg: &std::path::Path) -> Option<Vec<u8>> {
+    use sealcell_fw::encoding::{SignatureFormat, decode_signature};
+    let text = arg.to_str()?.as_bytes();
+    [SignatureFormat::Hex, SignatureFormat::Base64]
+        .into_iter()
+        .find_map(|f| decode_signature(text, f).ok())
+        .filter(|sig| sig.len() >= 64)
+        .map(|_| text.to_vec())
 }
 
 fn fota_text(r: &FotaReport) -> String {

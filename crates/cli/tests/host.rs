@@ -470,8 +470,18 @@ fn fota_installs_a_signed_package_and_refuses_a_wrong_signature_or_md5() {
     assert!(text(&out.stderr).contains("not installing"));
     assert!(at.cmd("ATI9").contains("17.00,A01.00"));
 
-    // The good signature and the right file: installed, rebooted, new ATI9; JSON report.
-    let out = fota(&m, &s, &good, &["--file", pkg_s, "--json"]);
+    let missing = dir.path().join("missing.sig");
+    let out = fota(&m, &s, &missing, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot read"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The good signature given inline, and the right file: installed, rebooted, new ATI9.
+    let inline = std::fs::read_to_string(&good).unwrap().trim().to_string();
+    let out = fota(&m, &s, Path::new(&inline), &["--file", pkg_s, "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["version_before"], "17.00,A01.00");
