@@ -15,7 +15,7 @@ use sealcell_host::fota::{FotaError, FotaReport, FotaRequest, HttpsUrl, fota};
 use sealcell_host::plan::Plan;
 use sealcell_host::port::{Flow, PortSpec};
 use sealcell_host::provision::{ProvisionError, ProvisionOptions, Report, provision};
-use sealcell_host::transcript::{FileTranscript, Transcript};
+use sealcell_host::transcript::{FileTranscript, FnTranscript, Tee, Transcript, format_line};
 
 use crate::{Failure, print_bytes};
 
@@ -31,12 +31,24 @@ pub(crate) struct PortArgs {
     /// Seconds a command may take before it is given up.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     timeout: u64,
+    /// Print every AT exchange on stderr as it happens (secrets redacted, as in transcripts).
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 impl PortArgs {
     /// Opens the port, recording to `transcript` (appended) when given.
     fn connect(&self, transcript: Option<&std::path::Path>) -> Result<AtClient, Failure> {
-        let transcript = transcript.map(open_transcript).transpose()?;
+        let mut sinks: Vec<Box<dyn Transcript>> = Vec::new();
+        if let Some(path) = transcript {
+            sinks.push(open_transcript(path)?);
+        }
+        if self.verbose {
+            sinks.push(Box::new(FnTranscript(|direction, text: &str| {
+                eprintln!("{}", format_line(direction, text))
+            })));
+        }
+        let transcript = (!sinks.is_empty()).then(|| Box::new(Tee(sinks)) as Box<dyn Transcript>);
         let flow = if self.rtscts {
             Flow::RtsCts
         } else {

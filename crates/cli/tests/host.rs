@@ -165,8 +165,10 @@ fn provision_runs_reruns_and_never_prints_a_secret() {
     assert!(text(&dry.stdout).contains("not sealed; would seal"));
     assert!(text(&dry.stdout).contains("dry run: nothing was changed"));
 
-    let first = sealcell(&["provision", "--port", &p, "--plan", plan_s]);
+    let first = sealcell(&["provision", "--port", &p, "--plan", plan_s, "--verbose"]);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert!(text(&first.stderr).contains("> AT+USECCFG=0,1,\"<redacted>\"\n< OK\n"));
+    assert!(text(&first.stderr).contains("> <1874 bytes: private key, redacted>\n"));
     let stdout = text(&first.stdout);
     assert!(
         stdout.starts_with(&format!("module {p}: sealed now\n")),
@@ -192,7 +194,13 @@ fn provision_runs_reruns_and_never_prints_a_secret() {
     assert_eq!(report["credentials"].as_array().unwrap().len(), 5);
     assert_eq!(report["credentials"][2]["type"], "PK");
     assert_eq!(report["credentials"][2]["action"], "unchanged");
-    let human = sealcell(&["provision", "--port", &p, "--plan", plan_s]);
+    let human = sealcell(&["provision", "--port", &p, "--plan", plan_s, "-v"]);
+    assert!(
+        text(&human.stderr).contains("> AT+USECMNG=4,2,\"DeviceKey\"\n< +USECMNG: 4,2,\"DeviceKey\",\"38e0129ca6493a63807c6f7f1727e394\"\n< OK\n"),
+        "{}",
+        text(&human.stderr)
+    );
+    assert_no_secret("verbose stderr", &text(&human.stderr));
     assert!(text(&human.stdout).contains("the module already matches the plan; nothing changed"));
 
     let transcript = std::fs::read_to_string(dir.path().join("plan.transcript.log")).unwrap();

@@ -634,21 +634,72 @@ fn golden_transcript_of_a_full_plan() {
     let (mut at, transcript) = rig.client();
     provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
     provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
-    let dir = rig.dir.path().display().to_string();
-    let got: String = transcript
-        .lines()
-        .iter()
-        .map(|l| format!("{}\n", l.replace(&dir, "<dir>")))
-        .collect();
-    let golden = pki_dir()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("golden/provision-full-plan.transcript");
+    let got = normalised(&transcript, rig.dir.path());
+    let golden = golden_path();
     if std::env::var_os("SEALCELL_BLESS").is_some() {
         std::fs::write(&golden, &got).unwrap();
     }
     let want = std::fs::read_to_string(&golden).unwrap();
     assert_eq!(got, want, "the provisioning exchange changed");
+}
+
+/// A link that hands the client one byte per read, as a slow UART does.
+struct OneByteAtATime(TcpStream);
+
+impl Read for OneByteAtATime {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(1);
+        self.0.read(&mut buf[..n])
+    }
+}
+
+impl Write for OneByteAtATime {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl sealcell_host::port::Link for OneByteAtATime {
+    fn set_read_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
+        self.0.set_read_timeout(Some(timeout))
+    }
+}
+
+#[test]
+fn the_same_exchange_when_the_answer_arrives_one_byte_at_a_time() {
+    let rig = Rig::new();
+    let plan = Plan::load(&write_plan(rig.dir.path(), true)).unwrap();
+    let PortSpec::Tcp { host, port } = &rig.port else {
+        unreachable!()
+    };
+    let link = OneByteAtATime(TcpStream::connect((host.as_str(), *port)).unwrap());
+    let mut at = AtClient::from_link(Box::new(link), ClientOptions::default());
+    let t = MemoryTranscript::default();
+    at.set_transcript(Box::new(t.clone()));
+    at.synchronise().unwrap();
+    provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
+    provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
+    let golden = std::fs::read_to_string(golden_path()).unwrap();
+    assert_eq!(normalised(&t, rig.dir.path()), golden);
+}
+
+fn golden_path() -> PathBuf {
+    pki_dir()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("golden/provision-full-plan.transcript")
+}
+
+/// The transcript as text, with the temporary directory written `<dir>`.
+fn normalised(t: &MemoryTranscript, dir: &std::path::Path) -> String {
+    let dir = dir.display().to_string();
+    t.lines()
+        .iter()
+        .map(|l| format!("{}\n", l.replace(&dir, "<dir>")))
+        .collect()
 }
