@@ -209,6 +209,27 @@ fn shown_line(line: &str) -> Option<String> {
     ))
 }
 
+/// Whether a line would switch off the verbose result codes the client reads (`ATV0`,
+/// `ATQ1`, a bare `ATV`): after it, no answer could be recognised.
+fn silences_results(line: &str) -> bool {
+    let upper = line.trim().to_ascii_uppercase();
+    let Some(rest) = upper.strip_prefix("AT") else {
+        return false;
+    };
+    let basic = rest.split(['+', ';']).next().unwrap_or("");
+    basic.contains("V0") || basic.contains("Q1") || (basic.ends_with('V') && !basic.ends_with("&V"))
+}
+
+fn refuse_silencing(line: &str) -> Result<(), Failure> {
+    if silences_results(line) {
+        return Err(Failure::usage(
+            anyhow!("`{line}` would turn off the verbose result codes this client reads"),
+            Some("use ATV1 and ATQ0 (the defaults); a terminal program can show V0 answers".into()),
+        ));
+    }
+    Ok(())
+}
+
 fn command_for(line: &str) -> Command {
     match shown_line(line) {
         Some(shown) => Command::with_secret(zeroize::Zeroizing::new(line.to_string()), shown),
@@ -237,6 +258,9 @@ pub(crate) fn run_at(args: AtArgs) -> Result<(), Failure> {
                 .map_err(|e| Failure::usage(anyhow!("cannot read {}: {e}", path.display()), None))
         })
         .transpose()?;
+    for line in &args.commands {
+        refuse_silencing(line)?;
+    }
     let mut answers = Vec::new();
     let mut outcome = Ok(());
     for line in &args.commands {
@@ -318,6 +342,10 @@ fn interactive(at: AtClient) -> Result<(), Failure> {
                 }
                 if shown_line(line).is_none() {
                     let _ = editor.add_history_entry(line);
+                }
+                if let Err(f) = refuse_silencing(line) {
+                    println!("error: {:#}", f.error);
+                    continue;
                 }
                 let answer = match at.lock() {
                     Ok(mut at) => {
@@ -555,6 +583,22 @@ fn file_md5(path: &std::path::Path) -> Result<String, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_that_would_silence_the_results_are_recognised() {
+        for silencing in ["ATV0", "atv", "ATE0V0", "ATQ1", "AT&FQ1;+CGMI"] {
+            assert!(silences_results(silencing), "{silencing}");
+        }
+        for fine in [
+            "ATV1",
+            "ATE0",
+            "AT+USECMNG=0,0,\"V0\",5",
+            "AT+CMEE=2;+CGMI",
+            "ATI9",
+        ] {
+            assert!(!silences_results(fine), "{fine}");
+        }
+    }
 
     #[test]
     fn a_seal_on_the_command_line_is_redacted() {
