@@ -144,7 +144,7 @@ fn open_package(path: &Path) -> Result<(File, u64), Failure> {
 }
 
 /// A progress bar on a terminal for packages of 64 MiB or more; nothing otherwise.
-fn progress(len: u64) -> impl FnMut(u64) {
+pub(crate) fn progress(len: u64) -> impl FnMut(u64) {
     let bar = (std::io::stderr().is_terminal() && len >= 64 << 20).then(|| {
         let b = indicatif::ProgressBar::new(len);
         b.set_style(

@@ -15,7 +15,9 @@ use sealcell_host::fota::{FotaError, FotaReport, FotaRequest, HttpsUrl, fota};
 use sealcell_host::plan::Plan;
 use sealcell_host::port::{Flow, PortSpec};
 use sealcell_host::provision::{ProvisionError, ProvisionOptions, Report, provision};
-use sealcell_host::transcript::{FileTranscript, FnTranscript, Tee, Transcript, format_line};
+use sealcell_host::transcript::{
+    Direction, FileTranscript, FnTranscript, Tee, Transcript, format_line,
+};
 
 use crate::{Failure, print_bytes};
 
@@ -37,9 +39,31 @@ pub(crate) struct PortArgs {
 }
 
 impl PortArgs {
-    /// Opens the port, recording to `transcript` (appended) when given.
-    fn connect(&self, transcript: Option<&std::path::Path>) -> Result<AtClient, Failure> {
+    /// A spinner on stderr showing the workflow's current step: on a terminal, without `-v`.
+    fn spinner(&self) -> Option<indicatif::ProgressBar> {
+        if self.verbose || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Some(bar)
+    }
+
+    /// Opens the port, recording to `transcript` (appended) when given, with the workflow's
+    /// notes shown on `spinner`.
+    fn connect(
+        &self,
+        transcript: Option<&std::path::Path>,
+        spinner: Option<&indicatif::ProgressBar>,
+    ) -> Result<AtClient, Failure> {
         let mut sinks: Vec<Box<dyn Transcript>> = Vec::new();
+        if let Some(bar) = spinner.cloned() {
+            sinks.push(Box::new(FnTranscript(move |direction, text: &str| {
+                if direction == Direction::Note {
+                    bar.set_message(text.to_string());
+                }
+            })));
+        }
         if let Some(path) = transcript {
             sinks.push(open_transcript(path)?);
         }
@@ -239,7 +263,7 @@ fn command_for(line: &str) -> Command {
 
 /// Runs `sealcell at`.
 pub(crate) fn run_at(args: AtArgs) -> Result<(), Failure> {
-    let mut at = args.port.connect(args.transcript.as_deref())?;
+    let mut at = args.port.connect(args.transcript.as_deref(), None)?;
     if args.commands.is_empty() {
         return interactive(at);
     }
@@ -396,12 +420,17 @@ pub(crate) fn run_provision(args: ProvisionArgs) -> Result<(), Failure> {
             .unwrap_or_else(|| "plan".into());
         args.plan.with_file_name(format!("{stem}.transcript.log"))
     });
-    let mut at = args.port.connect(Some(&transcript))?;
+    let spinner = args.port.spinner();
+    let mut at = args.port.connect(Some(&transcript), spinner.as_ref())?;
     let options = ProvisionOptions {
         dry_run: args.dry_run,
         force: args.force,
     };
-    let report = provision(&mut at, &plan, options).map_err(|e| {
+    let report = provision(&mut at, &plan, options);
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    let report = report.map_err(|e| {
         let hint = match &e {
             ProvisionError::PlaintextCredentials { .. } => Some(
                 "remove them first (AT+USECMNG=2,<type>,\"<name>\"), or pass --force to strand them"
@@ -500,7 +529,10 @@ pub(crate) fn run_fota(args: FotaArgs) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::usage(anyhow!("{}: {e}", args.signature.display()), None))?;
     let expected_md5 = args.file.as_ref().map(|path| file_md5(path)).transpose()?;
-    let mut at = args.port.connect(args.transcript.as_deref())?;
+    let spinner = args.port.spinner();
+    let mut at = args
+        .port
+        .connect(args.transcript.as_deref(), spinner.as_ref())?;
     let request = FotaRequest {
         url: args.url.clone(),
         signature,
@@ -511,7 +543,11 @@ pub(crate) fn run_fota(args: FotaArgs) -> Result<(), Failure> {
         download_timeout: Duration::from_secs(args.download_timeout),
         install_timeout: Duration::from_secs(args.install_timeout),
     };
-    let report = fota(&mut at, &request).map_err(|e| {
+    let report = fota(&mut at, &request);
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    let report = report.map_err(|e| {
         let hint = match &e {
             FotaError::NotSealed => {
                 Some("seal it first (`sealcell provision` with a [seal] table)".into())
@@ -566,6 +602,9 @@ fn file_md5(path: &std::path::Path) -> Result<String, Failure> {
     use std::io::Read;
     let mut file = std::fs::File::open(path)
         .map_err(|e| Failure::usage(anyhow!("cannot read {}: {e}", path.display()), None))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut progress = crate::fw::progress(len);
+    let mut done = 0u64;
     let mut hasher = md5::Md5::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -576,6 +615,8 @@ fn file_md5(path: &std::path::Path) -> Result<String, Failure> {
             break;
         }
         hasher.update(&buf[..n]);
+        done += n as u64;
+        progress(done);
     }
     Ok(hex::encode(hasher.finalize()))
 }
