@@ -703,3 +703,79 @@ fn normalised(t: &MemoryTranscript, dir: &std::path::Path) -> String {
         .map(|l| format!("{}\n", l.replace(&dir, "<dir>")))
         .collect()
 }
+
+/// A hostile or broken module: every command line gets a random answer (random lines, random
+/// bytes, sometimes a final result, sometimes a prompt, sometimes nothing). Provisioning and
+/// FOTA must end — with a result or an error — and never panic or hang.
+#[test]
+fn a_module_answering_garbage_never_panics_or_hangs_the_workflows() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Plan::load(&write_plan(dir.path(), true)).unwrap();
+    let pieces: [&[u8]; 14] = [
+        b"\r\nOK\r\n",
+        b"\r\nERROR\r\n",
+        b"\r\n+CME ERROR: 4\r\n",
+        b"\r\n+CME ERROR: what\r\n",
+        b"\r\n>",
+        b"\r\n+USECCFG: 0,1\r\n",
+        b"\r\n+USECCFG: x\r\n",
+        b"\r\n\"CA\",\"RootCA\"\r\n",
+        b"\r\n\"\r\n",
+        b"\r\n+USECMNG: 0,0,\"RootCA\",\"311d879f791444d014a7daecf6b7e093\"\r\n",
+        b"\r\n+UUHTTPCR: 0,100,1,200,\"\r\n",
+        b"\r\n+UUFWINSTALL: 999999\r\n",
+        b"\r\n+URDFILE: \"a\",99999999999,\"",
+        b"\xff\x00\r\r\n\n",
+    ];
+    let started = Instant::now();
+    for seed in 1..=40u64 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    return;
+                }
+                for _ in buf[..n].iter().filter(|&&b| b == b'\r') {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Mostly a final result at the end, so the workflows get deep.
+                    for k in 0..(x % 3) {
+                        let _ = s.write_all(pieces[((x >> (8 * k)) % 14) as usize]);
+                    }
+                    if x % 5 != 0 {
+                        let _ = s.write_all(b"\r\nOK\r\n");
+                    }
+                }
+            }
+        });
+        let options = ClientOptions {
+            timeout: Duration::from_millis(150),
+            sync_timeout: Duration::from_millis(300),
+            prompt_delay: Some(Duration::ZERO),
+        };
+        let port: PortSpec = format!("tcp:{addr}").parse().unwrap();
+        let Ok(mut at) = AtClient::open(&port, options) else {
+            continue;
+        };
+        let _ = provision(&mut at, &plan, ProvisionOptions::default());
+        let request = FotaRequest {
+            url: "https://localhost/pkg.zip".parse().unwrap(),
+            signature: vec![1; 256],
+            cert_name: "VC".into(),
+            security_profile: 0,
+            http_profile: 0,
+            expected_md5: None,
+            download_timeout: Duration::from_millis(300),
+            install_timeout: Duration::from_millis(300),
+        };
+        let _ = fota(&mut at, &request);
+    }
+    assert!(started.elapsed() < Duration::from_secs(120));
+}
