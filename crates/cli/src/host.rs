@@ -411,6 +411,11 @@ fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
 
 /// Runs `sealcell provision`.
 pub(crate) fn run_provision(args: ProvisionArgs) -> Result<(), Failure> {
+    let json = args.json;
+    provision_command(args).map_err(|f| json_failure(json, f))
+}
+
+fn provision_command(args: ProvisionArgs) -> Result<(), Failure> {
     let plan = Plan::load(&args.plan).map_err(|e| Failure::usage(e, None))?;
     let transcript = args.transcript.clone().unwrap_or_else(|| {
         let stem = args
@@ -456,6 +461,20 @@ fn refusal(error: impl Into<anyhow::Error>, negative: bool, hint: Option<String>
         error: error.into(),
         hint,
     }
+}
+
+/// With `--json`, a failed workflow also says so on stdout, as one object
+/// (`{"error", "hint", "exit"}`), so a production line parsing stdout sees why; stderr still
+/// gets the usual `error:` line.
+fn json_failure(json: bool, failure: Failure) -> Failure {
+    if json {
+        let _ = print_json(&serde_json::json!({
+            "error": format!("{:#}", failure.error),
+            "hint": failure.hint,
+            "exit": failure.code,
+        }));
+    }
+    failure
 }
 
 /// Prints a workflow's report: JSON with `--json`, else its text.
@@ -509,6 +528,11 @@ fn provision_text(report: &Report, port: &PortSpec, transcript: &std::path::Path
 
 /// Runs `sealcell fota`.
 pub(crate) fn run_fota(args: FotaArgs) -> Result<(), Failure> {
+    let json = args.json;
+    fota_command(args).map_err(|f| json_failure(json, f))
+}
+
+fn fota_command(args: FotaArgs) -> Result<(), Failure> {
     // A file, as `sealcell fw sign` writes it; or, when no such file exists, the signature
     // itself on the command line (base64 or hex: it is not a secret).
     let sig_text = match std::fs::read(&args.signature) {

@@ -242,8 +242,19 @@ fn provision_refuses_to_strand_plaintext_credentials_with_a_hint() {
     at.send(&pem);
     at.read_until(b"OK\r\n");
     let plan = write_plan(dir.path(), true);
-    let out = sealcell(&["provision", "--port", &p, "--plan", plan.to_str().unwrap()]);
+    let out = sealcell(&[
+        "provision",
+        "--port",
+        &p,
+        "--plan",
+        plan.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["exit"], 1);
+    assert!(v["error"].as_str().unwrap().contains("CA \"Old\""));
+    assert!(v["hint"].as_str().unwrap().contains("--force"));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("error: the module is not sealed and holds 1 credential(s) imported without the seal (CA \"Old\")"), "{stderr}");
     assert!(stderr.contains("hint: remove them first"), "{stderr}");
@@ -480,8 +491,10 @@ fn fota_installs_a_signed_package_and_refuses_a_wrong_signature_or_md5() {
     assert!(at.cmd("ATI9").contains("17.00,A01.00"));
 
     let missing = dir.path().join("missing.sig");
-    let out = fota(&m, &s, &missing, &[]);
+    let out = fota(&m, &s, &missing, &["--json"]);
     assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["exit"], 2);
     assert!(
         text(&out.stderr).contains("cannot read"),
         "{}",
