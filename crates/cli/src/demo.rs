@@ -18,10 +18,10 @@ use sealcell_at::cme::CmeError;
 use sealcell_fw::keygen::{KeyAlgorithm, generate};
 use sealcell_fw::sign::SigningKey;
 use sealcell_host::client::{AtClient, ClientError, ClientOptions, Command};
-use sealcell_host::fota::{FotaError, FotaRequest, fota, version};
+use sealcell_host::fota::{FotaError, FotaRequest, HttpsUrl, fota, version};
 use sealcell_host::plan::Plan;
 use sealcell_host::port::PortSpec;
-use sealcell_host::provision::{ProvisionOptions, provision};
+use sealcell_host::provision::{ProvisionOptions, SealAction, provision};
 use sealcell_host::transcript::{Direction, FileTranscript, FnTranscript, Tee};
 use sealcell_https::loopback::{FileServer, LoopbackPki};
 use sealcell_modem::serve::Emulator;
@@ -144,12 +144,8 @@ fn package() -> anyhow::Result<Vec<u8>> {
 
 fn random_password() -> anyhow::Result<String> {
     let mut bytes = [0u8; 18];
-    getrandom_fill(&mut bytes)?;
+    getrandom::fill(&mut bytes).map_err(|e| anyhow!("the OS random source failed: {e}"))?;
     Ok(hex::encode(bytes))
-}
-
-fn getrandom_fill(bytes: &mut [u8]) -> anyhow::Result<()> {
-    getrandom::fill(bytes).map_err(|e| anyhow!("the OS random source failed: {e}"))
 }
 
 fn printer(say: Say) -> FnTranscript<impl FnMut(Direction, &str) + Send> {
@@ -289,7 +285,7 @@ pin = {{ cert = "ServerPin", level = 2 }}
     )?;
     let plan = Plan::load(&plan_path)?;
     let report = provision(&mut at, &plan, ProvisionOptions::default())?;
-    if !report.sealed || report.seal != "sealed" {
+    if !report.sealed || report.seal != SealAction::Sealed {
         bail!("the module is not sealed after provisioning: {report:?}");
     }
     let again = provision(&mut at, &plan, ProvisionOptions::default())?;
@@ -302,15 +298,18 @@ pin = {{ cert = "ServerPin", level = 2 }}
     expect_refusal(&mut at, "AT+UFWINSTALL", CmeError::OperationNotAllowed)?;
     expect_refusal(&mut at, "AT+UFWUPD=3", CmeError::OperationNotAllowed)?;
 
+    let package_md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&pkg));
     let request = |signature: Vec<u8>| FotaRequest {
-        url: format!("https://{HOST}:{}{PACKAGE_PATH}", server.port())
-            .parse()
-            .unwrap_or_else(|_| unreachable_url()),
+        url: HttpsUrl {
+            host: HOST.into(),
+            port: Some(server.port()),
+            path: PACKAGE_PATH.into(),
+        },
         signature,
         cert_name: "CustomerFWVerificationCert".into(),
         security_profile: 1,
         http_profile: 0,
-        expected_md5: Some(hex::encode(<md5::Md5 as md5::Digest>::digest(&pkg))),
+        expected_md5: Some(package_md5.clone()),
         download_timeout: Duration::from_secs(60),
         install_timeout: Duration::from_secs(60),
     };
@@ -361,15 +360,6 @@ pin = {{ cert = "ServerPin", level = 2 }}
     drop(at);
     emulator.stop();
     Ok(())
-}
-
-/// The URL is built from constants and a port number; it always parses.
-fn unreachable_url() -> sealcell_host::fota::HttpsUrl {
-    sealcell_host::fota::HttpsUrl {
-        host: HOST.into(),
-        port: None,
-        path: PACKAGE_PATH.into(),
-    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use sealcell_host::client::{AtClient, ClientError, ClientOptions, Command, REDAC
 use sealcell_host::fota::{FotaError, FotaReport, FotaRequest, HttpsUrl, fota};
 use sealcell_host::plan::Plan;
 use sealcell_host::port::{Flow, PortSpec};
-use sealcell_host::provision::{ProvisionError, ProvisionOptions, Report, provision};
+use sealcell_host::provision::{ProvisionError, ProvisionOptions, Report, SealAction, provision};
 use sealcell_host::transcript::{
     Direction, FileTranscript, FnTranscript, Tee, Transcript, format_line,
 };
@@ -490,13 +490,21 @@ fn emit<T: serde::Serialize>(
     print_bytes(text().as_bytes())
 }
 
+/// An action's name as the JSON report writes it (`would-import`).
+fn kebab(action: &impl serde::Serialize) -> String {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 fn provision_text(report: &Report, port: &PortSpec, transcript: &std::path::Path) -> String {
     let mut s = format!(
         "module {port}: {}\n",
         match report.seal {
-            "sealed" => "sealed now",
-            "already-sealed" => "already sealed (the seal password cannot be read back)",
-            "would-seal" => "not sealed; would seal",
+            SealAction::Sealed => "sealed now",
+            SealAction::AlreadySealed => "already sealed (the seal password cannot be read back)",
+            SealAction::WouldSeal => "not sealed; would seal",
             _ if report.sealed => "sealed",
             _ => "not sealed (the plan does not seal)",
         }
@@ -507,11 +515,19 @@ fn provision_text(report: &Report, port: &PortSpec, transcript: &std::path::Path
     for c in &report.credentials {
         s.push_str(&format!(
             "  {} {:<28} {:<13} md5 {}\n",
-            c.kind, c.name, c.action, c.md5
+            c.kind,
+            c.name,
+            kebab(&c.action),
+            c.md5
         ));
     }
     for p in &report.profiles {
-        s.push_str(&format!("  profile {}{:<22} {}\n", p.id, "", p.action));
+        s.push_str(&format!(
+            "  profile {}{:<22} {}\n",
+            p.id,
+            "",
+            kebab(&p.action)
+        ));
     }
     s.push_str(if report.changed {
         if report.dry_run {

@@ -331,10 +331,10 @@ impl AtClient {
         let mut line = Zeroizing::new(Vec::with_capacity(command.line.len() + 1));
         line.extend_from_slice(command.line.as_bytes());
         line.push(b'\r');
-        self.write(&line, command)?;
+        self.write(&line, &command.shown)?;
         let mut lines = Vec::new();
         loop {
-            let event = self.next_event(deadline, command, timeout)?;
+            let event = self.next_event(deadline, &command.shown, timeout)?;
             match event {
                 DteEvent::Echo(_) => {}
                 DteEvent::Info(l) => lines.push(String::from_utf8_lossy(&l).into_owned()),
@@ -353,7 +353,7 @@ impl AtClient {
                         thread::sleep(self.prompt_delay);
                     }
                     self.record(Direction::Sent, shown);
-                    self.write(bytes, command)?;
+                    self.write(bytes, &command.shown)?;
                 }
                 DteEvent::Final(result) => {
                     return Ok(Response {
@@ -389,9 +389,8 @@ impl AtClient {
             }
         }
         let deadline = Instant::now() + timeout;
-        let waiting = Command::new("(waiting for a URC)");
         loop {
-            if let DteEvent::Urc(u) = self.next_event(deadline, &waiting, timeout)? {
+            if let DteEvent::Urc(u) = self.next_event(deadline, "(waiting for a URC)", timeout)? {
                 let u = String::from_utf8_lossy(&u).into_owned();
                 if accept(&u) {
                     return Ok(u);
@@ -404,9 +403,8 @@ impl AtClient {
     /// Reads for up to `wait` and returns every URC received so far (queued ones included).
     pub fn poll_urcs(&mut self, wait: Duration) -> Result<Vec<String>, ClientError> {
         let deadline = Instant::now() + wait;
-        let polling = Command::new("(idle)");
         loop {
-            match self.next_event(deadline, &polling, wait) {
+            match self.next_event(deadline, "(idle)", wait) {
                 Ok(DteEvent::Urc(u)) => self.urcs.push_back(String::from_utf8_lossy(&u).into()),
                 Ok(_) => {}
                 Err(ClientError::Timeout { .. }) => break,
@@ -451,13 +449,13 @@ impl AtClient {
         Ok(())
     }
 
-    fn write(&mut self, bytes: &[u8], command: &Command) -> Result<(), ClientError> {
+    fn write(&mut self, bytes: &[u8], what: &str) -> Result<(), ClientError> {
         use std::io::Write;
         self.link
             .write_all(bytes)
             .and_then(|()| self.link.flush())
             .map_err(|source| ClientError::Io {
-                command: command.shown.clone(),
+                command: what.to_string(),
                 source,
             })
     }
@@ -466,7 +464,7 @@ impl AtClient {
     fn next_event(
         &mut self,
         deadline: Instant,
-        command: &Command,
+        what: &str,
         timeout: Duration,
     ) -> Result<DteEvent, ClientError> {
         let mut buf = [0u8; 4096];
@@ -478,12 +476,12 @@ impl AtClient {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(ClientError::Timeout {
-                    command: command.shown.clone(),
+                    command: what.to_string(),
                     waited: timeout,
                 });
             }
             let io_error = |source| ClientError::Io {
-                command: command.shown.clone(),
+                command: what.to_string(),
                 source,
             };
             self.link
@@ -492,7 +490,7 @@ impl AtClient {
             match io::Read::read(&mut self.link, &mut buf) {
                 Ok(0) => {
                     return Err(ClientError::Closed {
-                        command: command.shown.clone(),
+                        command: what.to_string(),
                     });
                 }
                 Ok(n) => self.digester.feed(&buf[..n]),

@@ -52,6 +52,8 @@ impl FromStr for HttpsUrl {
         if host.is_empty() || host.contains('@') {
             return Err(format!("`{s}` has no usable host"));
         }
+        // Both go into AT strings, which cannot carry a quote or a control character.
+        quote(host).map_err(|e| format!("the host of `{s}`: {e}"))?;
         quote(path).map_err(|e| format!("the path of `{s}`: {e}"))?;
         Ok(HttpsUrl {
             host: host.to_string(),
@@ -180,10 +182,7 @@ pub fn fota(at: &mut AtClient, request: &FotaRequest) -> Result<FotaReport, Fota
     let p = request.http_profile;
     at.note("configure the HTTPS profile");
     at.ok_line(&format!("AT+UHTTP={p}"))?;
-    at.ok_line(&format!(
-        "AT+UHTTP={p},1,{}",
-        quote(&request.url.host).unwrap_or_default()
-    ))?;
+    at.ok_line(&format!("AT+UHTTP={p},1,\"{}\"", request.url.host))?;
     at.ok_line(&format!(
         "AT+UHTTP={p},5,{}",
         request.url.port.unwrap_or(443)
@@ -191,10 +190,7 @@ pub fn fota(at: &mut AtClient, request: &FotaRequest) -> Result<FotaReport, Fota
     at.ok_line(&format!("AT+UHTTP={p},6,1,{}", request.security_profile))?;
 
     at.note("download the package into FOAT (AT+UHTTPC command 100)");
-    at.ok_line(&format!(
-        "AT+UHTTPC={p},100,{}",
-        quote(&request.url.path).unwrap_or_default()
-    ))?;
+    at.ok_line(&format!("AT+UHTTPC={p},100,\"{}\"", request.url.path))?;
     let prefix = format!("+UUHTTPCR: {p},100,");
     let urc = at.wait_urc(|u| u.starts_with(&prefix), request.download_timeout)?;
     let fields: Vec<&str> = urc[prefix.len()..].split(',').map(str::trim).collect();

@@ -36,6 +36,48 @@ pub struct ProvisionOptions {
     pub force: bool,
 }
 
+/// What happened to the seal.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SealAction {
+    /// This run sealed the module.
+    Sealed,
+    /// The module was sealed already (its password cannot be checked).
+    AlreadySealed,
+    /// The plan has no `[seal]`.
+    NotRequested,
+    /// A dry run that would seal.
+    WouldSeal,
+}
+
+/// What happened to a credential.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialAction {
+    /// It was missing and is now stored.
+    Imported,
+    /// Another item of that type and name was replaced.
+    Replaced,
+    /// The module already held it (same MD5).
+    Unchanged,
+    /// A dry run that would import it.
+    WouldImport,
+    /// A dry run that would replace it.
+    WouldReplace,
+}
+
+/// What happened to a profile.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProfileAction {
+    /// Reset and set.
+    Set,
+    /// Every op already read back as planned.
+    Unchanged,
+    /// A dry run that would set it.
+    WouldSet,
+}
+
 /// What a run did (or, with `dry_run`, would do). Holds no secret.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Report {
@@ -47,8 +89,8 @@ pub struct Report {
     pub sealed_before: bool,
     /// The module's seal state after the run.
     pub sealed: bool,
-    /// `sealed`, `already-sealed`, `not-requested` or `would-seal`.
-    pub seal: &'static str,
+    /// What happened to the seal.
+    pub seal: SealAction,
     /// Credentials imported before the seal that it left unusable (with `--force`).
     pub stranded: Vec<String>,
     /// One entry per planned credential.
@@ -69,8 +111,8 @@ pub struct CredentialReport {
     pub name: String,
     /// The MD5 the module reports (and the local DER has).
     pub md5: String,
-    /// `imported`, `replaced`, `unchanged`, `would-import` or `would-replace`.
-    pub action: &'static str,
+    /// What happened to it.
+    pub action: CredentialAction,
 }
 
 /// One profile's outcome.
@@ -78,8 +120,8 @@ pub struct CredentialReport {
 pub struct ProfileReport {
     /// Profile id.
     pub id: u8,
-    /// `set`, `unchanged` or `would-set`.
-    pub action: &'static str,
+    /// What happened to it.
+    pub action: ProfileAction,
 }
 
 /// Why provisioning stopped.
@@ -225,9 +267,9 @@ pub fn provision(
     }
 
     let seal = match (&plan.seal, sealed_before) {
-        (None, _) => "not-requested",
-        (Some(_), true) => "already-sealed",
-        (Some(_), false) if options.dry_run => "would-seal",
+        (None, _) => SealAction::NotRequested,
+        (Some(_), true) => SealAction::AlreadySealed,
+        (Some(_), false) if options.dry_run => SealAction::WouldSeal,
         (Some(password), false) => {
             at.note("seal (AT+USECCFG): irreversible");
             let line = Zeroizing::new(format!("AT+USECCFG=0,1,\"{}\"", password.0.as_str()));
@@ -235,7 +277,7 @@ pub fn provision(
                 &Command::with_secret(line, format!("AT+USECCFG=0,1,\"{REDACTED}\""))
                     .timeout(SEAL_TIMEOUT),
             )?;
-            "sealed"
+            SealAction::Sealed
         }
     };
 
@@ -244,16 +286,16 @@ pub fn provision(
         let present = surviving.iter().any(|i| is_item(i, c));
         let on_module = if present { md5_of(at, c)? } else { None };
         let action = match (&on_module, options.dry_run) {
-            (Some(md5), _) if *md5 == c.md5 => "unchanged",
-            (Some(_), true) => "would-replace",
-            (None, true) => "would-import",
+            (Some(md5), _) if *md5 == c.md5 => CredentialAction::Unchanged,
+            (Some(_), true) => CredentialAction::WouldReplace,
+            (None, true) => CredentialAction::WouldImport,
             (Some(_), false) => {
                 import(at, c)?;
-                "replaced"
+                CredentialAction::Replaced
             }
             (None, false) => {
                 import(at, c)?;
-                "imported"
+                CredentialAction::Imported
             }
         };
         credentials.push(CredentialReport {
@@ -268,8 +310,8 @@ pub fn provision(
     for p in &plan.profiles {
         let matches = profile_matches(at, p)?;
         let action = match (matches, options.dry_run) {
-            (None, _) => "unchanged",
-            (Some(_), true) => "would-set",
+            (None, _) => ProfileAction::Unchanged,
+            (Some(_), true) => ProfileAction::WouldSet,
             (Some(_), false) => {
                 set_profile(at, p)?;
                 if let Some((op, expected, got)) = profile_matches(at, p)? {
@@ -280,7 +322,7 @@ pub fn provision(
                         got,
                     });
                 }
-                "set"
+                ProfileAction::Set
             }
         };
         profiles.push(ProfileReport { id: p.id, action });
@@ -291,9 +333,13 @@ pub fn provision(
     } else {
         seal_state(at)?
     };
-    let changed = !matches!(seal, "not-requested" | "already-sealed")
-        || credentials.iter().any(|c| c.action != "unchanged")
-        || profiles.iter().any(|p| p.action != "unchanged");
+    let changed = !matches!(seal, SealAction::NotRequested | SealAction::AlreadySealed)
+        || credentials
+            .iter()
+            .any(|c| c.action != CredentialAction::Unchanged)
+        || profiles
+            .iter()
+            .any(|p| p.action != ProfileAction::Unchanged);
     at.note(if changed {
         "provision: done"
     } else {
@@ -370,18 +416,16 @@ fn md5_of(at: &mut AtClient, c: &PlannedCredential) -> Result<Option<String>, Cl
         c.kind.wire(),
         c.name
     )))?;
-    if !r.is_ok() {
-        // "Operation not supported" is the module's answer for an unknown item; anything else
-        // (1679: the store does not open) must stop the run.
-        return match r.into_ok() {
-            Err(ClientError::Module {
-                cme: Some(sealcell_at::cme::CmeError::OperationNotSupported),
-                ..
-            }) => Ok(None),
-            Err(e) => Err(e),
-            Ok(_) => Ok(None),
-        };
-    }
+    // "Operation not supported" is the module's answer for an unknown item; anything else
+    // (1679: the store does not open) must stop the run.
+    let r = match r.into_ok() {
+        Ok(r) => r,
+        Err(ClientError::Module {
+            cme: Some(sealcell_at::cme::CmeError::OperationNotSupported),
+            ..
+        }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     reported_md5(&r.lines, "+USECMNG: 4,")
         .map(Some)
         .ok_or_else(|| ClientError::Protocol {

@@ -20,7 +20,8 @@ use sealcell_host::fota::{FotaError, FotaRequest, fota, version};
 use sealcell_host::plan::Plan;
 use sealcell_host::port::PortSpec;
 use sealcell_host::provision::{
-    ProvisionError, ProvisionOptions, list_credentials, provision, seal_state,
+    CredentialAction, ProfileAction, ProvisionError, ProvisionOptions, SealAction,
+    list_credentials, provision, seal_state,
 };
 use sealcell_host::transcript::MemoryTranscript;
 use sealcell_https::loopback::{FileServer, LoopbackPki};
@@ -79,18 +80,21 @@ fn provision_seals_first_imports_with_checked_md5s_and_a_rerun_changes_nothing()
     let plan = Plan::load(&write_plan(rig.dir.path(), true)).unwrap();
     let facts = pki_facts().unwrap();
     // The local MD5s are the module's rule applied on the host; openssl computed the same.
+    let mut checked = 0;
     for c in &plan.credentials {
         let file = c.file.file_name().unwrap().to_str().unwrap();
         if let Some(f) = facts.get(file) {
             assert_eq!(c.md5, f[0], "{file}");
+            checked += 1;
         }
     }
+    assert_eq!(checked, 4, "every PKI fixture of the plan is in facts.txt");
     let (mut at, transcript) = rig.client();
     let report = provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
     assert_eq!((report.sealed_before, report.sealed), (false, true));
-    assert_eq!(report.seal, "sealed");
+    assert_eq!(report.seal, SealAction::Sealed);
     assert!(report.changed);
-    let actions: Vec<(&str, &str, &str)> = report
+    let actions: Vec<(&str, &str, CredentialAction)> = report
         .credentials
         .iter()
         .map(|c| (c.kind, c.name.as_str(), c.action))
@@ -98,14 +102,18 @@ fn provision_seals_first_imports_with_checked_md5s_and_a_rerun_changes_nothing()
     assert_eq!(
         actions,
         vec![
-            ("CA", "RootCA", "imported"),
-            ("CC", "Device", "imported"),
-            ("PK", "DeviceKey", "imported"),
-            ("SC", "ServerPin", "imported"),
-            ("VC", "CustomerFWVerificationCert", "imported"),
+            ("CA", "RootCA", CredentialAction::Imported),
+            ("CC", "Device", CredentialAction::Imported),
+            ("PK", "DeviceKey", CredentialAction::Imported),
+            ("SC", "ServerPin", CredentialAction::Imported),
+            (
+                "VC",
+                "CustomerFWVerificationCert",
+                CredentialAction::Imported
+            ),
         ]
     );
-    assert_eq!(report.profiles[0].action, "set");
+    assert_eq!(report.profiles[0].action, ProfileAction::Set);
     let lines = transcript.lines();
     let seal_at = lines
         .iter()
@@ -149,9 +157,14 @@ fn provision_seals_first_imports_with_checked_md5s_and_a_rerun_changes_nothing()
     let before = transcript.lines().len();
     let again = provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
     assert!(!again.changed, "{again:?}");
-    assert_eq!(again.seal, "already-sealed");
-    assert!(again.credentials.iter().all(|c| c.action == "unchanged"));
-    assert_eq!(again.profiles[0].action, "unchanged");
+    assert_eq!(again.seal, SealAction::AlreadySealed);
+    assert!(
+        again
+            .credentials
+            .iter()
+            .all(|c| c.action == CredentialAction::Unchanged)
+    );
+    assert_eq!(again.profiles[0].action, ProfileAction::Unchanged);
     let sent: Vec<String> = transcript.lines()[before..]
         .iter()
         .filter(|l| l.starts_with("> "))
@@ -232,10 +245,14 @@ fn a_dry_run_queries_only_and_reports_what_would_change() {
         },
     )
     .unwrap();
-    assert_eq!(r.seal, "would-seal");
+    assert_eq!(r.seal, SealAction::WouldSeal);
     assert!(r.changed && r.dry_run && !r.sealed);
-    assert!(r.credentials.iter().all(|c| c.action == "would-import"));
-    assert_eq!(r.profiles[0].action, "would-set");
+    assert!(
+        r.credentials
+            .iter()
+            .all(|c| c.action == CredentialAction::WouldImport)
+    );
+    assert_eq!(r.profiles[0].action, ProfileAction::WouldSet);
     assert!(!seal_state(&mut at).unwrap());
     assert!(list_credentials(&mut at).unwrap().is_empty());
     assert!(
@@ -253,7 +270,7 @@ fn a_changed_file_replaces_the_item_and_an_unsealed_plan_does_not_seal() {
     let plan = Plan::load(&path).unwrap();
     let (mut at, _) = rig.client();
     let r = provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
-    assert_eq!(r.seal, "not-requested");
+    assert_eq!(r.seal, SealAction::NotRequested);
     assert!(!r.sealed);
     let text = std::fs::read_to_string(&path)
         .unwrap()
@@ -262,9 +279,16 @@ fn a_changed_file_replaces_the_item_and_an_unsealed_plan_does_not_seal() {
     let plan = Plan::load(&path).unwrap();
     let r = provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
     let root = &r.credentials[0];
-    assert_eq!((root.name.as_str(), root.action), ("RootCA", "replaced"));
+    assert_eq!(
+        (root.name.as_str(), root.action),
+        ("RootCA", CredentialAction::Replaced)
+    );
     assert_eq!(root.md5, pki_facts().unwrap()["big.pem"][0]);
-    assert!(r.credentials[1..].iter().all(|c| c.action == "unchanged"));
+    assert!(
+        r.credentials[1..]
+            .iter()
+            .all(|c| c.action == CredentialAction::Unchanged)
+    );
 }
 
 #[test]
