@@ -89,6 +89,23 @@ impl BuilderProfile for SelfSignedSigner {
     }
 }
 
+/// The three PEM files of a generated key and its certificate.
+fn pems(
+    key: &impl EncodePrivateKey,
+    public: &impl EncodePublicKey,
+    cert: &x509_cert::Certificate,
+) -> Result<Generated, KeygenError> {
+    Ok(Generated {
+        private_key_pem: Zeroizing::new(
+            key.to_pkcs8_pem(LineEnding::LF)
+                .map_err(crypto)?
+                .to_string(),
+        ),
+        certificate_pem: cert.to_pem(LineEnding::LF).map_err(crypto)?,
+        public_key_pem: public.to_public_key_pem(LineEnding::LF).map_err(crypto)?,
+    })
+}
+
 fn validity(days: u32) -> Result<Validity, KeygenError> {
     Validity::from_now(Duration::from_secs(u64::from(days) * 86_400)).map_err(crypto)
 }
@@ -140,15 +157,7 @@ pub fn generate(
             let cert = builder
                 .build::<_, rsa::pkcs1v15::Signature>(&signer)
                 .map_err(crypto)?;
-            Ok(Generated {
-                private_key_pem: Zeroizing::new(
-                    key.to_pkcs8_pem(LineEnding::LF)
-                        .map_err(crypto)?
-                        .to_string(),
-                ),
-                certificate_pem: cert.to_pem(LineEnding::LF).map_err(crypto)?,
-                public_key_pem: public.to_public_key_pem(LineEnding::LF).map_err(crypto)?,
-            })
+            pems(&key, &public, &cert)
         }
         KeyAlgorithm::P256 => {
             let key = p256_key()?;
@@ -159,15 +168,7 @@ pub fn generate(
             let cert = builder
                 .build::<_, p256::ecdsa::DerSignature>(&key)
                 .map_err(crypto)?;
-            Ok(Generated {
-                private_key_pem: Zeroizing::new(
-                    key.to_pkcs8_pem(LineEnding::LF)
-                        .map_err(crypto)?
-                        .to_string(),
-                ),
-                certificate_pem: cert.to_pem(LineEnding::LF).map_err(crypto)?,
-                public_key_pem: public.to_public_key_pem(LineEnding::LF).map_err(crypto)?,
-            })
+            pems(&key, &public, &cert)
         }
     }
 }
