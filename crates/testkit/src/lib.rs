@@ -37,6 +37,23 @@ pub fn test_config(dir: &Path) -> ModuleConfig {
     c
 }
 
+/// Opens the module in `dir` with [`test_config`] and a channel set to `ATE0;+CMEE=1` (the
+/// suites that reboot a module and compare numeric errors).
+pub fn boot(dir: &Path) -> (Module, Channel) {
+    let mut m = Module::open(test_config(dir)).unwrap_or_else(|e| panic!("open: {e}"));
+    let mut c = Channel::new(&mut m);
+    let mut out = Vec::new();
+    c.feed(&mut m, b"ATE0;+CMEE=1\r", Instant::now(), &mut out);
+    (m, c)
+}
+
+/// Feeds `input` to the channel and returns the answer as text.
+pub fn at(m: &mut Module, c: &mut Channel, input: &[u8]) -> String {
+    let mut out = Vec::new();
+    c.feed(m, input, Instant::now(), &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A module in its own temporary directory, with one channel and a virtual clock.
 pub struct TestModule {
     /// The directory (removed on drop).

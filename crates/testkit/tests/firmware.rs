@@ -14,21 +14,7 @@ use sealcell_fw::hash::sha256_reader;
 use sealcell_fw::keygen::{KeyAlgorithm, generate};
 use sealcell_fw::sign::SigningKey;
 use sealcell_modem::{Channel, Module};
-use sealcell_testkit::test_config;
-
-fn boot(dir: &std::path::Path) -> (Module, Channel) {
-    let mut m = Module::open(test_config(dir)).unwrap();
-    let mut c = Channel::new(&mut m);
-    let mut out = Vec::new();
-    c.feed(&mut m, b"ATE0;+CMEE=1\r", Instant::now(), &mut out);
-    (m, c)
-}
-
-fn at(m: &mut Module, c: &mut Channel, input: &[u8]) -> String {
-    let mut out = Vec::new();
-    c.feed(m, input, Instant::now(), &mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
+use sealcell_testkit::{at, boot};
 
 fn package(version: &str) -> Vec<u8> {
     let mut buf = std::io::Cursor::new(Vec::new());

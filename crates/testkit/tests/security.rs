@@ -7,25 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use sealcell_modem::{Channel, Module};
-use sealcell_testkit::test_config;
 use sealcell_testkit::transcript::pki_fixture;
-
-fn boot(dir: &Path) -> (Module, Channel) {
-    let mut m = Module::open(test_config(dir)).unwrap();
-    let mut c = Channel::new(&mut m);
-    let mut out = Vec::new();
-    c.feed(&mut m, b"ATE0;+CMEE=1\r", Instant::now(), &mut out);
-    (m, c)
-}
-
-fn at(m: &mut Module, c: &mut Channel, input: &[u8]) -> String {
-    let mut out = Vec::new();
-    c.feed(m, input, Instant::now(), &mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
+use sealcell_testkit::{at, boot};
 
 fn import(m: &mut Module, c: &mut Channel, kind: u8, name: &str, file: &str) -> String {
     let data = pki_fixture(file).unwrap();
