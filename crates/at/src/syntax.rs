@@ -126,6 +126,7 @@ pub enum SyntaxError {
 #[derive(Debug)]
 pub struct CommandLine<'a> {
     body: Body<'a>,
+    discarded: usize,
 }
 
 /// The command body; a copy made to drop spaces is zeroized on drop (it may hold a password).
@@ -154,19 +155,33 @@ pub enum Line<'a> {
 }
 
 /// Parses one line as delivered by [`crate::line::LineAssembler`].
+///
+/// Bytes before the first `AT` (or `at`) are discarded, as V.250 modems hunt for the prefix:
+/// line noise, a host's stray 27.010 close-down frame (`F9 03 FF 05 C3 01 E7 F9`, which ubxlib
+/// sends when it recovers a link) or invalid UTF-8 in front of a command do not spoil it. A line
+/// with no prefix at all is [`SyntaxError::NoPrefix`]; one of only spaces is [`Line::Empty`].
 pub fn parse_line(line: &[u8]) -> Result<Line<'_>, SyntaxError> {
-    let text = std::str::from_utf8(line).map_err(|_| SyntaxError::NotUtf8)?;
-    let trimmed = text.trim_matches(|c: char| c == ' ' || c == '\t');
-    if trimmed.is_empty() {
-        return Ok(Line::Empty);
-    }
-    let bytes = trimmed.as_bytes();
-    if bytes.len() < 2 || !bytes[..2].eq_ignore_ascii_case(b"AT") {
-        return Err(SyntaxError::NoPrefix);
-    }
-    let body = &trimmed[2..];
+    let Some(start) = find_prefix(line) else {
+        return if line.iter().all(|&b| b == b' ' || b == b'\t') {
+            Ok(Line::Empty)
+        } else {
+            Err(SyntaxError::NoPrefix)
+        };
+    };
+    let rest = &line[start + 2..];
+    let text = std::str::from_utf8(rest).map_err(|_| SyntaxError::NotUtf8)?;
+    let body = text.trim_end_matches([' ', '\t']);
     let body = strip_unquoted_spaces(body)?;
-    Ok(Line::Commands(CommandLine { body }))
+    Ok(Line::Commands(CommandLine {
+        body,
+        discarded: start,
+    }))
+}
+
+/// Where the first `AT` or `at` of `line` starts (`At` and `aT` count too, as command names are
+/// case-insensitive).
+fn find_prefix(line: &[u8]) -> Option<usize> {
+    line.windows(2).position(|w| w.eq_ignore_ascii_case(b"AT"))
 }
 
 fn strip_unquoted_spaces(body: &str) -> Result<Body<'_>, SyntaxError> {
@@ -201,6 +216,11 @@ fn strip_unquoted_spaces(body: &str) -> Result<Body<'_>, SyntaxError> {
 }
 
 impl CommandLine<'_> {
+    /// How many bytes before the `AT` prefix were discarded as noise.
+    pub fn discarded(&self) -> usize {
+        self.discarded
+    }
+
     /// The commands in order. A bare `AT` has none.
     pub fn commands(&self) -> Commands<'_> {
         Commands {
@@ -424,6 +444,23 @@ mod tests {
     }
 
     #[test]
+    fn hunts_for_the_prefix() {
+        // ubxlib's 27.010 close-down frame, then AT: the frame is discarded.
+        let line = b"\xF9\x03\xFF\x05\xC3\x01\xE7\xF9AT+CGMI";
+        let Ok(Line::Commands(l)) = parse_line(line) else {
+            panic!("not a command line")
+        };
+        assert_eq!(l.discarded(), 8);
+        let names: Vec<String> = l.commands().map(|c| c.unwrap().name.to_string()).collect();
+        assert_eq!(names, ["+CGMI"]);
+        assert_eq!(
+            parse("noise at+cgmi").unwrap(),
+            vec![("+CGMI".into(), "Action".into())]
+        );
+        assert_eq!(parse("  AT  ").unwrap(), vec![]);
+    }
+
+    #[test]
     fn errors() {
         assert_eq!(parse("hello").unwrap_err(), SyntaxError::NoPrefix);
         assert_eq!(parse("A").unwrap_err(), SyntaxError::NoPrefix);
@@ -444,6 +481,10 @@ mod tests {
             SyntaxError::Unexpected { .. }
         ));
         assert_eq!(parse_line(b"AT\xff").unwrap_err(), SyntaxError::NotUtf8);
+        assert_eq!(
+            parse_line(b"\xff\x00 \t").unwrap_err(),
+            SyntaxError::NoPrefix
+        );
         assert_eq!(
             parse("ATE99999999999").unwrap_err(),
             SyntaxError::NumberTooLarge

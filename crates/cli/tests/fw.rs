@@ -201,6 +201,68 @@ fn encrypted_keys_take_their_password_from_a_file_or_the_environment_never_argv(
 }
 
 #[test]
+fn keys_encrypted_the_way_older_tools_write_them_sign_like_openssl() {
+    // PBES1 (pbeWithMD5AndDES-CBC, ubxlib's test key's scheme) and PKCS#12 3DES, as
+    // `openssl pkcs8 -topk8 -v1` writes them; OpenSSL 3 needs its legacy provider for PBES1.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    script(dir);
+    sh(
+        dir,
+        "v1() { openssl pkcs8 -topk8 -in priv.key -passout pass:0ld-t00l -v1 \"$1\" -out \"$2\" 2>/dev/null || \
+                openssl pkcs8 -topk8 -in priv.key -passout pass:0ld-t00l -v1 \"$1\" -out \"$2\" -provider legacy -provider default; } && \
+         v1 PBE-MD5-DES md5-des.pem && v1 PBE-SHA1-3DES sha1-3des.pem && printf '0ld-t00l\\n' > pw.txt",
+    );
+    for key in ["md5-des.pem", "sha1-3des.pem"] {
+        let out = sealcell(
+            dir,
+            &[
+                "fw",
+                "sign",
+                "--key",
+                key,
+                "--password-file",
+                "pw.txt",
+                "--format",
+                "bin",
+                "-o",
+                "legacy.bin",
+                "update.zip",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(dir.join("legacy.bin")).unwrap(),
+            std::fs::read(dir.join("signature.bin")).unwrap(),
+            "{key}: byte-identical to openssl dgst -sha256 -sign"
+        );
+    }
+    std::fs::write(dir.join("bad.txt"), "0ld-t00l!\n").unwrap();
+    let out = sealcell(
+        dir,
+        &[
+            "fw",
+            "sign",
+            "--key",
+            "md5-des.pem",
+            "--password-file",
+            "bad.txt",
+            "update.zip",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("password is missing or wrong") && !err.contains("0ld-t00l"),
+        "{err}"
+    );
+}
+
+#[test]
 fn verify_exit_codes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

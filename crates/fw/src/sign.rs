@@ -1,13 +1,15 @@
 //! Signing, as `openssl dgst -sha256 -sign KEY FILE` does: RSA PKCS#1 v1.5 over SHA-256
 //! (deterministic, so byte-identical to openssl), or ECDSA P-256 over SHA-256 in DER.
 //! Keys in every form openssl writes: PKCS#1 and SEC1 (`openssl genrsa -traditional`,
-//! `ecparam -genkey`), PKCS#8, and encrypted PKCS#8; PEM or DER.
+//! `ecparam -genkey`), PKCS#8, and encrypted PKCS#8 (PBES2, and the PBES1 / PKCS#12 schemes
+//! older tools write: [`crate::encrypted_key`]); PEM or DER.
 
 use pkcs8::DecodePrivateKey;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use signature::hazmat::PrehashSigner;
 use zeroize::Zeroizing;
 
+use crate::encrypted_key::{DecryptError, EncryptedPrivateKey};
 use crate::key::{KeyError, MAX_RSA_BITS, MIN_RSA_BITS};
 
 /// A key that signs firmware.
@@ -37,6 +39,9 @@ pub enum SigningKeyError {
     /// Encrypted, and no password or a wrong one.
     #[error("the private key is encrypted and the password is missing or wrong")]
     Password,
+    /// Encrypted with a scheme (or parameters) [`crate::encrypted_key`] does not decrypt.
+    #[error(transparent)]
+    Encryption(DecryptError),
     /// The key is not acceptable.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -90,7 +95,10 @@ impl SigningKey {
             None => {
                 if let Ok(k) = from_pkcs8_der(&der) {
                     Ok(k)
-                } else if pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice()).is_ok() {
+                } else if !matches!(
+                    EncryptedPrivateKey::parse(&der),
+                    Err(DecryptError::Malformed)
+                ) {
                     decrypt(&der, password)
                 } else if let Ok(k) = rsa::PrivateKey::from_pkcs1_der(&der) {
                     rsa_key(k)
@@ -139,12 +147,14 @@ impl SigningKey {
 }
 
 fn decrypt(der: &[u8], password: Option<&[u8]>) -> Result<SigningKey, SigningKeyError> {
-    let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der)
-        .map_err(|_| SigningKeyError::Unrecognised)?;
-    let doc = info
-        .decrypt(password.ok_or(SigningKeyError::Password)?)
-        .map_err(|_| SigningKeyError::Password)?;
-    from_pkcs8_der(doc.as_bytes()).map_err(|e| {
+    let plain = EncryptedPrivateKey::parse(der)
+        .and_then(|key| key.decrypt(password))
+        .map_err(|e| match e {
+            DecryptError::Malformed => SigningKeyError::Unrecognised,
+            DecryptError::NoPassword | DecryptError::Password(_) => SigningKeyError::Password,
+            other => SigningKeyError::Encryption(other),
+        })?;
+    from_pkcs8_der(&plain).map_err(|e| {
         if e == SigningKeyError::Unrecognised {
             SigningKeyError::Password
         } else {

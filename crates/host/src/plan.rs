@@ -542,6 +542,66 @@ mod tests {
         }
     }
 
+    /// A fixture of `tests/fixtures/legacy-keys` and openssl's MD5 of its decrypted DER.
+    fn legacy_key(name: &str) -> (Vec<u8>, String) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/legacy-keys");
+        let read = |f: &str| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        let facts = String::from_utf8(read("facts.txt")).unwrap_or_else(|e| panic!("{e}"));
+        let md5 = facts
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}\t")))
+            .and_then(|rest| rest.rsplit('\t').next())
+            .unwrap_or_else(|| panic!("{name} not in facts.txt"));
+        (read(name), md5.to_string())
+    }
+
+    #[test]
+    fn key_files_encrypted_the_way_older_tools_write_them_are_decrypted_and_hashed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("pw"), "legacy-pass\n").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("bad"), "legacy-pass!\n").unwrap_or_else(|e| panic!("{e}"));
+        for name in [
+            "rsa-pbe-md5-des.pem",
+            "ec-pbe-sha1-des.der",
+            "rsa-pbe-sha1-3des.der",
+            "ec-pbe-sha1-2des.pem",
+            "rsa-default.pem",
+        ] {
+            let (bytes, md5) = legacy_key(name);
+            std::fs::write(dir.path().join(name), &bytes).unwrap_or_else(|e| panic!("{e}"));
+            let file = |password: &str| CredentialFile {
+                kind: Kind::ClientKey,
+                name: "DeviceKey".into(),
+                file: PathBuf::from(name),
+                password_file: Some(PathBuf::from(password)),
+            };
+            let planned = load_credential(dir.path(), CredentialType::ClientPrivateKey, file("pw"))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            // The MD5 the module will report: openssl's, of the decrypted key.
+            assert_eq!(planned.md5, md5, "{name}");
+            // What travels is the file as it is, encrypted, with its password.
+            assert_eq!(planned.upload.as_slice(), bytes.as_slice(), "{name}");
+            assert_eq!(
+                planned.key_password.as_ref().map(|p| p.as_str()),
+                Some("legacy-pass")
+            );
+            let e = load_credential(dir.path(), CredentialType::ClientPrivateKey, file("bad"))
+                .map(|_| ())
+                .unwrap_err();
+            assert!(
+                matches!(
+                    &e,
+                    PlanError::Credential {
+                        source: credential::FormatError::KeyDecryption,
+                        ..
+                    }
+                ),
+                "{name}: {e:?}"
+            );
+            assert!(!e.to_string().contains("legacy-pass"), "{e}");
+        }
+    }
+
     #[test]
     fn seal_password_file_is_read_without_its_newline_and_checked() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

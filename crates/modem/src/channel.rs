@@ -239,7 +239,16 @@ impl Channel {
     fn run_line(&mut self, module: &mut Module, now: Instant, out: &mut Vec<u8>) {
         let line = match parse_line(self.assembler.line()) {
             Ok(Line::Empty) => return,
-            Ok(Line::Commands(line)) => line,
+            Ok(Line::Commands(line)) => {
+                if line.discarded() > 0 {
+                    tracing::debug!(
+                        channel = self.id.0,
+                        discarded = line.discarded(),
+                        "bytes before the AT prefix discarded"
+                    );
+                }
+                line
+            }
             Err(e) => {
                 tracing::debug!(channel = self.id.0, error = ?e, "syntax error");
                 self.settings.write_final(out, FinalResult::Error);

@@ -2,6 +2,7 @@
 //! emulated SIM's IMSI and ICCID.
 
 use std::fmt;
+use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -171,6 +172,40 @@ pub struct Identity {
     pub iccid: String,
     /// Creation time, seconds since the Unix epoch.
     pub created_unix: u64,
+    /// The address of the module's PDP context (`+CGPADDR`), in the shared address space
+    /// 100.64.0.0/10 (RFC 6598) that carriers use behind NAT. Modules made before it existed
+    /// have none stored and get one derived from their IMEI ([`Identity::pdp_address`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdp_address: Option<Ipv4Addr>,
+}
+
+/// The network side of the emulated PDP context: the gateway and the two DNS servers it
+/// announces (`+CGCONTRDP`), the low addresses of 100.64.0.0/10, never given to a module.
+pub mod pdn {
+    use std::net::Ipv4Addr;
+    /// The default gateway.
+    pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
+    /// The primary DNS server.
+    pub const DNS_PRIMARY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 2);
+    /// The secondary DNS server.
+    pub const DNS_SECONDARY: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 3);
+}
+
+/// A module address in 100.64.0.0/10 from 22 bits of `seed`, avoiding 100.64.0.0/24 (the
+/// network's own, [`pdn`]) and host parts .0 and .255.
+fn pdp_address_from(seed: u32) -> Ipv4Addr {
+    // 100.64.0.0/10: the first octet is 100, the next 6 bits are 01xxxxxx, 22 bits free.
+    let bits = seed & 0x003F_FFFF;
+    let mut addr = (100u32 << 24) | (1 << 22) | bits;
+    if addr & 0xFFFF_FF00 == u32::from(Ipv4Addr::new(100, 64, 0, 0)) {
+        addr |= 1 << 8;
+    }
+    match addr & 0xFF {
+        0 => addr |= 1,
+        255 => addr &= !1,
+        _ => {}
+    }
+    Ipv4Addr::from(addr)
 }
 
 /// The Type Allocation Code of emulated IMEIs. Arbitrary: sealcell holds no real TAC.
@@ -194,6 +229,18 @@ pub fn random_digits(n: usize) -> Result<String, getrandom::Error> {
 }
 
 impl Identity {
+    /// The PDP context address: stored at creation, or derived from the IMEI for a module made
+    /// before addresses were stored (stable across restarts either way).
+    pub fn pdp_address(&self) -> Ipv4Addr {
+        self.pdp_address.unwrap_or_else(|| {
+            // FNV-1a over the IMEI digits: a fixed, well-spread seed.
+            let seed = self.imei.as_str().bytes().fold(0x811C_9DC5u32, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            });
+            pdp_address_from(seed)
+        })
+    }
+
     /// A new identity with random serial numbers; `imei` overrides the generated IMEI.
     pub fn generate(
         model: Model,
@@ -210,6 +257,8 @@ impl Identity {
         };
         let iccid_body = format!("8900101{}", random_digits(12)?);
         let iccid_check = luhn_check_digit(&iccid_body).unwrap_or(0);
+        let mut seed = [0u8; 4];
+        getrandom::fill(&mut seed)?;
         Ok(Identity {
             model,
             imei,
@@ -217,6 +266,7 @@ impl Identity {
             imsi: format!("00101{}", random_digits(10)?),
             iccid: format!("{iccid_body}{iccid_check}"),
             created_unix,
+            pdp_address: Some(pdp_address_from(u32::from_le_bytes(seed))),
         })
     }
 }
@@ -254,6 +304,41 @@ mod tests {
                 Some(id.iccid.as_bytes()[19] - b'0')
             );
         }
+    }
+
+    #[test]
+    fn pdp_addresses_stay_in_the_shared_range() {
+        let shared = u32::from(Ipv4Addr::new(100, 64, 0, 0));
+        for seed in [
+            0,
+            1,
+            0xFF,
+            0x3F_FFFF,
+            0xFFFF_FFFF,
+            0x1234_5678,
+            0xFF00,
+            0x3F_FF00,
+        ] {
+            let a = pdp_address_from(seed);
+            assert_eq!(
+                u32::from(a) & 0xFFC0_0000,
+                shared,
+                "{a} not in 100.64.0.0/10"
+            );
+            assert_ne!(u32::from(a) & 0xFFFF_FF00, shared, "{a} is the network's");
+            assert!(!matches!(a.octets()[3], 0 | 255), "{a}");
+        }
+        let id = Identity::generate(Model::TobyL210, None, 0).unwrap();
+        let old = Identity {
+            pdp_address: None,
+            ..id.clone()
+        };
+        assert_eq!(
+            old.pdp_address(),
+            old.pdp_address(),
+            "derived address is stable"
+        );
+        assert_eq!(id.pdp_address(), id.pdp_address.unwrap());
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod identity;
 mod module;
 pub mod nvm;
 pub mod profiles;
+pub mod radio;
 pub mod serve;
 pub mod status;
 

@@ -51,45 +51,6 @@ impl ModuleConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ChannelId(pub u64);
 
-/// The emulated radio: volatile, back to factory values at every boot.
-#[derive(Clone, Debug)]
-pub(crate) struct Radio {
-    pub(crate) cfun: i64,
-    pub(crate) cops_mode: i64,
-    pub(crate) cops_format: i64,
-    pub(crate) creg_n: i64,
-    pub(crate) cgreg_n: i64,
-    pub(crate) cereg_n: i64,
-    pub(crate) attach_wanted: bool,
-    pub(crate) deactivated: Vec<i64>,
-}
-
-impl Default for Radio {
-    fn default() -> Self {
-        Radio {
-            cfun: 1,
-            cops_mode: 0,
-            cops_format: 0,
-            creg_n: 0,
-            cgreg_n: 0,
-            cereg_n: 0,
-            attach_wanted: true,
-            deactivated: Vec::new(),
-        }
-    }
-}
-
-impl Radio {
-    /// Registered on the always-available emulated LTE network.
-    pub(crate) fn registered(&self) -> bool {
-        self.cfun == 1 && self.cops_mode != 2
-    }
-
-    pub(crate) fn attached(&self) -> bool {
-        self.registered() && self.attach_wanted
-    }
-}
-
 /// The emulated module.
 #[derive(Debug)]
 pub struct Module {
@@ -100,11 +61,14 @@ pub struct Module {
     pub(crate) fs: FileSystem,
     pub(crate) firmware: FirmwareFile,
     pub(crate) store: Store,
-    pub(crate) radio: Radio,
+    pub(crate) radio: crate::radio::Radio,
+    /// The key that seals secrets kept in NVM (`+UAUTHREQ` passwords): derived from the device
+    /// key, so a copied `nvm.toml` reveals nothing.
+    nvm_key: sealcell_store::crypto::SecretKey,
     /// Stored values of the "accept and read back" settings, by command name.
     pub(crate) settings: BTreeMap<&'static str, Vec<crate::command::control::Value>>,
-    /// `AT+CCLK` offset from the host clock, in seconds.
-    pub(crate) clock_offset: i64,
+    /// `AT+CCLK` offset from the host clock, in milliseconds.
+    clock_offset_ms: i64,
     /// The `+USECPRF` secrets, memory only.
     pub(crate) profile_secrets: [crate::profiles::ProfileSecrets; crate::profiles::PROFILES],
     /// The `+UHTTP` profiles, last errors and requests in flight (volatile).
@@ -144,6 +108,11 @@ impl Module {
         let firmware = FirmwareFile::load(storage, Path::new(datadir::FW_STATE))
             .map_err(dir.io_err("read", datadir::FW_STATE))?;
         let device = dir.device_secrets(&opened.identity)?;
+        let nvm_key = sealcell_store::crypto::hkdf(
+            secrecy::ExposeSecret::expose_secret(&device.duk).as_slice(),
+            None,
+            &[b"sealcell/v1/nvm-secret", device.imei.as_bytes()],
+        );
         let store = Store::open(storage_for_store, device, config.kdf)
             .map_err(dir.io_err("open", "sec"))?;
         if let Some(problem) = store.problem() {
@@ -157,9 +126,10 @@ impl Module {
             nvm,
             fs,
             firmware,
-            radio: Radio::default(),
+            radio: crate::radio::Radio::default(),
+            nvm_key,
             settings: BTreeMap::new(),
-            clock_offset: 0,
+            clock_offset_ms: 0,
             profile_secrets: Default::default(),
             http: Default::default(),
             epoch: 0,
@@ -197,6 +167,11 @@ impl Module {
             .get(&id.to_string())
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// The key that seals secrets kept in NVM.
+    pub(crate) fn nvm_key(&self) -> &sealcell_store::crypto::SecretKey {
+        &self.nvm_key
     }
 
     /// The credential store.
@@ -255,6 +230,7 @@ impl Module {
     /// Forgets a channel and its queued URCs.
     pub fn detach_channel(&mut self, id: ChannelId) {
         self.urcs.remove(&id);
+        self.radio.forget(id);
     }
 
     /// Queues a URC for the channel that started the work.
@@ -275,6 +251,22 @@ impl Module {
         }
     }
 
+    /// Sends each channel the URCs a radio change from `before` causes, in the modes that
+    /// channel asked for (`+CREG`/`+CGREG`/`+CEREG`/`+CSCON`: the network is the module's, the
+    /// reporting modes are each channel's).
+    pub(crate) fn radio_changed(&mut self, before: crate::radio::RadioSnapshot) {
+        if !self.radio.registered() {
+            // Losing the network deactivates every context.
+            self.radio.deactivated.clear();
+        }
+        let ids: Vec<ChannelId> = self.urcs.keys().copied().collect();
+        for id in ids {
+            for urc in self.radio.change_urcs(before, id) {
+                self.post_urc(id, urc);
+            }
+        }
+    }
+
     /// Takes the URCs queued for a channel.
     pub fn take_urcs(&mut self, id: ChannelId) -> Option<VecDeque<Vec<u8>>> {
         match self.urcs.get_mut(&id) {
@@ -290,10 +282,25 @@ impl Module {
 
     /// The module clock (`AT+CCLK`), seconds since the Unix epoch.
     pub fn clock_unix(&self) -> i64 {
-        i64::try_from(now_unix())
-            .unwrap_or(i64::MAX)
-            .saturating_add(self.clock_offset)
+        now_unix_ms()
+            .saturating_add(self.clock_offset_ms)
+            .div_euclid(1000)
     }
+
+    /// Sets the module clock to `unix` seconds (`AT+CCLK=`). The offset is kept to the
+    /// millisecond, so a read right after the set shows the time that was set, whatever
+    /// fraction of a second the host clock was at.
+    pub(crate) fn set_clock_unix(&mut self, unix: i64) {
+        self.clock_offset_ms = unix.saturating_mul(1000).saturating_sub(now_unix_ms());
+    }
+}
+
+/// The host clock, milliseconds since the Unix epoch.
+fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// The host clock, seconds since the Unix epoch.

@@ -25,6 +25,38 @@ pub struct PdpContext {
     pub h_comp: i64,
 }
 
+/// A stored setting value, printed back by the read form (`+ULWM2M`, `+UGPRF`, ...).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// An integer.
+    Int(i64),
+    /// A string (printed in quotes).
+    Str(String),
+}
+
+/// `+UAUTHREQ` of one context: the authentication the host asked for.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PdpAuth {
+    /// 0 none, 1 PAP, 2 CHAP, 3 automatic.
+    pub auth_type: i64,
+    /// The user name.
+    pub user: String,
+    /// The password, AES-256-GCM-sealed under a key derived from the device key (hex of
+    /// nonce || ciphertext || tag; empty when none was given). Write-only on the wire.
+    pub password_sealed: String,
+}
+
+impl std::fmt::Debug for PdpAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PdpAuth")
+            .field("auth_type", &self.auth_type)
+            .field("user", &self.user)
+            .field("password", &"[sealed]")
+            .finish()
+    }
+}
+
 /// The persistent settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -43,6 +75,22 @@ pub struct Nvm {
     pub greeting_enabled: bool,
     /// `+USECPRF` profiles that differ from the factory values, by number (secrets excluded).
     pub security_profiles: BTreeMap<String, crate::profiles::SecurityProfile>,
+    /// The accept-and-read-back settings a real module keeps in NVM (`+ULWM2M`, `+UGPRF`), by
+    /// command name.
+    #[serde(default)]
+    pub stored: BTreeMap<String, Vec<Value>>,
+    /// `+UAUTHREQ` by cid (decimal string keys).
+    #[serde(default)]
+    pub pdp_auth: BTreeMap<String, PdpAuth>,
+    /// EF FPLMN of the emulated SIM (`+CRSM`, TS 31.102 §4.2.16): its 24 bytes as uppercase
+    /// hex, factory all `FF`. (A real SIM keeps it on the card; here the card is the data
+    /// directory.)
+    #[serde(default = "crate::command::sim::factory_fplmn_hex")]
+    pub sim_fplmn: String,
+    /// `+UGPIOC` settings of the pins a host changed, by GPIO id; absent pins keep the
+    /// factory function (u-blox AT manual, GPIO chapter: the configuration is kept in NVM).
+    #[serde(default)]
+    pub gpio: BTreeMap<String, crate::command::gpio::PinConfig>,
 }
 
 /// LTE bands 1, 3, 5, 7, 8 and 20: the EMEA set of TOBY-L210 (bit n-1 for band n).
@@ -70,6 +118,10 @@ impl Default for Nvm {
             greeting: String::new(),
             greeting_enabled: false,
             security_profiles: BTreeMap::new(),
+            stored: BTreeMap::new(),
+            pdp_auth: BTreeMap::new(),
+            sim_fplmn: crate::command::sim::factory_fplmn_hex(),
+            gpio: BTreeMap::new(),
         }
     }
 }

@@ -4,8 +4,15 @@
 //!
 //! - Certificates (types 0, 1, 3, 4): one X.509 certificate, PEM (`CERTIFICATE`) or DER.
 //! - Private keys (type 2): PKCS#1 RSA (`RSA PRIVATE KEY`), SEC1 EC (`EC PRIVATE KEY`), PKCS#8
-//!   (`PRIVATE KEY`), or encrypted PKCS#8 (`ENCRYPTED PRIVATE KEY`, PBES2 as openssl writes it),
-//!   decrypted at import with the given password. PEM or DER.
+//!   (`PRIVATE KEY`), or encrypted PKCS#8 (`ENCRYPTED PRIVATE KEY`), decrypted at import with the
+//!   given password. PEM or DER. Encrypted means PBES2 (PBKDF2 or scrypt, AES-CBC or
+//!   DES-EDE3-CBC; what `openssl pkcs8 -topk8` writes today) **and** the schemes older tools write
+//!   by default (at-contract §3): `pbeWithMD5AndDES-CBC` and `pbeWithSHA1AndDES-CBC` (PBES1,
+//!   RFC 8018 §6.1; ubxlib's own test key is the first), `pbeWithSHAAnd3-KeyTripleDES-CBC` and
+//!   `pbeWithSHAAnd2-KeyTripleDES-CBC` (PKCS#12, RFC 7292 appendix C). The decryption is
+//!   [`sealcell_fw::encrypted_key`], the same code `sealcell fw sign` uses; it logs the scheme it
+//!   tried, never the password. RC2 and MD2 schemes are refused.
+//!   A wrong or missing password is [`FormatError::KeyDecryption`], whatever the scheme.
 //!
 //! Whatever comes in, the stored form is DER, and the MD5 the module reports is that of the
 //! stored DER (as on real modules). An encrypted key is stored decrypted, as PKCS#8.
@@ -15,6 +22,7 @@ use std::fmt;
 
 use der::{Decode, Encode};
 use md5::{Digest, Md5};
+use sealcell_fw::encrypted_key::{DecryptError, EncryptedPrivateKey};
 use zeroize::Zeroizing;
 
 /// **TOBY-L2: at most 8192 bytes per import.**
@@ -120,6 +128,10 @@ pub enum FormatError {
     /// A PKCS#8 key of an algorithm the module's TLS cannot use.
     #[error("private key algorithm {0} is not RSA, EC or Ed25519")]
     UnsupportedKeyAlgorithm(String),
+    /// An encrypted PKCS#8 key of a scheme (or scheme parameters) the module does not decrypt:
+    /// RC2, MD2, or an out-of-bounds iteration count.
+    #[error("{0}")]
+    UnsupportedKeyEncryption(String),
 }
 
 /// A parsed credential: the DER to store and what the module reports about it.
@@ -264,7 +276,10 @@ fn key_der(
             // DER: the forms are distinct ASN.1 structures, so at most one parses.
             if pkcs8::PrivateKeyInfoRef::try_from(der.as_slice()).is_ok() {
                 pkcs8_key(der)
-            } else if pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice()).is_ok() {
+            } else if !matches!(
+                EncryptedPrivateKey::parse(&der),
+                Err(DecryptError::Malformed)
+            ) {
                 encrypted_pkcs8_key(&der, password)
             } else if pkcs1::RsaPrivateKeyRef::from_der(&der).is_ok() {
                 Ok(der)
@@ -299,14 +314,14 @@ fn encrypted_pkcs8_key(
     der: &[u8],
     password: Option<&[u8]>,
 ) -> Result<Zeroizing<Vec<u8>>, FormatError> {
-    let info =
-        pkcs8::EncryptedPrivateKeyInfoRef::try_from(der).map_err(|_| FormatError::NotAKey)?;
-    let password = password.ok_or(FormatError::KeyDecryption)?;
-    let doc = info
-        .decrypt(password)
-        .map_err(|_| FormatError::KeyDecryption)?;
-    // A wrong password that happens to unpad still yields garbage: it must parse as PKCS#8.
-    let plain = Zeroizing::new(doc.as_bytes().to_vec());
+    let plain = EncryptedPrivateKey::parse(der)
+        .and_then(|key| key.decrypt(password))
+        .map_err(|e| match e {
+            DecryptError::Malformed => FormatError::NotAKey,
+            DecryptError::NoPassword | DecryptError::Password(_) => FormatError::KeyDecryption,
+            other => FormatError::UnsupportedKeyEncryption(other.to_string()),
+        })?;
+    // The decryptor checked it is a PrivateKeyInfo; its algorithm must be one TLS can use.
     pkcs8_key(plain).map_err(|e| {
         if e == FormatError::NotAKey {
             FormatError::KeyDecryption

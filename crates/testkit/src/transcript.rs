@@ -13,7 +13,8 @@
 //! @ channel 1                    switch to channel 1 (made on first use); channel 0 is the first
 //! ```
 //!
-//! In expected output `{IMEI}`, `{IMSI}` and `{ICCID}` stand for the module's identity.
+//! In expected output `{IMEI}`, `{IMSI}`, `{ICCID}` and `{IPADDR}` (the PDP context address)
+//! stand for the module's identity.
 //! `@ send-file NAME` sends a file of `tests/fixtures/pki/` as host input (a payload), and in
 //! both directions `{SIZE:NAME}`, `{MD5:NAME}`, `{CN:NAME}` and `{NOTAFTER:NAME}` stand for that
 //! fixture's size and the facts openssl computed for it (`facts.txt`); `{FILE:NAME}` stands
@@ -166,11 +167,13 @@ impl Runner {
         }
         let expected = &fixture_placeholders(expected)?;
         let id = self.module()?.identity().clone();
+        let address = id.pdp_address().to_string();
         let mut out = expected.to_vec();
         for (name, value) in [
             ("{IMEI}", id.imei.as_str()),
             ("{IMSI}", &id.imsi),
             ("{ICCID}", &id.iccid),
+            ("{IPADDR}", &address),
         ] {
             out = replace_bytes(&out, name.as_bytes(), value.as_bytes());
         }
@@ -185,11 +188,13 @@ impl Runner {
             return actual.to_vec();
         };
         let id = m.identity();
+        let address = id.pdp_address().to_string();
         let mut out = actual.to_vec();
         for (value, name) in [
             (id.imei.as_str(), "{IMEI}"),
             (&id.imsi, "{IMSI}"),
             (&id.iccid, "{ICCID}"),
+            (&address, "{IPADDR}"),
         ] {
             out = replace_bytes(&out, value.as_bytes(), name.as_bytes());
         }

@@ -170,12 +170,14 @@ fn get_and_post_store_the_whole_response_in_the_named_file() {
     );
     assert_eq!(wait_result(&mut m), "+UUHTTPCR: 1,1,1");
     let req = String::from_utf8(requests.recv().unwrap()).unwrap();
-    assert!(req.starts_with("GET /status HTTP/1.1\r\n"), "{req}");
-    assert!(
-        req.contains(&format!("Host: 127.0.0.1:{port}\r\n")),
-        "{req}"
+    // The request bytes exactly: HTTP/1.0 as real modules send it (at-contract §5).
+    assert_eq!(
+        req,
+        format!(
+            "GET /status HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: sealcell TOBY-L2\r\n\
+             X-Device: unit-7\r\n\r\n"
+        )
     );
-    assert!(req.contains("X-Device: unit-7\r\n"), "{req}");
     let stored = response("200 OK", body);
     let read = at(&mut m, "AT+URDFILE=\"resp.txt\"");
     let mut expected = format!("\r\n+URDFILE: \"resp.txt\",{},\"", stored.len()).into_bytes();
@@ -197,16 +199,14 @@ fn get_and_post_store_the_whole_response_in_the_named_file() {
     );
     assert_eq!(wait_result(&mut m), "+UUHTTPCR: 1,5,1");
     let req = String::from_utf8(requests.recv().unwrap()).unwrap();
-    assert!(req.starts_with("POST /submit HTTP/1.1\r\n"), "{req}");
-    assert!(
-        req.contains("Authorization: Basic dXNlcjpwYXNz\r\n"),
-        "{req}"
+    assert_eq!(
+        req,
+        format!(
+            "POST /submit HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: sealcell TOBY-L2\r\n\
+             Authorization: Basic dXNlcjpwYXNz\r\nX-Device: unit-7\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n\r\na=1&b=2"
+        )
     );
-    assert!(
-        req.contains("Content-Type: application/x-www-form-urlencoded\r\n"),
-        "{req}"
-    );
-    assert!(req.ends_with("\r\n\r\na=1&b=2"), "{req}");
     assert!(at(&mut m, "AT+ULSTFILE=0").contains("\"http_last_response_1\""));
 }
 
@@ -342,7 +342,7 @@ fn https_uses_the_security_profile_and_its_stored_root() {
     assert_eq!(at(&mut m, "AT+UHTTPC=2,1,\"/\",\"s.txt\""), "\r\nOK\r\n");
     assert_eq!(wait_result(&mut m), "+UUHTTPCR: 2,1,1");
     let req = String::from_utf8(requests.recv().unwrap()).unwrap();
-    assert!(req.starts_with("GET / HTTP/1.1\r\n"), "{req}");
+    assert!(req.starts_with("GET / HTTP/1.0\r\n"), "{req}");
     assert!(at(&mut m, "AT+URDFILE=\"s.txt\"").contains("secure"));
 
     // The same server, checked against a root that did not sign it: 3,73, nothing stored.
@@ -394,7 +394,7 @@ fn sealed_store_supplies_the_client_certificate_and_the_pinned_server_certificat
     at(&mut m, "AT+UHTTP=3,6,1");
     assert_eq!(at(&mut m, "AT+UHTTPC=3,1,\"/\",\"a\""), "\r\nOK\r\n");
     assert_eq!(wait_result(&mut m), "+UUHTTPCR: 3,1,1");
-    assert!(requests.recv().unwrap().starts_with(b"GET / HTTP/1.1"));
+    assert!(requests.recv().unwrap().starts_with(b"GET / HTTP/1.0"));
 
     // Without the client certificate the server refuses the handshake.
     at(&mut m, "AT+USECPRF=0,5,\"\"");
@@ -449,7 +449,7 @@ fn head_delete_put_file_and_post_file() {
         requests
             .recv()
             .unwrap()
-            .starts_with(b"HEAD /h HTTP/1.1\r\n")
+            .starts_with(b"HEAD /h HTTP/1.0\r\n")
     );
     let head = at(&mut m, "AT+URDFILE=\"head\"");
     assert!(
@@ -463,7 +463,7 @@ fn head_delete_put_file_and_post_file() {
         requests
             .recv()
             .unwrap()
-            .starts_with(b"DELETE /d HTTP/1.1\r\n")
+            .starts_with(b"DELETE /d HTTP/1.0\r\n")
     );
 
     assert_eq!(at(&mut m, "AT+UDWNFILE=\"body.json\",12"), "\r\n>");
@@ -478,7 +478,7 @@ fn head_delete_put_file_and_post_file() {
     );
     assert_eq!(wait_result(&mut m), "+UUHTTPCR: 0,3,1");
     let req = String::from_utf8(requests.recv().unwrap()).unwrap();
-    assert!(req.starts_with("PUT /p HTTP/1.1\r\n"), "{req}");
+    assert!(req.starts_with("PUT /p HTTP/1.0\r\n"), "{req}");
     assert!(req.contains("Content-Type: application/json\r\n"), "{req}");
     assert!(req.ends_with("\r\n\r\n{\"on\": true}"), "{req}");
 
@@ -491,7 +491,7 @@ fn head_delete_put_file_and_post_file() {
     );
     assert_eq!(wait_result(&mut m), "+UUHTTPCR: 0,4,1");
     let req = String::from_utf8(requests.recv().unwrap()).unwrap();
-    assert!(req.starts_with("POST /q HTTP/1.1\r\n"), "{req}");
+    assert!(req.starts_with("POST /q HTTP/1.0\r\n"), "{req}");
     assert!(
         req.contains("Content-Type: application/x-custom\r\n"),
         "{req}"

@@ -1,6 +1,7 @@
 //! Runs every golden transcript in `tests/transcripts/` twice: each `>` line in one chunk, and
 //! one byte at a time. `SEALCELL_BLESS=1 cargo test -p sealcell-testkit --test transcripts`
-//! rewrites the expected output (review the diff before committing).
+//! rewrites the expected output (review the diff before committing); `SEALCELL_BLESS=<text>`
+//! rewrites only the transcripts whose file name contains `<text>`.
 
 // Test code: a failed unwrap or panic is a failed test, reported with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -23,12 +24,16 @@ fn transcripts() -> Vec<PathBuf> {
 
 #[test]
 fn golden_transcripts() {
-    let bless = std::env::var_os("SEALCELL_BLESS").is_some();
+    let bless = std::env::var("SEALCELL_BLESS").ok();
     let mut failures = Vec::new();
     for path in transcripts() {
         let text = std::fs::read_to_string(&path).unwrap();
         let t = Transcript::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        if bless {
+        let name = path.file_name().unwrap().to_string_lossy();
+        if let Some(filter) = bless.as_deref() {
+            if filter != "1" && !name.contains(filter) {
+                continue;
+            }
             let dir = tempfile::tempdir().unwrap();
             let blessed = run(&t, dir.path(), Delivery::Chunk, true)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -321,3 +321,68 @@ fn credentials_through_ublox_cellular_rs_before_and_after_the_seal() {
     }
     emulator.stop();
 }
+
+/// The network as the crate's network-service and packet-domain structs read it (at-contract
+/// §1.1): registration reports with location, the signal of the serving cell, the contexts.
+#[test]
+fn network_registration_and_contexts_through_ublox_cellular_rs() {
+    use ublox_cellular::command::network_service::GetSignalQuality;
+    use ublox_cellular::command::network_service::types::RatAct;
+    use ublox_cellular::command::psn::types::{
+        EPSNetworkRegistrationStat, EPSNetworkRegistrationUrcConfig, GPRSNetworkRegistrationStat,
+        GPRSNetworkRegistrationUrcConfig, PDPContextStatus,
+    };
+    use ublox_cellular::command::psn::{
+        GetEPSNetworkRegistrationStatus, GetGPRSNetworkRegistrationStatus, GetPDPContextState,
+        SetEPSNetworkRegistrationStatus, SetGPRSNetworkRegistrationStatus,
+    };
+
+    let (_dir, emulator, stream) = start();
+    let mut buf = [0u8; 4096];
+    let mut client = SimpleClient::new(
+        TcpIo(stream),
+        AtDigester::<Urc>::new(),
+        &mut buf,
+        Config::new(),
+    );
+    client.send(&SetEcho { enabled: Echo::Off }).expect("ATE0");
+
+    client
+        .send(&SetEPSNetworkRegistrationStatus {
+            n: EPSNetworkRegistrationUrcConfig::UrcVerbose,
+        })
+        .expect("AT+CEREG=2");
+    let eps = client
+        .send(&GetEPSNetworkRegistrationStatus)
+        .expect("AT+CEREG?");
+    assert!(eps.n == EPSNetworkRegistrationUrcConfig::UrcVerbose);
+    assert!(eps.stat == EPSNetworkRegistrationStat::Registered);
+    assert_eq!(eps.tac.as_deref(), Some("0001"));
+    assert_eq!(eps.ci.as_deref(), Some("01A2D001"));
+    assert!(eps.act == Some(RatAct::Lte));
+
+    client
+        .send(&SetGPRSNetworkRegistrationStatus {
+            n: GPRSNetworkRegistrationUrcConfig::UrcVerbose,
+        })
+        .expect("AT+CGREG=2");
+    let gprs = client
+        .send(&GetGPRSNetworkRegistrationStatus)
+        .expect("AT+CGREG?");
+    assert!(gprs.stat == GPRSNetworkRegistrationStat::Registered);
+    assert_eq!(gprs.lac.as_deref(), Some("0001"));
+
+    // +CESQ: RSRQ index 22 (-9 dB) and RSRP index 51 (-90 dBm), the cell +UCGED describes.
+    let signal = client.send(&GetSignalQuality).expect("AT+CESQ");
+    assert_eq!(
+        (signal.rxlev, signal.ber, signal.rscp, signal.ecn0),
+        (99, 99, 255, 255)
+    );
+    assert_eq!((signal.rsrq, signal.rsrp), (22, 51));
+
+    let contexts = client.send(&GetPDPContextState).expect("AT+CGACT?");
+    assert_eq!(contexts.len(), 1);
+    assert_eq!(contexts[0].cid.0, 1);
+    assert!(contexts[0].status == PDPContextStatus::Activated);
+    emulator.stop();
+}

@@ -7,17 +7,10 @@ use sealcell_at::args::{Arg, ArgReader};
 use sealcell_at::format::{ChannelSettings, CmeeMode};
 use sealcell_at::syntax::{AtCommand, Form};
 
-use super::{CmdResult, Ctx, Outcome, network, undefined_form};
+use super::{CmdResult, Ctx, Outcome, undefined_form};
 use crate::clock;
 
-/// A stored setting value, printed back by the read form.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
-    /// An integer.
-    Int(i64),
-    /// A string (printed in quotes).
-    Str(String),
-}
+pub use crate::nvm::Value;
 
 /// A control or settings command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,11 +54,10 @@ pub enum Stored {
     Upsv,
     /// `+CGEREP`: packet-domain event reporting.
     Cgerep,
-    /// `+UCGED`: cell environment description mode.
-    Ucged,
-    /// `+UGPRF`: GPRS link profile.
+    /// `+UGPRF`: GPRS link profile (persistent).
     Ugprf,
-    /// `+ULWM2M`: LwM2M client activation.
+    /// `+ULWM2M`: LwM2M client activation, 0 on (factory) and 1 off (persistent: ubxlib turns
+    /// it off and reboots, and must find it off afterwards).
     Ulwm2m,
     /// `+UEMBPF`: embedded packet filtering.
     Uembpf,
@@ -83,6 +75,8 @@ struct Spec {
     params: &'static [Param],
     /// Trailing parameters may be omitted; `keep_unset` keeps earlier values for them.
     keep_unset: bool,
+    /// Kept in NVM across reboots (else volatile, back to `default` at boot).
+    persistent: bool,
     default: &'static [i64],
     test: &'static str,
 }
@@ -98,6 +92,7 @@ impl Stored {
                 name: "+IPR",
                 params: &[Param::OneOf(BAUD_RATES)],
                 keep_unset: false,
+                persistent: false,
                 default: &[115200],
                 test: "+IPR: (0,9600,19200,38400,57600,115200,230400,460800,921600,3000000),()",
             },
@@ -105,6 +100,7 @@ impl Stored {
                 name: "+UPSV",
                 params: &[Param::Range(0, 4), Param::Range(40, 65000)],
                 keep_unset: false,
+                persistent: false,
                 default: &[0],
                 test: "+UPSV: (0-4),(40-65000)",
             },
@@ -112,15 +108,9 @@ impl Stored {
                 name: "+CGEREP",
                 params: &[Param::Range(0, 2), Param::Range(0, 1)],
                 keep_unset: true,
+                persistent: false,
                 default: &[0, 0],
                 test: "+CGEREP: (0-2),(0-1)",
-            },
-            Stored::Ucged => &Spec {
-                name: "+UCGED",
-                params: &[Param::OneOf(&[0, 2, 5])],
-                keep_unset: false,
-                default: &[0],
-                test: "+UCGED: (0,2,5)",
             },
             Stored::Ugprf => &Spec {
                 name: "+UGPRF",
@@ -130,6 +120,7 @@ impl Stored {
                     Param::IntOrStr,
                 ],
                 keep_unset: true,
+                persistent: true,
                 default: &[0, 0],
                 test: "+UGPRF: (0-65535),(0-65535),",
             },
@@ -137,6 +128,7 @@ impl Stored {
                 name: "+ULWM2M",
                 params: &[Param::Range(0, 1)],
                 keep_unset: false,
+                persistent: true,
                 default: &[0],
                 test: "+ULWM2M: (0-1)",
             },
@@ -144,6 +136,7 @@ impl Stored {
                 name: "+UEMBPF",
                 params: &[Param::Range(0, 1), Param::IntOrStr, Param::IntOrStr],
                 keep_unset: true,
+                persistent: false,
                 default: &[0],
                 test: "+UEMBPF: (0-1),,",
             },
@@ -170,7 +163,6 @@ impl Cmd {
             "+IPR" => Cmd::Stored(Stored::Ipr),
             "+UPSV" => Cmd::Stored(Stored::Upsv),
             "+CGEREP" => Cmd::Stored(Stored::Cgerep),
-            "+UCGED" => Cmd::Stored(Stored::Ucged),
             "+UGPRF" => Cmd::Stored(Stored::Ugprf),
             "+ULWM2M" => Cmd::Stored(Stored::Ulwm2m),
             "+UEMBPF" => Cmd::Stored(Stored::Uembpf),
@@ -210,16 +202,18 @@ pub(crate) fn execute(cmd: Cmd, at: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdRes
         }
         (Cmd::Cfun, Form::Test) => ctx.info(b"+CFUN: (0,1,4,15,16),(0-1)"),
         (Cmd::Clock, Form::Read) => {
-            let text = clock::format_cclk(ctx.module.clock_unix());
+            let text = clock::format_cclk_zoned(ctx.module.clock_unix(), clock_zone(ctx));
             ctx.info_fmt(format_args!("+CCLK: \"{text}\""));
         }
         (Cmd::Clock, Form::Set(args)) => {
             let mut r = args.reader();
             let text = r.string(32)?;
             r.finish()?;
-            let t = clock::parse_cclk(text).ok_or(CmeError::OperationNotSupported)?;
-            ctx.module.clock_offset =
-                t.saturating_sub(ctx.module.clock_unix() - ctx.module.clock_offset);
+            let (t, zone) = clock::parse_cclk_zoned(text).ok_or(CmeError::OperationNotSupported)?;
+            ctx.module.set_clock_unix(t);
+            ctx.module
+                .settings
+                .insert(CLOCK_ZONE_KEY, vec![Value::Int(zone)]);
         }
         (Cmd::Clock, Form::Test) => {}
         (Cmd::Greeting, Form::Set(args)) => {
@@ -265,6 +259,18 @@ pub(crate) fn execute(cmd: Cmd, at: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdRes
     Ok(Outcome::Done)
 }
 
+/// Where the `+CCLK` zone lives: with the volatile settings, so it is kept until the next
+/// reboot, like the clock offset itself (a real module's RTC zone is lost with its power).
+const CLOCK_ZONE_KEY: &str = "+CCLK";
+
+/// The zone the host last set with `AT+CCLK=`, in quarters of an hour (0, UTC, after boot).
+fn clock_zone(ctx: &Ctx<'_>) -> i64 {
+    match ctx.module.settings.get(CLOCK_ZONE_KEY).map(Vec::as_slice) {
+        Some([Value::Int(zone)]) => *zone,
+        _ => 0,
+    }
+}
+
 fn flag(n: Option<u32>) -> Result<bool, CmeError> {
     match n {
         None | Some(0) => Ok(false),
@@ -295,9 +301,9 @@ fn cfun(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> CmdResult {
         15 | 16 => Ok(Outcome::Reboot),
         1 if rst == 1 => Ok(Outcome::Reboot),
         0 | 1 | 4 => {
-            let before = ctx.module.radio.registered();
+            let before = ctx.module.radio.snapshot();
             ctx.module.radio.cfun = fun;
-            network::announce_registration(ctx.module, before);
+            ctx.module.radio_changed(before);
             Ok(Outcome::Done)
         }
         _ => Err(CmeError::OperationNotSupported),
@@ -336,7 +342,13 @@ fn stored(spec: &'static Spec, form: Form<'_>, ctx: &mut Ctx<'_>) -> Result<(), 
                 values[i] = value;
             }
             r.finish()?;
-            ctx.module.settings.insert(spec.name, values);
+            if spec.persistent {
+                ctx.update_nvm(|n| {
+                    n.stored.insert(spec.name.to_string(), values);
+                })?;
+            } else {
+                ctx.module.settings.insert(spec.name, values);
+            }
         }
         Form::Read => {
             let mut line = format!("{}: ", spec.name);
@@ -362,9 +374,12 @@ fn stored(spec: &'static Spec, form: Form<'_>, ctx: &mut Ctx<'_>) -> Result<(), 
 }
 
 fn current(spec: &Spec, ctx: &Ctx<'_>) -> Vec<Value> {
-    ctx.module
-        .settings
-        .get(spec.name)
+    let stored = if spec.persistent {
+        ctx.module.nvm.values.stored.get(spec.name)
+    } else {
+        ctx.module.settings.get(spec.name)
+    };
+    stored
         .cloned()
         .unwrap_or_else(|| spec.default.iter().map(|&v| Value::Int(v)).collect())
 }

@@ -7,9 +7,12 @@ pub mod control;
 pub mod file_system;
 pub mod fw_update;
 pub mod general;
+pub mod gpio;
 pub mod http;
 pub mod network;
+pub mod packet;
 pub mod security;
+pub mod sim;
 pub mod tls_profile;
 
 use std::io::Write;
@@ -28,8 +31,10 @@ pub enum Command {
     General(general::Cmd),
     /// Control and settings (ch. 5, 7, 14): `E`, `V`, `Q`, `Z`, `+CMEE`, `+CFUN`, `+IPR`, ...
     Control(control::Cmd),
-    /// Network service and packet domain (ch. 7, 18): `+COPS`, `+CEREG`, `+CGDCONT`, ...
+    /// Network service (ch. 7): `+COPS`, `+CEREG`, `+CSQ`, `+UCGED`, ...
     Network(network::Cmd),
+    /// Packet domain (ch. 18): `+CGDCONT`, `+CGACT`, `+CGCONTRDP`, `+CGPADDR`, `+UAUTHREQ`.
+    Packet(packet::Cmd),
     /// File system (ch. 22): `+UDWNFILE`, `+URDFILE`, `+URDBLOCK`, `+UDELFILE`, `+ULSTFILE`.
     FileSystem(file_system::Cmd),
     /// Security (ch. 26, application note UBX-19022699): `+USECCFG`, `+USECMNG`.
@@ -40,6 +45,10 @@ pub enum Command {
     SecurityProfile(tls_profile::Cmd),
     /// HTTP(S) client (ch. 27, application note §4.1): `+UHTTP`, `+UHTTPC`, `+UHTTPER`.
     Http(http::Cmd),
+    /// Restricted SIM access (27.007 §8.18): `+CRSM`.
+    Sim(sim::Cmd),
+    /// GPIO and GNSS control: `+UGPIOC`, `+UGPIOR`, `+UGPIOW`, `+UGPS`.
+    Gpio(gpio::Cmd),
     /// Anything else: `ERROR` / `+CME ERROR: 100`.
     Unknown,
 }
@@ -53,6 +62,8 @@ impl Command {
             Command::Control(c)
         } else if let Some(c) = network::Cmd::from_name(name) {
             Command::Network(c)
+        } else if let Some(c) = packet::Cmd::from_name(name) {
+            Command::Packet(c)
         } else if let Some(c) = file_system::Cmd::from_name(name) {
             Command::FileSystem(c)
         } else if let Some(c) = security::Cmd::from_name(name) {
@@ -63,6 +74,10 @@ impl Command {
             Command::SecurityProfile(c)
         } else if let Some(c) = http::Cmd::from_name(name) {
             Command::Http(c)
+        } else if let Some(c) = sim::Cmd::from_name(name) {
+            Command::Sim(c)
+        } else if let Some(c) = gpio::Cmd::from_name(name) {
+            Command::Gpio(c)
         } else {
             Command::Unknown
         }
@@ -157,11 +172,14 @@ pub(crate) fn execute(cmd: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
         Command::General(c) => general::execute(c, cmd.form, ctx),
         Command::Control(c) => control::execute(c, cmd, ctx),
         Command::Network(c) => network::execute(c, cmd.form, ctx),
+        Command::Packet(c) => packet::execute(c, cmd.form, ctx),
         Command::FileSystem(c) => file_system::execute(c, cmd.form, ctx),
         Command::Security(c) => security::execute(c, cmd.form, ctx),
         Command::FirmwareUpdate(c) => fw_update::execute(c, cmd.form, ctx),
         Command::SecurityProfile(c) => tls_profile::execute(c, cmd.form, ctx),
         Command::Http(c) => http::execute(c, cmd.form, ctx),
+        Command::Sim(c) => sim::execute(c, cmd.form, ctx),
+        Command::Gpio(c) => gpio::execute(c, cmd.form, ctx),
         Command::Unknown => Err(CmeError::Unknown),
     }
 }

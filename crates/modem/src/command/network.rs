@@ -1,26 +1,20 @@
-//! The always-registered LTE network (at-contract §1; u-blox AT manual ch. 7 and 18): operator
-//! selection, registration status, attach, signal quality, PDP contexts, and the persistent
-//! radio settings (`+UMNOPROF`, `+URAT`, `+UBANDMASK`, `+CGDCONT`).
+//! The always-registered LTE network (at-contract §1, §1.1; u-blox AT manual ch. 7 and 18;
+//! 3GPP TS 27.007 §7 and §10): operator selection, the registration reports, attach, the
+//! signalling connection, signal quality and the serving cell, and the persistent radio
+//! settings (`+UMNOPROF`, `+URAT`, `+UBANDMASK`). PDP contexts are in [`super::packet`].
 //!
 //! With `AT+CFUN=1` the module is registered on the emulated home network "sealcell"
-//! (PLMN 001/01, LTE); with `AT+CFUN=0` or `4`, or `AT+COPS=2`, it is not.
+//! (PLMN 001/01, LTE); with `AT+CFUN=0` or `4`, or `AT+COPS=2`, it is not. The network itself
+//! lives in [`crate::radio`]; this module parses and formats.
 
 use sealcell_at::CmeError;
 use sealcell_at::syntax::Form;
 
 use super::{CmdResult, Ctx, Outcome, undefined_form};
-use crate::module::Module;
-use crate::nvm::PdpContext;
+use crate::radio::home::{MCC, MNC, OPERATOR_LONG, OPERATOR_NUMERIC, OPERATOR_SHORT};
+use crate::radio::{ACT_LTE, Reg, cell, cesq_rsrp, cesq_rsrq, csq_rssi};
 
-const OPERATOR_LONG: &str = "sealcell";
-const OPERATOR_SHORT: &str = "sealcell";
-const OPERATOR_NUMERIC: &str = "00101";
-/// Access technology 7: E-UTRAN.
-const ACT_LTE: i64 = 7;
-const TAC: &str = "0001";
-const CELL_ID: &str = "01A2D001";
-
-/// A network-service or packet-domain command.
+/// A network-service command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cmd {
     /// `+COPS`: operator selection.
@@ -33,12 +27,16 @@ pub enum Cmd {
     Cereg,
     /// `+CGATT`: packet-domain attach.
     Cgatt,
+    /// `+CSCON`: signalling connection status.
+    Cscon,
+    /// `+CEER`: extended error report.
+    Ceer,
     /// `+CSQ`: signal quality.
     Csq,
-    /// `+CGACT`: PDP context activation.
-    Cgact,
-    /// `+CGDCONT`: PDP context definition (persistent).
-    Cgdcont,
+    /// `+CESQ`: extended signal quality.
+    Cesq,
+    /// `+UCGED`: cell environment description.
+    Ucged,
     /// `+UMNOPROF`: MNO profile (persistent).
     Umnoprof,
     /// `+URAT`: radio access technology selection (persistent).
@@ -55,9 +53,11 @@ impl Cmd {
             "+CGREG" => Cmd::Cgreg,
             "+CEREG" => Cmd::Cereg,
             "+CGATT" => Cmd::Cgatt,
+            "+CSCON" => Cmd::Cscon,
+            "+CEER" => Cmd::Ceer,
             "+CSQ" => Cmd::Csq,
-            "+CGACT" => Cmd::Cgact,
-            "+CGDCONT" => Cmd::Cgdcont,
+            "+CESQ" => Cmd::Cesq,
+            "+UCGED" => Cmd::Ucged,
             "+UMNOPROF" => Cmd::Umnoprof,
             "+URAT" => Cmd::Urat,
             "+UBANDMASK" => Cmd::Ubandmask,
@@ -66,48 +66,9 @@ impl Cmd {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Reg {
-    Cs,
-    Gprs,
-    Eps,
-}
-
-impl Reg {
-    fn prefix(self) -> &'static str {
-        match self {
-            Reg::Cs => "+CREG",
-            Reg::Gprs => "+CGREG",
-            Reg::Eps => "+CEREG",
-        }
-    }
-
-    fn n(self, m: &Module) -> i64 {
-        match self {
-            Reg::Cs => m.radio.creg_n,
-            Reg::Gprs => m.radio.cgreg_n,
-            Reg::Eps => m.radio.cereg_n,
-        }
-    }
-
-    fn set_n(self, m: &mut Module, n: i64) {
-        match self {
-            Reg::Cs => m.radio.creg_n = n,
-            Reg::Gprs => m.radio.cgreg_n = n,
-            Reg::Eps => m.radio.cereg_n = n,
-        }
-    }
-
-    /// The status fields after `<n>` (read form) or alone (URC): `<stat>[,<tac>,<ci>,<AcT>]`.
-    fn status(self, m: &Module, n: i64) -> String {
-        let stat = u8::from(m.radio.registered());
-        if n >= 2 && m.radio.registered() {
-            format!("{stat},\"{TAC}\",\"{CELL_ID}\",{ACT_LTE}")
-        } else {
-            stat.to_string()
-        }
-    }
-}
+/// `+UCGED` modes (u-blox manual, "Cell environment description"): 0 off, 2 short form
+/// (TOBY-L2, LARA-R6 and SARA-R5 report the serving cell in it), 5 the SARA-R4 form.
+const UCGED_MODES: [i64; 3] = [0, 2, 5];
 
 pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
     match (cmd, form) {
@@ -142,14 +103,14 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
                     return Err(CmeError::OperationNotAllowed);
                 }
             }
-            let before = ctx.module.radio.registered();
+            let before = ctx.module.radio.snapshot();
             if let Some(f) = format {
                 ctx.module.radio.cops_format = f;
             }
             if mode != 3 {
                 ctx.module.radio.cops_mode = if mode == 4 { 0 } else { mode };
             }
-            announce_registration(ctx.module, before);
+            ctx.module.radio_changed(before);
         }
         (Cmd::Cops, Form::Test) => {
             let line = format!(
@@ -157,9 +118,9 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
             );
             ctx.info(line.as_bytes());
         }
-        (Cmd::Creg, form) => return registration(Reg::Cs, 2, form, ctx),
-        (Cmd::Cgreg, form) => return registration(Reg::Gprs, 2, form, ctx),
-        (Cmd::Cereg, form) => return registration(Reg::Eps, 3, form, ctx),
+        (Cmd::Creg, form) => return registration(Reg::Cs, form, ctx),
+        (Cmd::Cgreg, form) => return registration(Reg::Gprs, form, ctx),
+        (Cmd::Cereg, form) => return registration(Reg::Eps, form, ctx),
         (Cmd::Cgatt, Form::Read) => {
             let a = u8::from(ctx.module.radio.attached());
             ctx.info_fmt(format_args!("+CGATT: {a}"));
@@ -171,62 +132,46 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
             if state == 1 && !ctx.module.radio.registered() {
                 return Err(CmeError::OperationNotAllowed);
             }
+            let before = ctx.module.radio.snapshot();
             ctx.module.radio.attach_wanted = state == 1;
+            ctx.module.radio_changed(before);
         }
         (Cmd::Cgatt, Form::Test) => ctx.info(b"+CGATT: (0-1)"),
+        (Cmd::Cscon, Form::Set(args)) => {
+            let mut r = args.reader();
+            let n = r.opt_int(0..=1)?.unwrap_or(0);
+            r.finish()?;
+            ctx.module.radio.modes_mut(ctx.channel).cscon = n as u8;
+        }
+        (Cmd::Cscon, Form::Read) => {
+            let n = ctx.module.radio.modes(ctx.channel).cscon;
+            let mode = u8::from(ctx.module.radio.rrc_connected());
+            ctx.info_fmt(format_args!("+CSCON: {n},{mode}"));
+        }
+        (Cmd::Cscon, Form::Test) => ctx.info(b"+CSCON: (0-1)"),
+        (Cmd::Ceer, Form::Action) => ctx.info(b"+CEER: \"No report available\""),
+        (Cmd::Ceer, Form::Test) => {}
         (Cmd::Csq, Form::Action) => {
-            let line: &[u8] = if ctx.module.radio.registered() {
-                b"+CSQ: 24,99"
+            if ctx.module.radio.registered() {
+                let rssi = csq_rssi();
+                ctx.info_fmt(format_args!("+CSQ: {rssi},99"));
             } else {
-                b"+CSQ: 99,99"
-            };
-            ctx.info(line);
+                ctx.info(b"+CSQ: 99,99");
+            }
         }
         (Cmd::Csq, Form::Test) => ctx.info(b"+CSQ: (0-31,99),(99)"),
-        (Cmd::Cgact, Form::Read) => {
-            let attached = ctx.module.radio.attached();
-            let cids: Vec<i64> = ctx
-                .module
-                .nvm
-                .values
-                .contexts
-                .keys()
-                .filter_map(|k| k.parse().ok())
-                .collect();
-            for cid in cids {
-                let active = u8::from(attached && !ctx.module.radio.deactivated.contains(&cid));
-                ctx.info_fmt(format_args!("+CGACT: {cid},{active}"));
+        (Cmd::Cesq, Form::Action) => {
+            if ctx.module.radio.registered() {
+                let (rsrq, rsrp) = (cesq_rsrq(), cesq_rsrp());
+                ctx.info_fmt(format_args!("+CESQ: 99,99,255,255,{rsrq},{rsrp}"));
+            } else {
+                ctx.info(b"+CESQ: 99,99,255,255,255,255");
             }
         }
-        (Cmd::Cgact, Form::Set(args)) => {
-            let mut r = args.reader();
-            let state = r.int(0..=1)?;
-            let cid = r.opt_int(1..=8)?;
-            r.finish()?;
-            if state == 1 && !ctx.module.radio.attached() {
-                return Err(CmeError::OperationNotAllowed);
-            }
-            let cids: Vec<i64> = match cid {
-                Some(c) => vec![c],
-                None => ctx
-                    .module
-                    .nvm
-                    .values
-                    .contexts
-                    .keys()
-                    .filter_map(|k| k.parse().ok())
-                    .collect(),
-            };
-            let deactivated = &mut ctx.module.radio.deactivated;
-            for c in cids {
-                deactivated.retain(|&d| d != c);
-                if state == 0 {
-                    deactivated.push(c);
-                }
-            }
+        (Cmd::Cesq, Form::Test) => {
+            ctx.info(b"+CESQ: (0-63,99),(0-7,99),(0-96,255),(0-49,255),(0-34,255),(0-97,255)")
         }
-        (Cmd::Cgact, Form::Test) => ctx.info(b"+CGACT: (0-1)"),
-        (Cmd::Cgdcont, form) => return cgdcont(form, ctx),
+        (Cmd::Ucged, form) => return ucged(form, ctx),
         (Cmd::Umnoprof, Form::Read) => {
             let p = ctx.module.nvm.values.mno_profile;
             ctx.info_fmt(format_args!("+UMNOPROF: {p}"));
@@ -291,21 +236,22 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
     Ok(Outcome::Done)
 }
 
-fn registration(reg: Reg, max_n: i64, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
+fn registration(reg: Reg, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
     match form {
         Form::Read => {
-            let n = reg.n(ctx.module);
-            let line = format!("{}: {n},{}", reg.prefix(), reg.status(ctx.module, n));
-            ctx.info(line.as_bytes());
+            let n = ctx.module.radio.modes(ctx.channel).n(reg);
+            let fields = ctx.module.radio.report_fields(reg, n);
+            ctx.info_fmt(format_args!("{}: {n},{fields}", reg.prefix()));
         }
         Form::Set(args) => {
             let mut r = args.reader();
-            let n = r.opt_int(0..=max_n)?.unwrap_or(0);
+            let n = r.opt_int(0..=i64::from(Reg::MAX_N))?.unwrap_or(0);
             r.finish()?;
-            reg.set_n(ctx.module, n);
+            // In range 0..=5 by the reader.
+            ctx.module.radio.modes_mut(ctx.channel).set_n(reg, n as u8);
         }
         Form::Test => {
-            let line = format!("{}: (0-{max_n})", reg.prefix());
+            let line = format!("{}: (0-{})", reg.prefix(), Reg::MAX_N);
             ctx.info(line.as_bytes());
         }
         form => return undefined_form(form),
@@ -313,84 +259,75 @@ fn registration(reg: Reg, max_n: i64, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdR
     Ok(Outcome::Done)
 }
 
-/// Sends the registration URCs a change of registration causes (`+CREG: <stat>` and its
-/// siblings, to channels... every channel: the network is the module's).
-pub(crate) fn announce_registration(module: &mut Module, before: bool) {
-    if module.radio.registered() == before {
-        return;
-    }
-    if !module.radio.registered() {
-        module.radio.deactivated.clear();
-    }
-    for reg in [Reg::Cs, Reg::Gprs, Reg::Eps] {
-        let n = reg.n(module);
-        if n >= 1 {
-            let urc = format!("{}: {}", reg.prefix(), reg.status(module, n));
-            module.broadcast_urc(urc.as_bytes());
-        }
-    }
-}
-
-fn cgdcont(form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
+/// `+UCGED`: the mode is the module's (it selects what the read reports).
+fn ucged(form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
     match form {
-        Form::Read => {
-            let lines: Vec<String> = ctx
-                .module
-                .nvm
-                .values
-                .contexts
-                .iter()
-                .map(|(cid, c)| {
-                    format!(
-                        "+CGDCONT: {cid},\"{}\",\"{}\",\"{}\",{},{}",
-                        c.pdp_type, c.apn, c.address, c.d_comp, c.h_comp
-                    )
-                })
-                .collect();
-            for l in lines {
-                ctx.info(l.as_bytes());
-            }
-        }
         Form::Set(args) => {
             let mut r = args.reader();
-            let cid = r.int(1..=8)?;
-            let pdp_type = r.opt_string(8)?;
-            let apn = r.opt_string(99)?;
-            let address = r.opt_string(63)?;
-            let d_comp = r.opt_int(0..=2)?;
-            let h_comp = r.opt_int(0..=4)?;
+            let mode = r.int(0..=5)?;
             r.finish()?;
-            let key = cid.to_string();
-            match pdp_type {
-                None => {
-                    ctx.update_nvm(|n| {
-                        n.contexts.remove(&key);
-                    })?;
-                }
-                Some(t) => {
-                    let t = t.to_ascii_uppercase();
-                    if !["IP", "IPV6", "IPV4V6", "NONIP"].contains(&t.as_str()) {
-                        return Err(CmeError::OperationNotSupported);
-                    }
-                    let context = PdpContext {
-                        pdp_type: t,
-                        apn: apn.unwrap_or("").to_string(),
-                        address: address.unwrap_or("0.0.0.0").to_string(),
-                        d_comp: d_comp.unwrap_or(0),
-                        h_comp: h_comp.unwrap_or(0),
-                    };
-                    ctx.update_nvm(|n| {
-                        n.contexts.insert(key, context);
-                    })?;
-                }
+            if !UCGED_MODES.contains(&mode) {
+                return Err(CmeError::OperationNotSupported);
+            }
+            ctx.module.radio.ucged_mode = mode;
+        }
+        Form::Read => {
+            let mode = ctx.module.radio.ucged_mode;
+            for line in ucged_report(mode, ctx.module.radio.registered()) {
+                ctx.info(line.as_bytes());
             }
         }
-        Form::Test => {
-            for t in ["IP", "IPV6", "IPV4V6", "NONIP"] {
-                ctx.info_fmt(format_args!("+CGDCONT: (1-8),\"{t}\",,,(0-2),(0-4)"));
-            }
-        }
+        Form::Test => ctx.info(b"+UCGED: (0,2,5)"),
         form => return undefined_form(form),
     }
     Ok(Outcome::Done)
+}
+
+/// The lines of `AT+UCGED?` in `mode`, for the serving cell of [`crate::radio::cell`].
+///
+/// Mode 2 is the layout ubxlib parses for LARA-R6 and the u-blox manual gives for the LTE RATs
+/// (`+UCGED: 2`, then `<RAT>,<svc>,<MCC>,<MNC>`, then `<EARFCN>,<Lband>,<ul_BW>,<dl_BW>,<TAC>,
+/// <LcellId>,<P-CID>,<mTmsi>,<mmeGrId>,<mmeCode>,<RSRP>,<RSRQ>,<Lsinr>,<Lrrc>,<RI>,<CQI>,
+/// <avg_rsrp>,<totalPuschPwr>,<avgPucchPwr>,<drx>,<l2w>,<volte_mode>,<meas_gap>,<tti_bundling>`):
+/// bandwidths in resource blocks, TAC and cell id in hex, RSRP and RSRQ as the 3GPP indices
+/// `+CESQ` also reports, 255 for what the emulator does not model. Mode 5 is the SARA-R4 form
+/// (`+RSRP:`/`+RSRQ:` lines with dBm and dB values).
+fn ucged_report(mode: i64, registered: bool) -> Vec<String> {
+    const RAT_LTE: u8 = 4;
+    const RESOURCE_BLOCKS: u8 = cell::BANDWIDTH_MHZ * 5;
+    match (mode, registered) {
+        (2, true) => {
+            let (rsrp, rsrq) = (cesq_rsrp(), cesq_rsrq());
+            vec![
+                "+UCGED: 2".into(),
+                format!("{RAT_LTE},0,{MCC:03},{MNC:02}"),
+                format!(
+                    "{},{},{RESOURCE_BLOCKS},{RESOURCE_BLOCKS},{:04x},{:x},{},00000000,ffff,ff,\
+                     {rsrp},{rsrq},{}.00,255,255,255,{rsrp},255,255,0,255,255,0,0",
+                    cell::EARFCN,
+                    cell::BAND,
+                    cell::TAC,
+                    cell::CELL_ID,
+                    cell::PCI,
+                    cell::SINR_DB,
+                ),
+            ]
+        }
+        (5, true) => vec![
+            format!(
+                "+RSRP: {},{},\"{:04}.00\",",
+                cell::PCI,
+                cell::EARFCN,
+                cell::RSRP_DBM
+            ),
+            format!(
+                "+RSRQ: {},{},\"{:03}.00\",",
+                cell::PCI,
+                cell::EARFCN,
+                cell::RSRQ_DB
+            ),
+        ],
+        // Off, or no serving cell to describe.
+        _ => vec![format!("+UCGED: {mode}")],
+    }
 }
