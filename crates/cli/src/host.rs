@@ -12,9 +12,7 @@ use anyhow::anyhow;
 use clap::Args;
 use sealcell_host::client::{AtClient, ClientError, ClientOptions, Command, REDACTED, result_text};
 use sealcell_host::fota::{FotaError, FotaReport, FotaRequest, HttpsUrl, fota};
-use sealcell_host::plan::Plan;
 use sealcell_host::port::{Flow, PortSpec};
-use sealcell_host::provision::{ProvisionError, ProvisionOptions, Report, SealAction, provision};
 use sealcell_host::transcript::{
     Direction, FileTranscript, FnTranscript, Tee, Transcript, format_line,
 };
@@ -25,8 +23,9 @@ use crate::{Failure, print_bytes};
 #[derive(Debug, Args)]
 pub(crate) struct PortArgs {
     /// The module: /dev/ttyUSB0[@BAUD] (8N1, default 115200), a PTY path, or tcp:HOST:PORT.
-    #[arg(long, value_name = "PORT")]
-    port: PortSpec,
+    /// `sealcell provision` takes several, one module each, provisioned in parallel.
+    #[arg(long = "port", value_name = "PORT", required = true)]
+    ports: Vec<PortSpec>,
     /// RTS/CTS hardware flow control (serial ports).
     #[arg(long)]
     rtscts: bool,
@@ -39,6 +38,27 @@ pub(crate) struct PortArgs {
 }
 
 impl PortArgs {
+    /// The one port of a command that drives one module (`at`, `fota`).
+    pub(crate) fn single(&self) -> Result<&PortSpec, Failure> {
+        match self.ports.as_slice() {
+            [one] => Ok(one),
+            _ => Err(Failure::usage(
+                anyhow!("this command drives one module: give one --port"),
+                Some("`sealcell provision` takes several --port options".into()),
+            )),
+        }
+    }
+
+    /// Every `--port`, in order.
+    pub(crate) fn ports(&self) -> &[PortSpec] {
+        &self.ports
+    }
+
+    /// Whether `-v` was given.
+    pub(crate) fn verbose(&self) -> bool {
+        self.verbose
+    }
+
     /// A spinner on stderr showing the workflow's current step: on a terminal, without `-v`.
     fn spinner(&self) -> Option<indicatif::ProgressBar> {
         if self.verbose || !std::io::stderr().is_terminal() {
@@ -49,14 +69,27 @@ impl PortArgs {
         Some(bar)
     }
 
-    /// Opens the port, recording to `transcript` (appended) when given, with the workflow's
-    /// notes shown on `spinner`.
+    /// Opens the one port, recording to `transcript` (appended) when given, with the
+    /// workflow's notes shown on `spinner`.
     fn connect(
         &self,
         transcript: Option<&std::path::Path>,
         spinner: Option<&indicatif::ProgressBar>,
     ) -> Result<AtClient, Failure> {
-        let mut sinks: Vec<Box<dyn Transcript>> = Vec::new();
+        let port = self.single()?.clone();
+        self.connect_to(&port, transcript, spinner, Vec::new())
+    }
+
+    /// Opens `port` with these options, recording to `transcript` (appended) and to `extra`
+    /// sinks, with the workflow's notes shown on `spinner`.
+    pub(crate) fn connect_to(
+        &self,
+        port: &PortSpec,
+        transcript: Option<&std::path::Path>,
+        spinner: Option<&indicatif::ProgressBar>,
+        extra: Vec<Box<dyn Transcript>>,
+    ) -> Result<AtClient, Failure> {
+        let mut sinks: Vec<Box<dyn Transcript>> = extra;
         if let Some(bar) = spinner.cloned() {
             sinks.push(Box::new(FnTranscript(move |direction, text: &str| {
                 if direction == Direction::Note {
@@ -78,7 +111,7 @@ impl PortArgs {
         } else {
             Flow::None
         };
-        let spec = self.port.clone().with_flow(flow);
+        let spec = port.clone().with_flow(flow);
         let options = ClientOptions {
             timeout: Duration::from_secs(self.timeout.max(1)),
             ..ClientOptions::default()
@@ -99,7 +132,7 @@ impl PortArgs {
     }
 }
 
-fn client_failure(e: ClientError, hint: Option<String>) -> Failure {
+pub(crate) fn client_failure(e: ClientError, hint: Option<String>) -> Failure {
     let negative = e.is_module_answer();
     refusal(e, negative, hint)
 }
@@ -122,61 +155,63 @@ pub(crate) struct AtArgs {
     /// Commands to send, in order (stops at the first error). None: an interactive terminal.
     #[arg(value_name = "COMMAND")]
     commands: Vec<String>,
+    /// Send a seal (`AT+USECCFG=0,1,...`) on a serial port without asking for the last four
+    /// digits of the module's IMEI.
+    #[arg(long)]
+    yes: bool,
 }
 
-/// The plan format, shown by `sealcell provision --help`.
-const PLAN_HELP: &str = r#"The plan (TOML; paths relative to the plan; secrets only in files or the environment):
+/// Before a seal typed into `sealcell at` on a real line (a serial port, a PTY, TCP to another
+/// machine): the module's IMEI is read and its last four digits must be typed, unless `--yes`.
+/// `ask` shows the question and returns the answer, or `None` when there is no terminal.
+fn confirm_typed_seal(
+    at: &mut AtClient,
+    port: &PortSpec,
+    yes: bool,
+    ask: &mut dyn FnMut(&str) -> Option<String>,
+) -> Result<(), Failure> {
+    if yes || !port.needs_seal_confirmation() {
+        return Ok(());
+    }
+    let answer = at.ok_line("AT+CGSN").map_err(|e| client_failure(e, None))?;
+    let imei = answer.lines.first().cloned().unwrap_or_default();
+    let question = format!(
+        "seal module {imei} on {port}? This cannot be undone.\n\
+         type the last four digits of its IMEI to seal it: "
+    );
+    match ask(&question) {
+        Some(typed) if sealcell_host::port::confirms_seal(&imei, &typed) => Ok(()),
+        Some(typed) => Err(Failure {
+            code: 1,
+            error: anyhow!(
+                "the seal of module {imei} was not confirmed (typed {:?}); nothing was sent",
+                typed.trim()
+            ),
+            hint: Some("the last four digits of the IMEI confirm it".into()),
+        }),
+        None => Err(Failure {
+            code: 1,
+            error: anyhow!(
+                "refusing to send a seal to module {imei} on {port} without a confirmation: the \
+                 seal is irreversible, and there is no terminal to ask on"
+            ),
+            hint: Some("pass --yes to confirm it in advance".into()),
+        }),
+    }
+}
 
-  [seal]                                  # omit to provision without sealing
-  password_file = "seal-password.txt"     # or: password_env = "SEALCELL_SEAL_PASSWORD"
-
-  [[credential]]
-  type = "ca"            # ca | client-cert | client-key | server-cert | verification-cert
-  name = "RootCA"        # the module's internal name
-  file = "root.pem"      # PEM or DER
-  # password_file = "key-password.txt"    # an encrypted PKCS#8 client key
-
-  [[profile]]            # a +USECPRF security profile; omitted fields are the defaults
-  id = 1
-  validation = 2         # 0 none, 1 root CA, 2 + hostname, 3 + validity dates
-  tls_version = 3        # 0 any, 1..3 TLS 1.0..1.2
-  cipher = "C02B"        # IANA code, or 0 for automatic
-  root = "RootCA"
-  hostname = "fota.example.com"
-  sni = "fota.example.com"
-  client_cert = "Device"
-  client_key = "DeviceKey"
-  pin = { cert = "ServerPin", level = 2 }
-
-Order: everything is checked first (files parsed, MD5s computed, key passwords tried, the module
-queried), then the seal, then the imports (each MD5 compared), then the profiles. The seal comes
-first because the module cannot use credentials imported before it (application note §2.3).
-Re-running a finished plan only queries. Exit codes: 0 done or nothing to do, 1 refused (by the
-preflight or the module), 2 unusable plan, port or protocol error."#;
-
-/// `sealcell provision`.
-#[derive(Debug, Args)]
-#[command(after_long_help = PLAN_HELP)]
-pub(crate) struct ProvisionArgs {
-    #[command(flatten)]
-    port: PortArgs,
-    /// The provisioning plan (TOML; see `sealcell provision --help` and spec/cli.md).
-    #[arg(long, value_name = "PLAN.toml")]
-    plan: PathBuf,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
-    /// Query the module and report what would change; change nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Seal even though the module holds credentials imported before the seal (they become
-    /// unusable plaintext files on the module).
-    #[arg(long)]
-    force: bool,
-    /// Append the transcript (secrets redacted) here; default: PLAN.transcript.log beside the
-    /// plan.
-    #[arg(long, value_name = "FILE")]
-    transcript: Option<PathBuf>,
+/// The question on stderr and the answer from stdin, when both are a terminal.
+fn ask_on_terminal(question: &str) -> Option<String> {
+    use std::io::{BufRead, Write};
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{question}");
+    let _ = err.flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).ok()?;
+    Some(line)
 }
 
 /// `sealcell fota`.
@@ -217,7 +252,7 @@ pub(crate) struct FotaArgs {
     json: bool,
 }
 
-fn open_transcript(path: &std::path::Path) -> Result<Box<dyn Transcript>, Failure> {
+pub(crate) fn open_transcript(path: &std::path::Path) -> Result<Box<dyn Transcript>, Failure> {
     FileTranscript::append(path)
         .map(|t| Box::new(t) as Box<dyn Transcript>)
         .map_err(|e| Failure::usage(anyhow!("cannot open {}: {e}", path.display()), None))
@@ -263,9 +298,10 @@ fn command_for(line: &str) -> Command {
 
 /// Runs `sealcell at`.
 pub(crate) fn run_at(args: AtArgs) -> Result<(), Failure> {
+    let port = args.port.single()?.clone();
     let mut at = args.port.connect(args.transcript.as_deref(), None)?;
     if args.commands.is_empty() {
-        return interactive(at);
+        return interactive(at, &port, args.yes);
     }
     if args.commands.iter().any(|c| shown_line(c).is_some()) {
         eprintln!(
@@ -288,6 +324,9 @@ pub(crate) fn run_at(args: AtArgs) -> Result<(), Failure> {
     let mut answers = Vec::new();
     let mut outcome = Ok(());
     for line in &args.commands {
+        if shown_line(line).is_some() {
+            confirm_typed_seal(&mut at, &port, args.yes, &mut ask_on_terminal)?;
+        }
         let mut command = command_for(line);
         if let Some((bytes, name)) = &payload {
             command = command.payload(bytes.clone(), format!("<{} bytes of {name}>", bytes.len()));
@@ -327,7 +366,7 @@ pub(crate) fn run_at(args: AtArgs) -> Result<(), Failure> {
 /// The interactive terminal: line editing and history (in memory only: a typed seal password
 /// must not land in a history file), URCs printed above the prompt as they come, Ctrl-C or
 /// Ctrl-D to leave.
-fn interactive(at: AtClient) -> Result<(), Failure> {
+fn interactive(at: AtClient, port: &PortSpec, yes: bool) -> Result<(), Failure> {
     use rustyline::error::ReadlineError;
     use rustyline::{Config, DefaultEditor, ExternalPrinter};
 
@@ -371,6 +410,18 @@ fn interactive(at: AtClient) -> Result<(), Failure> {
                     println!("error: {:#}", f.error);
                     continue;
                 }
+                if shown_line(line).is_some() {
+                    let confirmed = match at.lock() {
+                        Ok(mut at) => {
+                            confirm_typed_seal(&mut at, port, yes, &mut |q| editor.readline(q).ok())
+                        }
+                        Err(_) => break Err(Failure::usage(anyhow!("the AT client failed"), None)),
+                    };
+                    if let Err(f) = confirmed {
+                        println!("error: {:#}", f.error);
+                        continue;
+                    }
+                }
                 let answer = match at.lock() {
                     Ok(mut at) => {
                         let answer = at.run(&command_for(line));
@@ -401,7 +452,7 @@ fn interactive(at: AtClient) -> Result<(), Failure> {
     result
 }
 
-fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
+pub(crate) fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
     let mut text = serde_json::to_string_pretty(value)
         .map_err(|e| Failure::usage(e, None))?
         .into_bytes();
@@ -409,53 +460,12 @@ fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
     print_bytes(&text)
 }
 
-/// Runs `sealcell provision`.
-pub(crate) fn run_provision(args: ProvisionArgs) -> Result<(), Failure> {
-    let json = args.json;
-    provision_command(args).map_err(|f| json_failure(json, f))
-}
-
-fn provision_command(args: ProvisionArgs) -> Result<(), Failure> {
-    let plan = Plan::load(&args.plan).map_err(|e| Failure::usage(e, None))?;
-    let transcript = args.transcript.clone().unwrap_or_else(|| {
-        let stem = args
-            .plan
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "plan".into());
-        args.plan.with_file_name(format!("{stem}.transcript.log"))
-    });
-    let spinner = args.port.spinner();
-    let mut at = args.port.connect(Some(&transcript), spinner.as_ref())?;
-    let options = ProvisionOptions {
-        dry_run: args.dry_run,
-        force: args.force,
-    };
-    let report = provision(&mut at, &plan, options);
-    if let Some(bar) = spinner {
-        bar.finish_and_clear();
-    }
-    let report = report.map_err(|e| {
-        let hint = match &e {
-            ProvisionError::PlaintextCredentials { .. } => Some(
-                "remove them first (AT+USECMNG=2,<type>,\"<name>\"), or pass --force to strand them"
-                    .to_string(),
-            ),
-            ProvisionError::Client(ClientError::Module { .. }) => {
-                Some(format!("the transcript is in {}", transcript.display()))
-            }
-            _ => None,
-        };
-        let negative = e.is_negative();
-        refusal(e, negative, hint)
-    })?;
-    emit(args.json, &report, || {
-        provision_text(&report, &args.port.port, &transcript)
-    })
-}
-
 /// A workflow's error: exit 1 for a refusal or the module's negative answer, else 2.
-fn refusal(error: impl Into<anyhow::Error>, negative: bool, hint: Option<String>) -> Failure {
+pub(crate) fn refusal(
+    error: impl Into<anyhow::Error>,
+    negative: bool,
+    hint: Option<String>,
+) -> Failure {
     Failure {
         code: if negative { 1 } else { 2 },
         error: error.into(),
@@ -466,7 +476,7 @@ fn refusal(error: impl Into<anyhow::Error>, negative: bool, hint: Option<String>
 /// With `--json`, a failed workflow also says so on stdout, as one object
 /// (`{"error", "hint", "exit"}`), so a production line parsing stdout sees why; stderr still
 /// gets the usual `error:` line.
-fn json_failure(json: bool, failure: Failure) -> Failure {
+pub(crate) fn json_failure(json: bool, failure: Failure) -> Failure {
     if json {
         let _ = print_json(&serde_json::json!({
             "error": format!("{:#}", failure.error),
@@ -478,7 +488,7 @@ fn json_failure(json: bool, failure: Failure) -> Failure {
 }
 
 /// Prints a workflow's report: JSON with `--json`, else its text.
-fn emit<T: serde::Serialize>(
+pub(crate) fn emit<T: serde::Serialize>(
     json: bool,
     report: &T,
     text: impl FnOnce() -> String,
@@ -491,55 +501,11 @@ fn emit<T: serde::Serialize>(
 }
 
 /// An action's name as the JSON report writes it (`would-import`).
-fn kebab(action: &impl serde::Serialize) -> String {
+pub(crate) fn kebab(action: &impl serde::Serialize) -> String {
     serde_json::to_value(action)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
-}
-
-fn provision_text(report: &Report, port: &PortSpec, transcript: &std::path::Path) -> String {
-    let mut s = format!(
-        "module {port}: {}\n",
-        match report.seal {
-            SealAction::Sealed => "sealed now",
-            SealAction::AlreadySealed => "already sealed (the seal password cannot be read back)",
-            SealAction::WouldSeal => "not sealed; would seal",
-            _ if report.sealed => "sealed",
-            _ => "not sealed (the plan does not seal)",
-        }
-    );
-    for name in &report.stranded {
-        s.push_str(&format!("  stranded by the seal: {name}\n"));
-    }
-    for c in &report.credentials {
-        s.push_str(&format!(
-            "  {} {:<28} {:<13} md5 {}\n",
-            c.kind,
-            c.name,
-            kebab(&c.action),
-            c.md5
-        ));
-    }
-    for p in &report.profiles {
-        s.push_str(&format!(
-            "  profile {}{:<22} {}\n",
-            p.id,
-            "",
-            kebab(&p.action)
-        ));
-    }
-    s.push_str(if report.changed {
-        if report.dry_run {
-            "dry run: nothing was changed\n"
-        } else {
-            "done\n"
-        }
-    } else {
-        "the module already matches the plan; nothing changed\n"
-    });
-    s.push_str(&format!("transcript: {}\n", transcript.display()));
-    s
 }
 
 /// Runs `sealcell fota`.

@@ -6,7 +6,10 @@
 mod demo;
 mod fw;
 mod host;
+mod ledger;
 mod modem;
+mod provision;
+mod station;
 
 use std::process::ExitCode;
 
@@ -29,9 +32,11 @@ enum Command {
     /// Send AT commands to a module (one-shot), or open an interactive AT terminal.
     At(host::AtArgs),
     /// Make a module match a provisioning plan: seal, credentials (MD5-checked), profiles.
-    Provision(host::ProvisionArgs),
+    Provision(provision::ProvisionArgs),
     /// Signed firmware update over HTTPS: download (+UHTTPC 100), check, +UFWSINSTALL, reboot.
     Fota(host::FotaArgs),
+    /// Read the provisioning ledger: every run, by module (SQLite or PostgreSQL).
+    Ledger(ledger::LedgerArgs),
     /// The whole application note, end to end, on this machine, with no set-up.
     Demo(demo::DemoArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -74,7 +79,8 @@ fn main() -> ExitCode {
         Command::Modem(args) => modem::run(args),
         Command::Fw(args) => fw::run(args),
         Command::At(args) => host::run_at(args),
-        Command::Provision(args) => host::run_provision(args),
+        Command::Provision(args) => provision::run_provision(args),
+        Command::Ledger(args) => ledger::run(args),
         Command::Fota(args) => host::run_fota(args),
         Command::Demo(args) => demo::run(args),
         Command::Completions { shell } => {
@@ -100,6 +106,33 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// Reads a text file of at most `max` bytes (`what` names it in the error), so a wrong path
+/// (`/dev/zero`, a disk image) is refused instead of read to the end.
+pub(crate) fn read_capped(path: &std::path::Path, max: u64, what: &str) -> Result<String, Failure> {
+    use std::io::Read;
+    let fail = |e: std::io::Error| {
+        Failure::usage(anyhow::anyhow!("cannot read {}: {e}", path.display()), None)
+    };
+    let file = std::fs::File::open(path).map_err(fail)?;
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes).map_err(fail)?;
+    if bytes.len() as u64 > max {
+        return Err(Failure::usage(
+            anyhow::anyhow!(
+                "{} is larger than {what} can be ({max} bytes)",
+                path.display()
+            ),
+            None,
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        Failure::usage(
+            anyhow::anyhow!("{} is not UTF-8 text", path.display()),
+            None,
+        )
+    })
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.

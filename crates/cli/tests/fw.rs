@@ -204,6 +204,8 @@ fn encrypted_keys_take_their_password_from_a_file_or_the_environment_never_argv(
 fn keys_encrypted_the_way_older_tools_write_them_sign_like_openssl() {
     // PBES1 (pbeWithMD5AndDES-CBC, ubxlib's test key's scheme) and PKCS#12 3DES, as
     // `openssl pkcs8 -topk8 -v1` writes them; OpenSSL 3 needs its legacy provider for PBES1.
+    // And the traditional encrypted PEM (`Proc-Type: 4,ENCRYPTED`, `DEK-Info: DES-EDE3-CBC`) of
+    // `openssl genrsa -des3`; OpenSSL 3 writes it with `openssl rsa -traditional`.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     script(dir);
@@ -211,9 +213,12 @@ fn keys_encrypted_the_way_older_tools_write_them_sign_like_openssl() {
         dir,
         "v1() { openssl pkcs8 -topk8 -in priv.key -passout pass:0ld-t00l -v1 \"$1\" -out \"$2\" 2>/dev/null || \
                 openssl pkcs8 -topk8 -in priv.key -passout pass:0ld-t00l -v1 \"$1\" -out \"$2\" -provider legacy -provider default; } && \
-         v1 PBE-MD5-DES md5-des.pem && v1 PBE-SHA1-3DES sha1-3des.pem && printf '0ld-t00l\\n' > pw.txt",
+         v1 PBE-MD5-DES md5-des.pem && v1 PBE-SHA1-3DES sha1-3des.pem && printf '0ld-t00l\\n' > pw.txt && \
+         { openssl rsa -in priv.key -traditional -des3 -passout pass:0ld-t00l -out des3.pem 2>/dev/null || \
+           openssl rsa -in priv.key -des3 -passout pass:0ld-t00l -out des3.pem; } && \
+         grep -q '^DEK-Info: DES-EDE3-CBC,' des3.pem",
     );
-    for key in ["md5-des.pem", "sha1-3des.pem"] {
+    for key in ["md5-des.pem", "sha1-3des.pem", "des3.pem"] {
         let out = sealcell(
             dir,
             &[

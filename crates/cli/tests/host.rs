@@ -10,7 +10,7 @@ mod common;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,8 +23,20 @@ fn sealcell(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env("RUST_LOG", "trace")
+        .env("SEALCELL_LEDGER", scratch_ledger())
         .output()
         .unwrap()
+}
+
+/// A ledger of its own for each run of the binary: these tests share one test IMEI across
+/// modules, and the default ledger (`./sealcell-ledger.db`) would link their runs. The ledger's
+/// own rules are tested in `station.rs` with ledgers the tests name.
+fn scratch_ledger() -> PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    dir.path()
+        .join(format!("ledger-{}.db", N.fetch_add(1, Ordering::SeqCst)))
 }
 
 fn text(b: &[u8]) -> String {

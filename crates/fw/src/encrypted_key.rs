@@ -1,7 +1,16 @@
-//! Encrypted PKCS#8 private keys (`EncryptedPrivateKeyInfo`, RFC 5958 §3): the one decryptor
-//! behind `+USECMNG` type 2 (`sealcell_store::credential`), `sealcell fw sign`
-//! ([`crate::sign::SigningKey::parse`]) and `sealcell provision` (which checks a plan's key files
-//! through `sealcell_store::credential`).
+//! Encrypted private keys: the one decryptor behind `+USECMNG` type 2
+//! (`sealcell_store::credential`), `sealcell fw sign` ([`crate::sign::SigningKey::parse`]) and
+//! `sealcell provision` (which checks a plan's key files through `sealcell_store::credential`).
+//! Two forms are accepted:
+//!
+//! - encrypted PKCS#8 (`EncryptedPrivateKeyInfo`, RFC 5958 §3; PEM `ENCRYPTED PRIVATE KEY` or
+//!   DER): [`EncryptedPrivateKey`], with the schemes of the table below;
+//! - the traditional OpenSSL encrypted PEM (`RSA PRIVATE KEY` or `EC PRIVATE KEY` with
+//!   `Proc-Type: 4,ENCRYPTED` and `DEK-Info: <cipher>,<IV>` headers, RFC 1421 style; what
+//!   `openssl genrsa -des3` and `openssl rsa|ec -des3 -traditional` write, and ubxlib's test
+//!   key): [`EncryptedPem`], key from `EVP_BytesToKey` with MD5, DES-CBC, DES-EDE3-CBC or
+//!   AES-128/192/256-CBC ([`PemCipher`]); it decrypts to PKCS#1 or SEC1 DER, as its label says.
+//!   The header rules are in [`crate::legacy_pem`] (re-exported here).
 //!
 //! | Scheme | OID | Key derivation | Cipher | Implemented by |
 //! |---|---|---|---|---|
@@ -19,15 +28,18 @@
 //! openssl's vectors. RC2 and MD2 schemes are refused ([`DecryptError::UnsupportedScheme`]).
 //!
 //! A wrong password is found as PKCS#5 padding that does not check, or a plaintext that is not a
-//! PKCS#8 `PrivateKeyInfo`: both are [`DecryptError::Password`], as is a damaged ciphertext.
+//! PKCS#8 `PrivateKeyInfo` (for a traditional PEM: not the PKCS#1 or SEC1 key its label names):
+//! both are [`DecryptError::Password`], as is a damaged ciphertext.
 //! Derived keys, IVs and the plaintext are zeroized; the scheme tried is logged (`tracing`, at
 //! debug), never the password.
 //!
 //! ```
-//! use sealcell_fw::encrypted_key::{DecryptError, EncryptedPrivateKey};
+//! use sealcell_fw::encrypted_key::{DecryptError, EncryptedPem, EncryptedPrivateKey};
 //!
 //! // Not an EncryptedPrivateKeyInfo at all:
 //! assert_eq!(EncryptedPrivateKey::parse(b"\x30\x00").err(), Some(DecryptError::Malformed));
+//! // Nor a traditional encrypted PEM (callers then try their other forms):
+//! assert!(EncryptedPem::parse(b"\x30\x00").unwrap().is_none());
 //! ```
 
 use std::fmt;
@@ -41,6 +53,8 @@ use sha1::digest::Digest;
 use sha1::digest::block_api::BlockSizeUser;
 use spki::AlgorithmIdentifierRef;
 use zeroize::{Zeroize, Zeroizing};
+
+pub use crate::legacy_pem::{EncryptedPem, MAX_HEADER_LINES, MAX_PEM, PemCipher, PemKeyKind};
 
 /// The highest PBES1 or PKCS#12 iteration count accepted (openssl writes 2048).
 ///
@@ -74,6 +88,9 @@ pub enum Scheme {
     PbeWithShaAnd3KeyTripleDesCbc,
     /// `pbeWithSHAAnd2-KeyTripleDES-CBC` (RFC 7292 appendix C).
     PbeWithShaAnd2KeyTripleDesCbc,
+    /// A traditional OpenSSL encrypted PEM ([`EncryptedPem`]) with this DEK-Info cipher;
+    /// named `PEM DEK-Info <cipher>`.
+    Pem(PemCipher),
 }
 
 impl Scheme {
@@ -85,6 +102,7 @@ impl Scheme {
             Scheme::PbeWithSha1AndDesCbc => "pbeWithSHA1AndDES-CBC",
             Scheme::PbeWithShaAnd3KeyTripleDesCbc => "pbeWithSHAAnd3-KeyTripleDES-CBC",
             Scheme::PbeWithShaAnd2KeyTripleDesCbc => "pbeWithSHAAnd2-KeyTripleDES-CBC",
+            Scheme::Pem(cipher) => cipher.scheme_name(),
         }
     }
 
@@ -124,6 +142,10 @@ pub enum DecryptError {
         "the {0} parameters are malformed or out of bounds (at most {MAX_ITERATIONS} iterations)"
     )]
     Parameters(Scheme),
+    /// A traditional encrypted PEM ([`EncryptedPem`]) whose armour is broken: no blank line
+    /// after the headers, no END line, too many headers, a body that is not base64, too large.
+    #[error("malformed PEM: {0}")]
+    Pem(String),
     /// The key is encrypted and no password was given.
     #[error("the private key is encrypted and no password was given")]
     NoPassword,
@@ -174,23 +196,12 @@ impl<'a> EncryptedPrivateKey<'a> {
 
     /// Decrypts it with `password`: the DER of the PKCS#8 `PrivateKeyInfo` inside.
     pub fn decrypt(&self, password: Option<&[u8]>) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
-        let scheme = self.scheme;
-        tracing::debug!(
-            scheme = scheme.name(),
-            "decrypting an encrypted PKCS#8 private key"
-        );
-        let result = password
-            .ok_or(DecryptError::NoPassword)
-            .and_then(|password| self.decrypt_with(password));
-        match &result {
-            Ok(_) => tracing::debug!(scheme = scheme.name(), "private key decrypted"),
-            Err(e) => tracing::debug!(
-                scheme = scheme.name(),
-                error = %e,
-                "private key not decrypted"
-            ),
-        }
-        result
+        logged_decrypt(
+            self.scheme,
+            "an encrypted PKCS#8 private key",
+            password,
+            |password| self.decrypt_with(password),
+        )
     }
 
     fn decrypt_with(&self, password: &[u8]) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
@@ -221,6 +232,8 @@ impl<'a> EncryptedPrivateKey<'a> {
                 cbc_decrypt::<des::Des>(&dk[..8], &dk[8..], self.ciphertext)
                     .ok_or_else(|| wrong.clone())?
             }
+            // Scheme::of never yields it: a traditional PEM is an EncryptedPem.
+            Scheme::Pem(_) => return Err(DecryptError::Malformed),
             Scheme::PbeWithShaAnd3KeyTripleDesCbc | Scheme::PbeWithShaAnd2KeyTripleDesCbc => {
                 let (salt, iterations) = pkcs12_parameters(self.algorithm)
                     .filter(|(s, i)| s.len() <= MAX_SALT && (1..=MAX_ITERATIONS).contains(i))
@@ -248,6 +261,27 @@ impl<'a> EncryptedPrivateKey<'a> {
         pkcs8::PrivateKeyInfoRef::try_from(plain.as_slice()).map_err(|_| wrong)?;
         Ok(plain)
     }
+}
+
+/// Runs `decrypt` with the password (or fails with [`DecryptError::NoPassword`]), logging the
+/// scheme tried and the outcome at debug; never the password.
+pub(crate) fn logged_decrypt(
+    scheme: Scheme,
+    what: &'static str,
+    password: Option<&[u8]>,
+    decrypt: impl FnOnce(&[u8]) -> Result<Zeroizing<Vec<u8>>, DecryptError>,
+) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+    tracing::debug!(scheme = scheme.name(), "decrypting {what}");
+    let result = password.ok_or(DecryptError::NoPassword).and_then(decrypt);
+    match &result {
+        Ok(_) => tracing::debug!(scheme = scheme.name(), "private key decrypted"),
+        Err(e) => tracing::debug!(
+            scheme = scheme.name(),
+            error = %e,
+            "private key not decrypted"
+        ),
+    }
+    result
 }
 
 /// `SEQUENCE { encryptionAlgorithm AlgorithmIdentifier, encryptedData OCTET STRING }`, and nothing
@@ -294,7 +328,7 @@ fn pkcs12_parameters<'a>(algorithm: AlgorithmIdentifierRef<'a>) -> Option<(&'a [
 
 /// CBC decryption with PKCS#5 padding (RFC 8018 §6.1.2 steps 3-4); `None` when the key or IV
 /// has the wrong length, the ciphertext is not whole blocks, or the padding does not check.
-fn cbc_decrypt<C: BlockCipherDecrypt + KeyInit>(
+pub(crate) fn cbc_decrypt<C: BlockCipherDecrypt + KeyInit>(
     key: &[u8],
     iv: &[u8],
     ciphertext: &[u8],

@@ -9,6 +9,7 @@
 //! | Verify a package: the only way to get a [`VerifiedFirmware`] | [`verify::verify_package`] |
 //! | Sign like `openssl dgst -sha256 -sign` | [`sign::SigningKey`] |
 //! | Decrypt an encrypted PKCS#8 key (PBES2, PBES1, PKCS#12 schemes) | [`encrypted_key::EncryptedPrivateKey`] |
+//! | Decrypt a traditional OpenSSL PEM (`Proc-Type: 4,ENCRYPTED`, `DEK-Info`) | [`encrypted_key::EncryptedPem`] |
 //!
 //! RSA PKCS#1 v1.5 with SHA-256 (`rsa` 0.10, constant-time; keys of 2048 to 4096 bits) and
 //! ECDSA P-256 with SHA-256 (DER or 64-byte r‖s) are accepted; nothing else.
@@ -20,6 +21,7 @@ pub mod encrypted_key;
 pub mod hash;
 pub mod key;
 pub mod keygen;
+pub mod legacy_pem;
 pub mod sign;
 pub mod verify;
 pub use verify::{VerifiedFirmware, VerifyError};

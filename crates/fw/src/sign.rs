@@ -2,14 +2,16 @@
 //! (deterministic, so byte-identical to openssl), or ECDSA P-256 over SHA-256 in DER.
 //! Keys in every form openssl writes: PKCS#1 and SEC1 (`openssl genrsa -traditional`,
 //! `ecparam -genkey`), PKCS#8, and encrypted PKCS#8 (PBES2, and the PBES1 / PKCS#12 schemes
-//! older tools write: [`crate::encrypted_key`]); PEM or DER.
+//! older tools write), PEM or DER; and the traditional encrypted PEM (`Proc-Type: 4,ENCRYPTED`,
+//! `DEK-Info: DES-EDE3-CBC,...`; `openssl genrsa -des3`, `openssl rsa|ec -des3`), PEM only.
+//! Decryption: [`crate::encrypted_key`].
 
 use pkcs8::DecodePrivateKey;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use signature::hazmat::PrehashSigner;
 use zeroize::Zeroizing;
 
-use crate::encrypted_key::{DecryptError, EncryptedPrivateKey};
+use crate::encrypted_key::{DecryptError, EncryptedPem, EncryptedPrivateKey, PemKeyKind};
 use crate::key::{KeyError, MAX_RSA_BITS, MIN_RSA_BITS};
 
 /// A key that signs firmware.
@@ -70,8 +72,12 @@ fn from_pkcs8_der(der: &[u8]) -> Result<SigningKey, SigningKeyError> {
 }
 
 impl SigningKey {
-    /// Reads a private key from PEM or DER; `password` opens an encrypted PKCS#8 key.
+    /// Reads a private key from PEM or DER; `password` opens an encrypted PKCS#8 key or a
+    /// traditional encrypted PEM.
     pub fn parse(input: &[u8], password: Option<&[u8]>) -> Result<SigningKey, SigningKeyError> {
+        if let Some(pem) = EncryptedPem::parse(input).map_err(decryption_error)? {
+            return traditional_pem(&pem, password);
+        }
         let text = input.trim_ascii_start();
         let (label, der) = if text.starts_with(b"-----BEGIN ") {
             let (label, der) = pem_rfc7468::decode_vec(text.trim_ascii_end())
@@ -146,14 +152,38 @@ impl SigningKey {
     }
 }
 
+/// The one mapping of decryption errors to signing-key errors.
+fn decryption_error(e: DecryptError) -> SigningKeyError {
+    match e {
+        DecryptError::Malformed | DecryptError::Pem(_) => SigningKeyError::Unrecognised,
+        DecryptError::NoPassword | DecryptError::Password(_) => SigningKeyError::Password,
+        other => SigningKeyError::Encryption(other),
+    }
+}
+
+/// A traditional encrypted PEM: decrypted (the decryptor checked the plaintext is the PKCS#1 or
+/// SEC1 key its label names), then read as the unencrypted form is.
+fn traditional_pem(
+    pem: &EncryptedPem,
+    password: Option<&[u8]>,
+) -> Result<SigningKey, SigningKeyError> {
+    let der = pem.decrypt(password).map_err(decryption_error)?;
+    match pem.kind() {
+        PemKeyKind::Rsa => rsa_key(
+            rsa::PrivateKey::from_pkcs1_der(&der).map_err(|_| SigningKeyError::Unrecognised)?,
+        ),
+        PemKeyKind::Ec => {
+            let sk =
+                p256::SecretKey::from_sec1_der(&der).map_err(|_| SigningKeyError::Unrecognised)?;
+            Ok(SigningKey::P256(sk.into()))
+        }
+    }
+}
+
 fn decrypt(der: &[u8], password: Option<&[u8]>) -> Result<SigningKey, SigningKeyError> {
     let plain = EncryptedPrivateKey::parse(der)
         .and_then(|key| key.decrypt(password))
-        .map_err(|e| match e {
-            DecryptError::Malformed => SigningKeyError::Unrecognised,
-            DecryptError::NoPassword | DecryptError::Password(_) => SigningKeyError::Password,
-            other => SigningKeyError::Encryption(other),
-        })?;
+        .map_err(decryption_error)?;
     from_pkcs8_der(&plain).map_err(|e| {
         if e == SigningKeyError::Unrecognised {
             SigningKeyError::Password

@@ -1,7 +1,8 @@
 //! Signing keys encrypted the way older tools write them (`tests/fixtures/legacy-keys`): PBES1
-//! and PKCS#12 schemes open with their password, sign byte-identically to
-//! `openssl dgst -sha256 -sign` with the same file (RSA), or verifiably (ECDSA); a wrong password
-//! is `SigningKeyError::Password`; an RC2 key is refused by name.
+//! and PKCS#12 schemes, and the traditional OpenSSL encrypted PEM (`Proc-Type: 4,ENCRYPTED`,
+//! `DEK-Info`), open with their password, sign byte-identically to `openssl dgst -sha256 -sign`
+//! with the same file (RSA), or verifiably (ECDSA); a wrong password is
+//! `SigningKeyError::Password`; an RC2 key and a DES-EDE3-CFB PEM are refused by name.
 
 // Test code: a failed unwrap or panic is a failed test, reported with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -9,7 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sealcell_fw::encrypted_key::{DecryptError, EncryptedPrivateKey, Scheme};
+use sealcell_fw::encrypted_key::{
+    DecryptError, EncryptedPem, EncryptedPrivateKey, PemCipher, PemKeyKind, Scheme,
+};
 use sealcell_fw::hash::sha256_reader;
 use sealcell_fw::sign::{SigningKey, SigningKeyError};
 
@@ -89,6 +92,88 @@ fn rsa_keys_of_every_scheme_sign_byte_identically_to_openssl() {
             assert_eq!(ours, theirs, "{file}: byte-identical to openssl dgst -sign");
         }
     }
+}
+
+/// The traditional encrypted PEMs of the RSA key, with their DEK-Info cipher.
+const TRADITIONAL_RSA: [(&str, PemCipher); 6] = [
+    ("rsa-pem-des3.pem", PemCipher::DesEde3Cbc),
+    ("rsa-pem-des3-crlf.pem", PemCipher::DesEde3Cbc),
+    ("rsa-pem-des.pem", PemCipher::DesCbc),
+    ("rsa-pem-aes128.pem", PemCipher::Aes128Cbc),
+    ("rsa-pem-aes192.pem", PemCipher::Aes192Cbc),
+    ("rsa-pem-aes256.pem", PemCipher::Aes256Cbc),
+];
+
+#[test]
+fn traditional_pem_rsa_keys_sign_byte_identically_to_openssl() {
+    // `openssl genrsa -des3` / `openssl rsa -des3 -traditional` output, as ubxlib's test key is.
+    let tmp = tempfile::tempdir().unwrap();
+    let package: Vec<u8> = (0..50_000u32).map(|i| (i ^ (i >> 5)) as u8).collect();
+    std::fs::write(tmp.path().join("update.zip"), &package).unwrap();
+    let (digest, _) = sha256_reader(package.as_slice(), |_| {}).unwrap();
+    // The same key as PKCS#8 (make.sh writes one RSA key in every form) signs alike.
+    let pkcs8 = SigningKey::parse(&fixture("rsa-default.pem"), Some(PASSWORD)).unwrap();
+    let expected = pkcs8.sign_digest(&digest).unwrap();
+    for (file, cipher) in TRADITIONAL_RSA {
+        let bytes = fixture(file);
+        let pem = EncryptedPem::parse(&bytes).unwrap().unwrap();
+        assert_eq!(
+            (pem.kind(), pem.cipher()),
+            (PemKeyKind::Rsa, cipher),
+            "{file}"
+        );
+        let key =
+            SigningKey::parse(&bytes, Some(PASSWORD)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let ours = key.sign_digest(&digest).unwrap();
+        assert_eq!(ours, expected, "{file}: as the PKCS#8 form of the same key");
+        if cipher == PemCipher::DesEde3Cbc {
+            let theirs = openssl(
+                tmp.path(),
+                &[
+                    "dgst",
+                    "-sha256",
+                    "-sign",
+                    dir().join(file).to_str().unwrap(),
+                    "-passin",
+                    "pass:legacy-pass",
+                    "update.zip",
+                ],
+            );
+            assert_eq!(ours, theirs, "{file}: byte-identical to openssl dgst -sign");
+        }
+    }
+}
+
+#[test]
+fn traditional_pem_ec_key_signs_and_wrong_passwords_and_refusals() {
+    let (digest, _) = sha256_reader(&b"firmware"[..], |_| {}).unwrap();
+    let ec = fixture("ec-pem-des3.pem");
+    let key = SigningKey::parse(&ec, Some(PASSWORD)).unwrap();
+    assert!(matches!(key, SigningKey::P256(_)));
+    let sig = key.sign_digest(&digest).unwrap();
+    key.verifying_key().verify_digest(&digest, &sig).unwrap();
+    for (file, _) in TRADITIONAL_RSA {
+        let bytes = fixture(file);
+        for wrong in [Some(&b"legacy-pasS"[..]), Some(b""), None] {
+            assert_eq!(
+                SigningKey::parse(&bytes, wrong).unwrap_err(),
+                SigningKeyError::Password,
+                "{file} with {wrong:?}"
+            );
+        }
+    }
+    let e = SigningKey::parse(&fixture("fail_rsa-pem-des3-cfb.pem"), Some(PASSWORD)).unwrap_err();
+    assert!(
+        matches!(&e, SigningKeyError::Encryption(DecryptError::UnsupportedScheme(s)) if s == "PEM DEK-Info DES-EDE3-CFB"),
+        "{e:?}"
+    );
+    // Broken armour: not a key this reads.
+    let text = String::from_utf8(fixture("rsa-pem-des3.pem")).unwrap();
+    let no_blank = text.replacen("\n\n", "\n", 1);
+    assert_eq!(
+        SigningKey::parse(no_blank.as_bytes(), Some(PASSWORD)).unwrap_err(),
+        SigningKeyError::Unrecognised
+    );
 }
 
 #[test]
@@ -179,11 +264,15 @@ fn the_log_names_the_scheme_tried_and_never_the_password() {
         key.decrypt(Some(PASSWORD)).unwrap();
         let key = fixture("ec-pbe-sha1-3des.der");
         SigningKey::parse(&key, Some(PASSWORD)).unwrap();
+        let key = fixture("rsa-pem-des3-crlf.pem");
+        SigningKey::parse(&key, Some(b"not-the-password")).unwrap_err();
+        SigningKey::parse(&key, Some(PASSWORD)).unwrap();
     });
     let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
     assert!(
         text.contains("scheme=\"pbeWithMD5AndDES-CBC\"")
-            && text.contains("scheme=\"pbeWithSHAAnd3-KeyTripleDES-CBC\""),
+            && text.contains("scheme=\"pbeWithSHAAnd3-KeyTripleDES-CBC\"")
+            && text.contains("scheme=\"PEM DEK-Info DES-EDE3-CBC\""),
         "{text}"
     );
     assert!(text.contains("the password is wrong"), "{text}");

@@ -57,6 +57,9 @@ pub struct PlannedCredential {
     pub file: PathBuf,
     /// MD5 of the DER the module will store (what `+USECMNG` reports), lowercase hex.
     pub md5: String,
+    /// SHA-256 of the same DER, lowercase hex (what a production ledger records: MD5 alone
+    /// identifies nothing against a forger).
+    pub sha256: String,
     /// The bytes to send: the file as it is (an encrypted key travels encrypted).
     pub(crate) upload: Zeroizing<Vec<u8>>,
     /// The password of an encrypted PKCS#8 key.
@@ -70,6 +73,7 @@ impl fmt::Debug for PlannedCredential {
             .field("name", &self.name)
             .field("file", &self.file)
             .field("md5", &self.md5)
+            .field("sha256", &self.sha256)
             .finish_non_exhaustive()
     }
 }
@@ -357,6 +361,9 @@ fn load_credential(
         name: c.name,
         file,
         md5: parsed.facts.md5_hex(),
+        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            parsed.der.as_slice(),
+        )),
         upload,
         key_password,
     })
@@ -566,6 +573,8 @@ mod tests {
             "rsa-pbe-sha1-3des.der",
             "ec-pbe-sha1-2des.pem",
             "rsa-default.pem",
+            "rsa-pem-des3.pem",
+            "ec-pem-des3.pem",
         ] {
             let (bytes, md5) = legacy_key(name);
             std::fs::write(dir.path().join(name), &bytes).unwrap_or_else(|e| panic!("{e}"));

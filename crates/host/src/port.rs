@@ -126,6 +126,30 @@ impl PortSpec {
     pub fn is_serial(&self) -> bool {
         matches!(self, PortSpec::Serial { .. })
     }
+
+    /// Whether an irreversible seal over this link needs a person's confirmation (cli.md, "The
+    /// production line"): a serial port or PTY may be a real module, and so may TCP to another
+    /// machine (a serial server); loopback TCP is the emulator.
+    pub fn needs_seal_confirmation(&self) -> bool {
+        match self {
+            PortSpec::Serial { .. } => true,
+            PortSpec::Tcp { host, .. } => !is_loopback(host),
+        }
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `typed` is the confirmation of a seal of the module `imei`: its last four digits,
+/// surrounding white space ignored.
+pub fn confirms_seal(imei: &str, typed: &str) -> bool {
+    let typed = typed.trim();
+    imei.len() >= 4 && typed.len() == 4 && imei.ends_with(typed)
 }
 
 /// A byte link to the module with a settable read timeout.
@@ -203,6 +227,29 @@ pub fn open(spec: &PortSpec) -> io::Result<Box<dyn Link>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_links_need_a_confirmation() {
+        let need = |s: &str| s.parse::<PortSpec>().unwrap().needs_seal_confirmation();
+        assert!(need("/dev/ttyUSB0"));
+        assert!(need("/tmp/ttyTOBY@9600"));
+        assert!(need("tcp:192.0.2.7:4000"));
+        assert!(need("tcp:serial-server.example:23"));
+        assert!(!need("tcp:127.0.0.1:5555"));
+        assert!(!need("tcp:127.8.9.1:5555"));
+        assert!(!need("tcp:[::1]:5555"));
+        assert!(!need("tcp:localhost:5555"));
+    }
+
+    #[test]
+    fn the_typed_digits() {
+        assert!(confirms_seal("490154203237518", "7518"));
+        assert!(confirms_seal("490154203237518", " 7518\n"));
+        assert!(!confirms_seal("490154203237518", "518"));
+        assert!(!confirms_seal("490154203237518", "37518"));
+        assert!(!confirms_seal("490154203237518", "7519"));
+        assert!(!confirms_seal("", ""));
+    }
 
     #[test]
     fn parses_the_three_forms() {

@@ -26,6 +26,59 @@ const SEAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long one import may take (an 8 KiB payload at 9600 baud, plus encryption).
 const IMPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Who the module is: read at the start of every run, before anything changes.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ModuleFacts {
+    /// `AT+CGSN`.
+    pub imei: String,
+    /// `AT+CCID`.
+    pub iccid: String,
+    /// `AT+CGMM`.
+    pub model: String,
+    /// `AT+CGMR`.
+    pub firmware: String,
+    /// `AT+USECCFG?` before the run.
+    pub sealed_before: bool,
+}
+
+/// Why a station's rules stopped a run (exit 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// What was refused and why, naming the module.
+    pub reason: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+/// A production station's rules around a run: consulted once the module is identified (before
+/// any command that changes it) and right before the irreversible seal. The default methods
+/// allow everything; `sealcell provision` implements them with its ledger, allowlist and
+/// confirmation prompt.
+pub trait StationRules {
+    /// The module has been identified; refusing here leaves it untouched.
+    fn identified(&mut self, facts: &ModuleFacts) -> Result<(), Refusal> {
+        let _ = facts;
+        Ok(())
+    }
+
+    /// The seal is next; refusing here leaves the module unsealed and unchanged.
+    fn before_seal(&mut self, facts: &ModuleFacts) -> Result<(), Refusal> {
+        let _ = facts;
+        Ok(())
+    }
+
+    /// The module answered the seal command: `sealed` says whether it took.
+    fn seal_answered(&mut self, facts: &ModuleFacts, sealed: bool) {
+        let _ = (facts, sealed);
+    }
+}
+
+/// No rules: every run goes ahead.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoRules;
+
+impl StationRules for NoRules {}
+
 /// Options of a run.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ProvisionOptions {
@@ -171,6 +224,9 @@ pub enum ProvisionError {
         /// The name.
         name: String,
     },
+    /// The station's rules refused the module (allowlist, ledger, confirmation).
+    #[error("{}", .0.reason)]
+    Refused(Refusal),
     /// A profile does not read back as set.
     #[error("profile {id} op {op} reads back {got}, not {expected}")]
     ProfileMismatch {
@@ -210,12 +266,27 @@ pub fn provision(
     plan: &Plan,
     options: ProvisionOptions,
 ) -> Result<Report, ProvisionError> {
+    provision_at_station(at, plan, options, &mut NoRules, &mut ModuleFacts::default())
+}
+
+/// Makes the module match `plan` under a station's `rules`; `facts` receives the module's
+/// identity as soon as it is read (so a caller recording the run has it even when the run
+/// fails later).
+pub fn provision_at_station(
+    at: &mut AtClient,
+    plan: &Plan,
+    options: ProvisionOptions,
+    rules: &mut dyn StationRules,
+    facts: &mut ModuleFacts,
+) -> Result<Report, ProvisionError> {
     at.note(&format!(
         "provision {}{}",
         plan.path.display(),
         if options.dry_run { " (dry run)" } else { "" }
     ));
-    let sealed_before = seal_state(at)?;
+    *facts = identify(at)?;
+    let sealed_before = facts.sealed_before;
+    rules.identified(facts).map_err(ProvisionError::Refused)?;
     let listed = list_credentials(at)?;
     let will_seal = plan.seal.is_some() && !sealed_before;
 
@@ -271,12 +342,23 @@ pub fn provision(
         (Some(_), true) => SealAction::AlreadySealed,
         (Some(_), false) if options.dry_run => SealAction::WouldSeal,
         (Some(password), false) => {
+            rules.before_seal(facts).map_err(ProvisionError::Refused)?;
             at.note("seal (AT+USECCFG): irreversible");
             let line = Zeroizing::new(format!("AT+USECCFG=0,1,\"{}\"", password.0.as_str()));
-            at.ok(
+            let answer = at.run(
                 &Command::with_secret(line, format!("AT+USECCFG=0,1,\"{REDACTED}\""))
                     .timeout(SEAL_TIMEOUT),
-            )?;
+            );
+            match answer {
+                Ok(r) if r.is_ok() => rules.seal_answered(facts, true),
+                Ok(r) => {
+                    rules.seal_answered(facts, false);
+                    r.into_ok()?;
+                }
+                // No answer: whether it took is unknown, so the claim stays (a re-run reads
+                // the seal state).
+                Err(e) => return Err(e.into()),
+            }
             SealAction::Sealed
         }
     };
@@ -360,6 +442,29 @@ pub fn provision(
 
 fn is_item(item: &ListedItem, c: &PlannedCredential) -> bool {
     item.tag == c.kind.tag() && item.name == c.name
+}
+
+/// Reads who the module is (`AT+CGSN`, `AT+CCID`, `AT+CGMM`, `AT+CGMR`) and its seal state.
+pub fn identify(at: &mut AtClient) -> Result<ModuleFacts, ClientError> {
+    let imei = first_line(&at.ok_line("AT+CGSN")?, "+CGSN:");
+    let iccid = first_line(&at.ok_line("AT+CCID")?, "+CCID:");
+    let model = first_line(&at.ok_line("AT+CGMM")?, "+CGMM:");
+    let firmware = first_line(&at.ok_line("AT+CGMR")?, "+CGMR:");
+    Ok(ModuleFacts {
+        imei,
+        iccid,
+        model,
+        firmware,
+        sealed_before: seal_state(at)?,
+    })
+}
+
+/// The first information line, without `prefix` when a module prints one (some answer
+/// `+CCID: <iccid>`, others the bare value), and without quotes.
+fn first_line(r: &crate::client::Response, prefix: &str) -> String {
+    let line = r.lines.first().map(String::as_str).unwrap_or("");
+    let value = line.strip_prefix(prefix).unwrap_or(line).trim();
+    value.trim_matches('"').to_string()
 }
 
 /// `AT+USECCFG?`: whether the module is sealed.

@@ -3,26 +3,40 @@
 //! notAfter).
 //!
 //! - Certificates (types 0, 1, 3, 4): one X.509 certificate, PEM (`CERTIFICATE`) or DER.
-//! - Private keys (type 2): PKCS#1 RSA (`RSA PRIVATE KEY`), SEC1 EC (`EC PRIVATE KEY`), PKCS#8
-//!   (`PRIVATE KEY`), or encrypted PKCS#8 (`ENCRYPTED PRIVATE KEY`), decrypted at import with the
-//!   given password. PEM or DER. Encrypted means PBES2 (PBKDF2 or scrypt, AES-CBC or
-//!   DES-EDE3-CBC; what `openssl pkcs8 -topk8` writes today) **and** the schemes older tools write
-//!   by default (at-contract §3): `pbeWithMD5AndDES-CBC` and `pbeWithSHA1AndDES-CBC` (PBES1,
-//!   RFC 8018 §6.1; ubxlib's own test key is the first), `pbeWithSHAAnd3-KeyTripleDES-CBC` and
-//!   `pbeWithSHAAnd2-KeyTripleDES-CBC` (PKCS#12, RFC 7292 appendix C). The decryption is
-//!   [`sealcell_fw::encrypted_key`], the same code `sealcell fw sign` uses; it logs the scheme it
-//!   tried, never the password. RC2 and MD2 schemes are refused.
-//!   A wrong or missing password is [`FormatError::KeyDecryption`], whatever the scheme.
+//! - Private keys (type 2), PEM or DER unless said otherwise:
+//!   - PKCS#1 RSA (`RSA PRIVATE KEY`), SEC1 EC (`EC PRIVATE KEY`), PKCS#8 (`PRIVATE KEY`);
+//!   - encrypted PKCS#8 (`ENCRYPTED PRIVATE KEY`), decrypted at import with the given password:
+//!     PBES2 (PBKDF2 or scrypt, AES-CBC or DES-EDE3-CBC; what `openssl pkcs8 -topk8` writes
+//!     today) **and** the schemes older tools write by default (at-contract §3):
+//!     `pbeWithMD5AndDES-CBC` and `pbeWithSHA1AndDES-CBC` (PBES1, RFC 8018 §6.1; ubxlib's own
+//!     test key is the first), `pbeWithSHAAnd3-KeyTripleDES-CBC` and
+//!     `pbeWithSHAAnd2-KeyTripleDES-CBC` (PKCS#12, RFC 7292 appendix C). RC2 and MD2 schemes are
+//!     refused;
+//!   - the traditional OpenSSL encrypted PEM, PEM only: `RSA PRIVATE KEY` or `EC PRIVATE KEY`
+//!     with `Proc-Type: 4,ENCRYPTED` and `DEK-Info: <cipher>,<IV hex>` headers (RFC 1421 style;
+//!     `openssl genrsa -des3`, `openssl rsa -des3 -traditional`, `openssl ec -des3`; LF or
+//!     CRLF), key from OpenSSL's `EVP_BytesToKey` (MD5, one iteration, salt = the IV's first 8
+//!     bytes), DEK-Info `DES-CBC`, `DES-EDE3-CBC`, `AES-128-CBC`, `AES-192-CBC` or
+//!     `AES-256-CBC`. Any other cipher or Proc-Type is
+//!     [`FormatError::UnsupportedKeyEncryption`]; broken armour is [`FormatError::Pem`].
+//!
+//!   The decryption is [`sealcell_fw::encrypted_key`], the same code `sealcell fw sign` uses; it
+//!   logs the scheme it tried, never the password. A wrong or missing password is
+//!   [`FormatError::KeyDecryption`], whatever the scheme (also when a wrong password happens to
+//!   unpad: the plaintext must be the key its form names).
 //!
 //! Whatever comes in, the stored form is DER, and the MD5 the module reports is that of the
-//! stored DER (as on real modules). An encrypted key is stored decrypted, as PKCS#8.
+//! stored DER (as on real modules). An encrypted PKCS#8 key is stored decrypted, as PKCS#8; a
+//! traditional encrypted PEM is stored decrypted in its own form, PKCS#1 or SEC1 (as an
+//! unencrypted `RSA PRIVATE KEY` / `EC PRIVATE KEY` is), so its MD5 is that of
+//! `openssl rsa -traditional -outform DER` (`openssl ec -outform DER`).
 //! Anything else is a format error (`+CME ERROR: 1913`).
 
 use std::fmt;
 
 use der::{Decode, Encode};
 use md5::{Digest, Md5};
-use sealcell_fw::encrypted_key::{DecryptError, EncryptedPrivateKey};
+use sealcell_fw::encrypted_key::{DecryptError, EncryptedPem, EncryptedPrivateKey, PemKeyKind};
 use zeroize::Zeroizing;
 
 /// **TOBY-L2: at most 8192 bytes per import.**
@@ -128,8 +142,10 @@ pub enum FormatError {
     /// A PKCS#8 key of an algorithm the module's TLS cannot use.
     #[error("private key algorithm {0} is not RSA, EC or Ed25519")]
     UnsupportedKeyAlgorithm(String),
-    /// An encrypted PKCS#8 key of a scheme (or scheme parameters) the module does not decrypt:
-    /// RC2, MD2, or an out-of-bounds iteration count.
+    /// An encrypted key of a scheme (or scheme parameters) the module does not decrypt: RC2,
+    /// MD2, or an out-of-bounds iteration count in encrypted PKCS#8; in a traditional PEM, a
+    /// DEK-Info cipher other than DES-CBC, DES-EDE3-CBC and AES-CBC, a malformed IV, or a
+    /// Proc-Type other than `4,ENCRYPTED`.
     #[error("{0}")]
     UnsupportedKeyEncryption(String),
 }
@@ -169,7 +185,8 @@ impl Facts {
     }
 }
 
-/// Parses `input` as a credential of type `kind`; `password` decrypts an encrypted PKCS#8 key.
+/// Parses `input` as a credential of type `kind`; `password` decrypts an encrypted key
+/// (encrypted PKCS#8 or a traditional encrypted PEM).
 pub fn parse(
     kind: CredentialType,
     input: &[u8],
@@ -181,10 +198,13 @@ pub fn parse(
     if input.len() > MAX_INPUT {
         return Err(FormatError::TooLarge(input.len()));
     }
-    let (label, der) = unarmour(input)?;
     let der = if kind.is_certificate() {
+        let (label, der) = unarmour(input)?;
         certificate_der(label.as_deref(), der)?
+    } else if let Some(pem) = EncryptedPem::parse(input).map_err(decryption_error)? {
+        traditional_pem_key(&pem, password)?
     } else {
+        let (label, der) = unarmour(input)?;
         key_der(label.as_deref(), der, password)?
     };
     facts(kind, &der).map(|facts| Parsed { der, facts })
@@ -316,19 +336,47 @@ fn encrypted_pkcs8_key(
 ) -> Result<Zeroizing<Vec<u8>>, FormatError> {
     let plain = EncryptedPrivateKey::parse(der)
         .and_then(|key| key.decrypt(password))
-        .map_err(|e| match e {
-            DecryptError::Malformed => FormatError::NotAKey,
-            DecryptError::NoPassword | DecryptError::Password(_) => FormatError::KeyDecryption,
-            other => FormatError::UnsupportedKeyEncryption(other.to_string()),
-        })?;
+        .map_err(decryption_error)?;
     // The decryptor checked it is a PrivateKeyInfo; its algorithm must be one TLS can use.
-    pkcs8_key(plain).map_err(|e| {
-        if e == FormatError::NotAKey {
-            FormatError::KeyDecryption
-        } else {
-            e
-        }
-    })
+    pkcs8_key(plain).map_err(not_a_key_is_decryption)
+}
+
+/// A traditional encrypted PEM, decrypted and kept in its own form: PKCS#1 or SEC1 DER.
+fn traditional_pem_key(
+    pem: &EncryptedPem,
+    password: Option<&[u8]>,
+) -> Result<Zeroizing<Vec<u8>>, FormatError> {
+    let plain = pem.decrypt(password).map_err(decryption_error)?;
+    // The decryptor checked it is the key its label names; these checks are the unencrypted
+    // forms' own.
+    match pem.kind() {
+        PemKeyKind::Rsa => pkcs1_key(plain),
+        PemKeyKind::Ec => sec1_key(plain),
+        other => Err(FormatError::WrongPemLabel {
+            label: other.label().to_string(),
+            expected: "RSA or EC private key",
+        }),
+    }
+    .map_err(not_a_key_is_decryption)
+}
+
+/// The one mapping of decryption errors to format errors (all `+CME ERROR: 1913`).
+fn decryption_error(e: DecryptError) -> FormatError {
+    match e {
+        DecryptError::Malformed => FormatError::NotAKey,
+        DecryptError::NoPassword | DecryptError::Password(_) => FormatError::KeyDecryption,
+        DecryptError::Pem(what) => FormatError::Pem(what),
+        other => FormatError::UnsupportedKeyEncryption(other.to_string()),
+    }
+}
+
+/// A decrypted plaintext that is not a key means the password was wrong.
+fn not_a_key_is_decryption(e: FormatError) -> FormatError {
+    if e == FormatError::NotAKey {
+        FormatError::KeyDecryption
+    } else {
+        e
+    }
 }
 
 /// Re-encodes DER for a round-trip check (used by tests).

@@ -1,10 +1,12 @@
 //! Encrypted private keys the way older tools write them (at-contract §3): PBES1
 //! (`pbeWithMD5AndDES-CBC`, `pbeWithSHA1AndDES-CBC`) and the PKCS#12 schemes
 //! (`pbeWithSHAAnd3-KeyTripleDES-CBC`, `pbeWithSHAAnd2-KeyTripleDES-CBC`), next to openssl's
-//! default PBES2, RSA and EC, PEM and DER, from `tests/fixtures/legacy-keys/make.sh`. Every key
-//! decrypts to the PKCS#8 DER openssl decrypts it to (same MD5); a wrong password is
-//! `KeyDecryption` (`+CME ERROR: 1913`) whatever the scheme; damaged input is an error, never a
-//! panic.
+//! default PBES2, RSA and EC, PEM and DER; and the traditional OpenSSL encrypted PEM
+//! (`Proc-Type: 4,ENCRYPTED`, `DEK-Info: DES-CBC | DES-EDE3-CBC | AES-*-CBC`, LF and CRLF), from
+//! `tests/fixtures/legacy-keys/make.sh`. Every key decrypts to the DER openssl decrypts it to
+//! (same MD5: PKCS#8 for encrypted PKCS#8, PKCS#1 or SEC1 for a traditional PEM); a wrong
+//! password is `KeyDecryption` (`+CME ERROR: 1913`) whatever the scheme; damaged input is an
+//! error, never a panic.
 
 // Test code: a failed unwrap or panic is a failed test, reported with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -31,7 +33,7 @@ fn read(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
-/// facts.txt: file -> (openssl's name of the scheme, MD5 of the decrypted PKCS#8 DER).
+/// facts.txt: file -> (openssl's name of the scheme, MD5 of the decrypted DER).
 fn facts(dir: &Path) -> BTreeMap<String, (String, String)> {
     String::from_utf8(read(dir, "facts.txt"))
         .unwrap()
@@ -60,6 +62,11 @@ fn expected_scheme(file: &str) -> &'static str {
         ("-pbe-sha1-3des", "pbeWithSHA1And3-KeyTripleDES-CBC"),
         ("-pbe-sha1-2des.", "pbeWithSHA1And2-KeyTripleDES-CBC"),
         ("-default.", "PBES2"),
+        ("-pem-des.", "DES-CBC"),
+        ("-pem-des3", "DES-EDE3-CBC"),
+        ("-pem-aes128.", "AES-128-CBC"),
+        ("-pem-aes192.", "AES-192-CBC"),
+        ("-pem-aes256.", "AES-256-CBC"),
     ]
     .into_iter()
     .find(|(part, _)| file.contains(part))
@@ -83,17 +90,21 @@ fn check_all(dir: &Path) -> usize {
             md5,
             "{file}: MD5 of the stored DER"
         );
-        // Stored decrypted, as PKCS#8: it imports again with no password.
+        // Stored decrypted, as PKCS#8 (a traditional PEM: as PKCS#1 or SEC1): it imports again
+        // with no password.
         let again = parse(CredentialType::ClientPrivateKey, &parsed.der, None).unwrap();
         assert_eq!(&again.facts.md5_hex(), md5, "{file}");
+        let is_pkcs8 = pkcs8::PrivateKeyInfoRef::try_from(parsed.der.as_slice()).is_ok();
+        assert_eq!(is_pkcs8, !file.contains("-pem-"), "{file}: stored form");
     }
     facts.len()
 }
 
 #[test]
 fn every_scheme_pem_and_der_rsa_and_ec_decrypts_to_what_openssl_decrypts() {
-    // 2 keys x 5 schemes x PEM and DER, plus the PKCS#12 key with a non-ASCII password.
-    assert_eq!(check_all(&dir()), 21);
+    // 2 keys x 5 schemes x PEM and DER, plus the PKCS#12 key with a non-ASCII password; the
+    // RSA key as 5 traditional PEMs and one with CRLF, the EC key as one.
+    assert_eq!(check_all(&dir()), 28);
 }
 
 #[test]
@@ -318,13 +329,28 @@ fn imports_through_the_store_as_usecmng_does() {
         )
     };
     for (sealed, files) in [
-        (false, ["rsa-pbe-md5-des.pem", "ec-pbe-sha1-des.der"]),
-        (true, ["rsa-pbe-sha1-3des.der", "ec-pbe-sha1-2des.pem"]),
+        (
+            false,
+            &[
+                "rsa-pbe-md5-des.pem",
+                "ec-pbe-sha1-des.der",
+                "rsa-pem-des3.pem",
+            ][..],
+        ),
+        (
+            true,
+            &[
+                "rsa-pbe-sha1-3des.der",
+                "ec-pbe-sha1-2des.pem",
+                "ec-pem-des3.pem",
+                "rsa-pem-des3-crlf.pem",
+            ],
+        ),
     ] {
         if sealed {
             store.seal(b"seal-pwd").unwrap();
         }
-        for file in files {
+        for &file in files {
             let got = import(&mut store, file, PASSWORD).unwrap();
             assert_eq!(got.md5_hex(), facts[file].1, "{file}");
             assert_eq!(
@@ -375,5 +401,99 @@ fn make_sh_makes_the_fixtures_with_the_openssl_command_line() {
         v
     };
     assert_eq!(names(tmp.path()), names(&dir()));
-    assert_eq!(check_all(tmp.path()), 21);
+    assert_eq!(check_all(tmp.path()), 28);
+}
+
+#[test]
+fn a_traditional_pem_is_stored_as_the_pkcs1_key_inside_the_pkcs8_of_the_same_key() {
+    // make.sh writes one RSA key in every form: the PKCS#8 of rsa-default.pem wraps (RFC 5958
+    // privateKey) exactly the PKCS#1 DER that rsa-pem-*.pem is stored as.
+    let dir = dir();
+    let key = CredentialType::ClientPrivateKey;
+    let pkcs8 = parse(key, &read(&dir, "rsa-default.pem"), Some(PASSWORD)).unwrap();
+    let inner = pkcs8::PrivateKeyInfoRef::try_from(pkcs8.der.as_slice())
+        .unwrap()
+        .private_key
+        .as_bytes()
+        .to_vec();
+    for file in [
+        "rsa-pem-des.pem",
+        "rsa-pem-des3.pem",
+        "rsa-pem-des3-crlf.pem",
+        "rsa-pem-aes128.pem",
+        "rsa-pem-aes192.pem",
+        "rsa-pem-aes256.pem",
+    ] {
+        let parsed = parse(key, &read(&dir, file), Some(PASSWORD)).unwrap();
+        assert_eq!(parsed.der.as_slice(), inner.as_slice(), "{file}");
+    }
+}
+
+#[test]
+fn traditional_pems_refused_or_damaged() {
+    let dir = dir();
+    let key = CredentialType::ClientPrivateKey;
+    // DES-EDE3-CFB, as openssl writes it: refused by name (1913), not taken as a wrong password.
+    let e = parse(
+        key,
+        &read(&dir, "fail_rsa-pem-des3-cfb.pem"),
+        Some(PASSWORD),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, FormatError::UnsupportedKeyEncryption(m) if m.contains("PEM DEK-Info DES-EDE3-CFB")),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("openssl pkcs8 -topk8"), "{e}");
+    let text = String::from_utf8(read(&dir, "rsa-pem-des3.pem")).unwrap();
+    for (what, edited, expect) in [
+        (
+            "Proc-Type 4,MIC-CLEAR",
+            text.replace("4,ENCRYPTED", "4,MIC-CLEAR"),
+            "unsupported",
+        ),
+        (
+            "a DEK-Info without IV",
+            text.replace("DES-EDE3-CBC,", "DES-EDE3-CBC;"),
+            "unsupported",
+        ),
+        ("no blank line", text.replacen("\n\n", "\n", 1), "pem"),
+        (
+            "no END line",
+            text.replace("-----END RSA PRIVATE KEY-----", ""),
+            "pem",
+        ),
+    ] {
+        let e = parse(key, edited.as_bytes(), Some(PASSWORD)).unwrap_err();
+        let ok = match expect {
+            "unsupported" => matches!(e, FormatError::UnsupportedKeyEncryption(_)),
+            _ => matches!(e, FormatError::Pem(_)),
+        };
+        assert!(ok, "{what}: {e:?}");
+    }
+    // Traditional PEM is a PEM form: the same bytes as a certificate are a PEM error, and a
+    // traditional PEM is not taken for a certificate.
+    assert!(matches!(
+        parse(
+            CredentialType::TrustedRootCa,
+            text.as_bytes(),
+            Some(PASSWORD)
+        ),
+        Err(FormatError::Pem(_))
+    ));
+    // Every byte flipped, and every cut: an error or (a flip inside the key's own numbers) a
+    // different key, never a panic.
+    let md5 = &facts(&dir)["rsa-pem-des3.pem"].1;
+    let bytes = text.as_bytes();
+    for i in 0..bytes.len() {
+        if let Ok(p) = parse(key, &flip(bytes, i), Some(PASSWORD)) {
+            assert_ne!(&p.facts.md5_hex(), md5, "flip at {i} went unnoticed");
+        }
+    }
+    for cut in 1..bytes.len() - 1 {
+        assert!(
+            parse(key, &bytes[..cut], Some(PASSWORD)).is_err(),
+            "cut at {cut}"
+        );
+    }
 }

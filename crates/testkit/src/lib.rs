@@ -17,6 +17,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod escape;
+pub mod pg;
 pub mod plans;
 pub mod transcript;
 

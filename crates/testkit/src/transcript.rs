@@ -13,8 +13,8 @@
 //! @ channel 1                    switch to channel 1 (made on first use); channel 0 is the first
 //! ```
 //!
-//! In expected output `{IMEI}`, `{IMSI}`, `{ICCID}` and `{IPADDR}` (the PDP context address)
-//! stand for the module's identity.
+//! In expected output `{IMEI}`, `{IMSI}`, `{ICCID}`, `{IPADDR}` (the PDP context address),
+//! `{EF_ICCID}` and `{EF_IMSI}` (those SIM files in hex) stand for the module's identity.
 //! `@ send-file NAME` sends a file of `tests/fixtures/pki/` as host input (a payload), and in
 //! both directions `{SIZE:NAME}`, `{MD5:NAME}`, `{CN:NAME}` and `{NOTAFTER:NAME}` stand for that
 //! fixture's size and the facts openssl computed for it (`facts.txt`); `{FILE:NAME}` stands
@@ -168,12 +168,15 @@ impl Runner {
         let expected = &fixture_placeholders(expected)?;
         let id = self.module()?.identity().clone();
         let address = id.pdp_address().to_string();
+        let (ef_iccid, ef_imsi) = sim_files(&id);
         let mut out = expected.to_vec();
         for (name, value) in [
             ("{IMEI}", id.imei.as_str()),
-            ("{IMSI}", &id.imsi),
+            ("{IMSI}", id.imsi.as_str()),
             ("{ICCID}", &id.iccid),
             ("{IPADDR}", &address),
+            ("{EF_ICCID}", &ef_iccid),
+            ("{EF_IMSI}", &ef_imsi),
         ] {
             out = replace_bytes(&out, name.as_bytes(), value.as_bytes());
         }
@@ -189,8 +192,12 @@ impl Runner {
         };
         let id = m.identity();
         let address = id.pdp_address().to_string();
+        let (ef_iccid, ef_imsi) = sim_files(id);
         let mut out = actual.to_vec();
+        // The SIM files first: their hex could contain a run of identity digits.
         for (value, name) in [
+            (ef_iccid.as_str(), "{EF_ICCID}"),
+            (ef_imsi.as_str(), "{EF_IMSI}"),
             (id.imei.as_str(), "{IMEI}"),
             (&id.imsi, "{IMSI}"),
             (&id.iccid, "{ICCID}"),
@@ -200,6 +207,12 @@ impl Runner {
         }
         out
     }
+}
+
+/// EF ICCID and EF IMSI of the module's SIM as `+CRSM` prints them (uppercase hex).
+fn sim_files(id: &sealcell_modem::identity::Identity) -> (String, String) {
+    let (iccid, imsi) = sealcell_modem::command::sim::identity_files(id);
+    (hex::encode_upper(iccid), hex::encode_upper(imsi))
 }
 
 /// The test PKI directory.

@@ -108,6 +108,30 @@ fn scenarios() -> Vec<Scenario> {
             observe: vec![b("AT+CGDCONT?\r")],
         },
         Scenario {
+            name: "PDP authentication with a sealed password",
+            setup: vec![b("AT+UAUTHREQ=1,1,\"old\",\"pw1\"\r")],
+            change: vec![b("AT+UAUTHREQ=1,2,\"new\",\"pw2\"\r")],
+            observe: vec![b("AT+UAUTHREQ?\r")],
+        },
+        Scenario {
+            name: "turn LwM2M off",
+            setup: vec![],
+            change: vec![b("AT+ULWM2M=1\r")],
+            observe: vec![b("AT+ULWM2M?\r"), b("AT+UGPRF?\r")],
+        },
+        Scenario {
+            name: "update the SIM's forbidden networks",
+            setup: vec![],
+            change: vec![b("AT+CRSM=214,28539,0,0,3,\"13F001\"\r")],
+            observe: vec![b("AT+CRSM=176,28539,0,0,24\r")],
+        },
+        Scenario {
+            name: "configure a GPIO pin",
+            setup: vec![],
+            change: vec![b("AT+UGPIOC=16,0,1\r")],
+            observe: vec![b("AT+UGPIOC?\r")],
+        },
+        Scenario {
             name: "seal with credentials present",
             setup: import(2, "Key", "client-pkcs1.pem").to_vec(),
             change: vec![b("AT+USECCFG=0,1,\"my_pwd\"\r")],

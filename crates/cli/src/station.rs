@@ -1,0 +1,249 @@
+//! A production station's rules around `sealcell provision` (spec/cli.md, "The production
+//! line"): the allowlist, the ledger's verdicts (a module sealed under another plan, a seal
+//! another station holds) and the typed confirmation before a seal on a real line.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::anyhow;
+use sealcell_host::port::{PortSpec, confirms_seal};
+use sealcell_host::provision::{ModuleFacts, Refusal, StationRules};
+use sealcell_ledger::{Ledger, RunId, SealClaim};
+
+use crate::Failure;
+
+/// The largest allowlist read.
+///
+/// # Security
+/// A wrong path (`/dev/zero`, a disk image) cannot make the station read without end.
+const MAX_ALLOWLIST: u64 = 4 * 1024 * 1024;
+
+/// The modules a station may touch (`--allowlist FILE`: one IMEI a line, `#` comments).
+#[derive(Debug)]
+pub(crate) struct Allowlist(BTreeSet<String>);
+
+impl Allowlist {
+    /// Reads and checks the file: every entry must be 15 digits.
+    pub(crate) fn load(path: &Path) -> Result<Allowlist, Failure> {
+        let text = crate::read_capped(path, MAX_ALLOWLIST, "an allowlist")?;
+        let mut imeis = BTreeSet::new();
+        for (n, line) in text.lines().enumerate() {
+            let entry = line.split('#').next().unwrap_or("").trim();
+            if entry.is_empty() {
+                continue;
+            }
+            if entry.len() != 15 || !entry.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Failure::usage(
+                    anyhow!(
+                        "{}:{}: `{entry}` is not an IMEI (15 digits)",
+                        path.display(),
+                        n + 1
+                    ),
+                    Some("one IMEI a line; `#` starts a comment".into()),
+                ));
+            }
+            imeis.insert(entry.to_string());
+        }
+        Ok(Allowlist(imeis))
+    }
+
+    fn allows(&self, imei: &str) -> bool {
+        self.0.contains(imei)
+    }
+}
+
+/// Asks a person to confirm a seal on a real line: the last four digits of the IMEI, typed.
+/// One question at a time, whatever the number of ports (`lock`), with the progress lines
+/// suspended while it is asked.
+#[derive(Clone)]
+pub(crate) struct Confirmer {
+    /// `--yes`: every seal is confirmed in advance.
+    pub(crate) yes: bool,
+    /// Serialises the questions of parallel workers.
+    pub(crate) lock: Arc<Mutex<()>>,
+    /// The progress lines to hide while asking.
+    pub(crate) progress: Option<indicatif::MultiProgress>,
+}
+
+impl Confirmer {
+    /// Confirms the seal of module `imei` on `port`, or refuses it.
+    pub(crate) fn confirm(&self, port: &PortSpec, imei: &str) -> Result<(), Refusal> {
+        if self.yes || !port.needs_seal_confirmation() {
+            return Ok(());
+        }
+        let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        if !interactive {
+            return Err(Refusal {
+                reason: format!(
+                    "refusing to seal module {imei} on {port} without a confirmation: the seal is \
+                     irreversible, and there is no terminal to ask on"
+                ),
+                hint: Some("pass --yes to confirm the seal of every module in advance".into()),
+            });
+        }
+        let _one_at_a_time = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let ask = || -> std::io::Result<String> {
+            let mut err = std::io::stderr().lock();
+            write!(
+                err,
+                "seal module {imei} on {port}? This cannot be undone.\n\
+                 type the last four digits of its IMEI to seal it: "
+            )?;
+            err.flush()?;
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            Ok(line)
+        };
+        let typed = match &self.progress {
+            Some(p) => p.suspend(ask),
+            None => ask(),
+        }
+        .unwrap_or_default();
+        if confirms_seal(imei, &typed) {
+            Ok(())
+        } else {
+            Err(Refusal {
+                reason: format!(
+                    "the seal of module {imei} on {port} was not confirmed (typed {:?})",
+                    typed.trim()
+                ),
+                hint: Some("the last four digits of the IMEI confirm it".into()),
+            })
+        }
+    }
+}
+
+/// The rules of one run at this station, for one module.
+pub(crate) struct Station<'a> {
+    /// The module's port.
+    pub(crate) port: PortSpec,
+    /// The station's name (in the ledger).
+    pub(crate) station: String,
+    /// The plan's SHA-256 (hex), to recognise "another plan".
+    pub(crate) plan_sha256: String,
+    /// `--force`: also provision a module the ledger shows sealed under another plan.
+    pub(crate) force: bool,
+    /// `--dry-run`: nothing is claimed.
+    pub(crate) dry_run: bool,
+    /// `--allowlist`.
+    pub(crate) allowlist: Option<&'a Allowlist>,
+    /// The ledger and this run's record.
+    pub(crate) ledger: Option<(&'a Ledger, RunId)>,
+    /// The seal confirmation.
+    pub(crate) confirmer: Confirmer,
+}
+
+fn ledger_refusal(e: sealcell_ledger::LedgerError) -> Refusal {
+    Refusal {
+        reason: format!("the ledger: {e}"),
+        hint: Some("nothing was changed on the module; `--no-ledger` runs without one".into()),
+    }
+}
+
+fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl StationRules for Station<'_> {
+    fn identified(&mut self, facts: &ModuleFacts) -> Result<(), Refusal> {
+        if let Some((ledger, run)) = self.ledger {
+            ledger
+                .identify(run, &ledger_facts(facts))
+                .map_err(ledger_refusal)?;
+        }
+        if let Some(list) = self.allowlist {
+            if !list.allows(&facts.imei) {
+                return Err(Refusal {
+                    reason: format!(
+                        "module {} on {} is not on the allowlist; nothing was changed",
+                        facts.imei, self.port
+                    ),
+                    hint: Some("add its IMEI to the --allowlist file".into()),
+                });
+            }
+        }
+        if let Some((ledger, _)) = self.ledger {
+            if let Some(seal) = ledger.seal_record(&facts.imei).map_err(ledger_refusal)? {
+                let other_plan = seal.plan_sha256.as_deref() != Some(self.plan_sha256.as_str());
+                if seal.confirmed && other_plan && !self.force {
+                    return Err(Refusal {
+                        reason: format!(
+                            "module {} was sealed under another plan (SHA-256 {}) at station \
+                             {}; nothing was changed",
+                            facts.imei,
+                            seal.plan_sha256.as_deref().unwrap_or("unknown"),
+                            seal.station
+                        ),
+                        hint: Some(format!(
+                            "`sealcell ledger show {}` tells its story; --force provisions it \
+                             with this plan all the same",
+                            facts.imei
+                        )),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn before_seal(&mut self, facts: &ModuleFacts) -> Result<(), Refusal> {
+        if self.dry_run {
+            return Ok(());
+        }
+        self.confirmer.confirm(&self.port, &facts.imei)?;
+        if let Some((ledger, run)) = self.ledger {
+            let claim = ledger
+                .claim_seal(
+                    &facts.imei,
+                    Some(&self.plan_sha256),
+                    &self.station,
+                    run,
+                    now_unix_ms(),
+                )
+                .map_err(ledger_refusal)?;
+            if let SealClaim::HeldBy(other) = claim {
+                return Err(Refusal {
+                    reason: format!(
+                        "module {} is being sealed, or was sealed, by station {} (ledger run {}); \
+                         this station leaves it alone",
+                        facts.imei, other.station, other.run.0
+                    ),
+                    hint: Some(format!(
+                        "`sealcell ledger show {}` tells its story",
+                        facts.imei
+                    )),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn seal_answered(&mut self, facts: &ModuleFacts, sealed: bool) {
+        if let Some((ledger, run)) = self.ledger {
+            let done = if sealed {
+                ledger.confirm_seal(&facts.imei, run)
+            } else {
+                ledger.release_seal(&facts.imei, run).map(|_| ())
+            };
+            if let Err(e) = done {
+                tracing::error!(error = %e, imei = %facts.imei, "the ledger missed the seal's outcome");
+            }
+        }
+    }
+}
+
+/// The module's identity as the ledger records it.
+pub(crate) fn ledger_facts(facts: &ModuleFacts) -> sealcell_ledger::ModuleFacts {
+    sealcell_ledger::ModuleFacts {
+        imei: facts.imei.clone(),
+        iccid: facts.iccid.clone(),
+        model: facts.model.clone(),
+        firmware: facts.firmware.clone(),
+        sealed_before: facts.sealed_before,
+    }
+}
