@@ -103,10 +103,11 @@ fn classify(raw: &str) -> Arg<'_> {
         return Arg::Omitted;
     }
     let digits = raw.strip_prefix(['-', '+']).unwrap_or(raw);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(v) = raw.parse::<i64>() {
-            return Arg::Int(v);
-        }
+    if !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(v) = raw.parse::<i64>()
+    {
+        return Arg::Int(v);
     }
     Arg::Bare(raw)
 }

@@ -138,10 +138,10 @@ impl Digester {
             self.events.push_back(DteEvent::Prompt);
             return true;
         }
-        if self.in_flight {
-            if let Some(done) = self.raw_data_line() {
-                return done;
-            }
+        if self.in_flight
+            && let Some(done) = self.raw_data_line()
+        {
+            return done;
         }
         let Some(end) = self.buf.iter().position(|&b| b == b'\r' || b == b'\n') else {
             if self.buf.len() > MAX_DTE_LINE {

@@ -169,10 +169,10 @@ impl Receiver {
                 self.next_start = now + START_INTERVAL;
             }
         }
-        if let Some(d) = self.block_deadline {
-            if now >= d {
-                self.error(out);
-            }
+        if let Some(d) = self.block_deadline
+            && now >= d
+        {
+            self.error(out);
         }
         self.status
     }

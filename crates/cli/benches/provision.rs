@@ -8,7 +8,8 @@
 //! itself, with no queries and no checks — the floor the module and the loopback allow. Also
 //! timed: re-running the finished plan (queries only).
 //!
-//! Run: `cargo bench -p sealcell --bench provision`.
+//! Run: `cargo bench -p sealcell --bench provision`. (Without the ledger, as issue 6 measured;
+//! `--bench station` measures the ledger and parallel stations.)
 
 // Bench code: a failed unwrap is a failed run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -66,7 +67,13 @@ fn write_plan(dir: &Path) -> std::path::PathBuf {
 fn provision(addr: &str, plan: &Path) -> Duration {
     let start = Instant::now();
     let out = Command::new(BIN)
-        .args(["provision", "--port", &format!("tcp:{addr}"), "--plan"])
+        .args([
+            "provision",
+            "--no-ledger",
+            "--port",
+            &format!("tcp:{addr}"),
+            "--plan",
+        ])
         .arg(plan)
         .output()
         .unwrap();

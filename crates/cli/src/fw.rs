@@ -1,5 +1,6 @@
-//! `sealcell fw sign` and `sealcell fw verify`: the application note's §4.3 signing procedure as
-//! one tool. Exit codes: 0 valid / signed, 1 invalid, 2 unusable input.
+//! `sealcell fw keygen | sign | verify | digest`: the application note's §4.3 signing procedure
+//! as one tool, with the key in a file or in a PKCS#11 token (`pkcs11:` URIs, RFC 7512). Exit
+//! codes: 0 valid / signed, 1 invalid, 2 unusable input (a wrong PIN, a missing token or key).
 
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
@@ -11,6 +12,7 @@ use sealcell_fw::certificate::{CertificateError, ClockPolicy, SignerCertificate}
 use sealcell_fw::encoding::{SignatureFormat, decode_signature, to_base64};
 use sealcell_fw::hash::sha256_reader;
 use sealcell_fw::key::{SignatureError, VerifyingKey};
+use sealcell_fw::pkcs11::{self, Pin, Pkcs11Error, Pkcs11Uri};
 use sealcell_fw::sign::{SigningKey, SigningKeyError};
 use sealcell_fw::verify::{VerifyError, verify_package, verify_with_key};
 use zeroize::Zeroizing;
@@ -27,14 +29,20 @@ pub(crate) struct FwArgs {
 #[derive(Debug, Subcommand)]
 enum FwCommand {
     /// Make a signing key and a self-signed certificate with key usage digitalSignature
-    /// (priv.key as PKCS#8 PEM, mode 0600; cert.pem; pubkey.pem), as the §4.3.1 script does.
+    /// (priv.key as PKCS#8 PEM, mode 0600; cert.pem; pubkey.pem), as the §4.3.1 script does;
+    /// with --pkcs11, the key pair is made inside the token and only cert.pem and pubkey.pem are
+    /// written.
     Keygen(KeygenArgs),
     /// Sign a firmware package: PKCS#1 v1.5 over SHA-256 for RSA keys (byte-identical to
-    /// `openssl dgst -sha256 -sign KEY FILE`), ECDSA P-256 DER for EC keys.
+    /// `openssl dgst -sha256 -sign KEY FILE`), ECDSA P-256 DER for EC keys; the key in a file or
+    /// in a PKCS#11 token (--key 'pkcs11:token=TOKEN;object=LABEL').
     Sign(SignArgs),
     /// Verify a package's signature with a certificate or a public key (exit 0 valid, 1 invalid,
     /// 2 unusable input).
     Verify(VerifyArgs),
+    /// Print a package's SHA-256: what an external signer signs (RSA PKCS#1 v1.5 SHA-256 or
+    /// ECDSA P-256 over this digest).
+    Digest(DigestArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -59,6 +67,26 @@ enum InFormat {
     Bin,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DigestFormat {
+    /// Lowercase hex, as `openssl dgst -sha256` and `sha256sum` print it.
+    Hex,
+    /// Base64 of the 32 bytes.
+    Base64,
+}
+
+#[derive(Debug, Args)]
+struct DigestArgs {
+    /// Output encoding.
+    #[arg(long, value_enum, default_value = "hex")]
+    format: DigestFormat,
+    /// Print one JSON object (sha256 in hex, size).
+    #[arg(long)]
+    json: bool,
+    /// The package.
+    file: PathBuf,
+}
+
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("alg").args(["rsa", "ec"])))]
 struct KeygenArgs {
@@ -66,6 +94,12 @@ struct KeygenArgs {
     /// files are never overwritten).
     #[arg(long)]
     out: PathBuf,
+    /// Make the key pair inside this PKCS#11 token instead
+    /// ('pkcs11:token=TOKEN;object=LABEL[;id=ID][?pin-source=file:PATH][&module-path=LIB]');
+    /// the library from module-path= or $SEALCELL_PKCS11_MODULE, the PIN from pin-source=,
+    /// $SEALCELL_PKCS11_PIN or a prompt.
+    #[arg(long, value_name = "URI")]
+    pkcs11: Option<String>,
     /// The certificate's subject common name.
     #[arg(long, value_name = "CN", default_value = "Firmware Signer")]
     subject: String,
@@ -82,7 +116,10 @@ struct KeygenArgs {
 
 #[derive(Debug, Args)]
 struct SignArgs {
-    /// The private key: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8; PEM or DER.
+    /// The private key: PKCS#1, SEC1, PKCS#8 or encrypted PKCS#8; PEM or DER. Or a key in a
+    /// PKCS#11 token: 'pkcs11:token=TOKEN;object=LABEL[;id=ID][?pin-source=file:PATH]
+    /// [&module-path=LIB]' (the library from module-path= or $SEALCELL_PKCS11_MODULE; the PIN
+    /// from pin-source=, $SEALCELL_PKCS11_PIN or a prompt, never from the command line).
     #[arg(long)]
     key: PathBuf,
     /// A file holding the password of an encrypted key (else $SEALCELL_KEY_PASSWORD, else a
@@ -126,6 +163,7 @@ pub(crate) fn run(args: FwArgs) -> Result<(), Failure> {
         FwCommand::Keygen(a) => keygen(a),
         FwCommand::Sign(a) => sign(a),
         FwCommand::Verify(a) => verify(a),
+        FwCommand::Digest(a) => digest(a),
     }
 }
 
@@ -181,18 +219,27 @@ fn key_password(args: &SignArgs) -> Result<Option<Zeroizing<Vec<u8>>>, Failure> 
 
 /// Reads a password from the controlling terminal with echo off.
 fn prompt_password(prompt: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    prompt_secret(
+        prompt,
+        "the key is encrypted and there is no terminal to ask for its password",
+        "pass --password-file FILE or set SEALCELL_KEY_PASSWORD",
+    )
+}
+
+/// Reads a secret from the controlling terminal with echo off; without a terminal, fails with
+/// `no_terminal` and `hint`.
+fn prompt_secret(
+    prompt: &str,
+    no_terminal: &'static str,
+    hint: &str,
+) -> Result<Zeroizing<Vec<u8>>, Failure> {
     use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
     let mut tty = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/tty")
-        .context("the key is encrypted and there is no terminal to ask for its password")
-        .map_err(|e| {
-            Failure::usage(
-                e,
-                Some("pass --password-file FILE or set SEALCELL_KEY_PASSWORD".into()),
-            )
-        })?;
+        .context(no_terminal)
+        .map_err(|e| Failure::usage(e, Some(hint.to_string())))?;
     let saved = tcgetattr(&tty).map_err(|e| Failure::usage(e, None))?;
     let mut quiet = saved.clone();
     quiet.local_flags.remove(LocalFlags::ECHO);
@@ -209,6 +256,10 @@ fn prompt_password(prompt: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
 }
 
 fn sign(args: SignArgs) -> Result<(), Failure> {
+    if let Some(uri) = args.key.to_str().filter(|k| Pkcs11Uri::is_uri(k)) {
+        let uri = uri.to_string();
+        return sign_in_token(&args, &uri);
+    }
     let key_bytes = Zeroizing::new(read(&args.key, "key")?);
     let password = key_password(&args)?;
     let key = match SigningKey::parse(&key_bytes, password.as_deref().map(|p| p.as_slice())) {
@@ -228,6 +279,11 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
         .sign_digest(&digest)
         .context("signing failed")
         .map_err(|e| Failure::usage(e, None))?;
+    write_signature(&args, sig)
+}
+
+/// Writes a signature as `--format` and `--out` say.
+fn write_signature(args: &SignArgs, sig: Vec<u8>) -> Result<(), Failure> {
     let out = match args.format {
         OutFormat::Base64 => format!("{}\n", to_base64(&sig)).into_bytes(),
         OutFormat::Hex => format!("{}\n", hex_string(&sig)).into_bytes(),
@@ -241,9 +297,41 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
     }
 }
 
+/// Refuses existing `files`: keygen never overwrites a key.
+fn refuse_existing(files: &[PathBuf]) -> Result<(), Failure> {
+    match files.iter().find(|f| f.exists()) {
+        Some(existing) => Err(Failure::usage(
+            anyhow::anyhow!(
+                "{} exists; keygen never overwrites a key",
+                existing.display()
+            ),
+            Some("choose another --out directory".into()),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Writes a new file (never replacing one) with `mode`, synced.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+fn create_out_dir(dir: &Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+        .map_err(|e| Failure::usage(e, None))
+}
+
 fn keygen(args: KeygenArgs) -> Result<(), Failure> {
     use sealcell_fw::keygen::{KeyAlgorithm, generate};
-    use std::os::unix::fs::OpenOptionsExt;
     if args.days == 0 {
         return Err(Failure::usage(
             anyhow::anyhow!("--days must be at least 1"),
@@ -255,30 +343,14 @@ fn keygen(args: KeygenArgs) -> Result<(), Failure> {
     } else {
         KeyAlgorithm::Rsa(args.rsa.unwrap_or(2048))
     };
-    let files = ["priv.key", "cert.pem", "pubkey.pem"].map(|f| args.out.join(f));
-    if let Some(existing) = files.iter().find(|f| f.exists()) {
-        return Err(Failure::usage(
-            anyhow::anyhow!(
-                "{} exists; keygen never overwrites a key",
-                existing.display()
-            ),
-            Some("choose another --out directory".into()),
-        ));
+    if let Some(uri) = &args.pkcs11 {
+        return keygen_in_token(&args, uri, algorithm);
     }
+    let files = ["priv.key", "cert.pem", "pubkey.pem"].map(|f| args.out.join(f));
+    refuse_existing(&files)?;
     let g = generate(algorithm, &args.subject, args.days).map_err(|e| Failure::usage(e, None))?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))
-        .map_err(|e| Failure::usage(e, None))?;
-    let write = |path: &Path, bytes: &[u8], mode: u32| -> anyhow::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(path)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        Ok(())
-    };
+    create_out_dir(&args.out)?;
+    let write = write_new;
     let results = [
         write(&files[0], g.private_key_pem.as_bytes(), 0o600),
         write(&files[1], g.certificate_pem.as_bytes(), 0o644),
@@ -294,6 +366,146 @@ fn keygen(args: KeygenArgs) -> Result<(), Failure> {
         files[1].display(),
         files[2].display()
     );
+    Ok(())
+}
+
+/// A token error: exit 2, its hint.
+fn token_failure(e: Pkcs11Error) -> Failure {
+    let hint = e.hint();
+    Failure::usage(e, hint)
+}
+
+/// Parses the URI, loads the library, finds the token and logs in (asking for the PIN only
+/// when the token needs one).
+fn with_token_session<T>(
+    uri: &str,
+    work: impl FnOnce(&Pkcs11Uri, &pkcs11::Session<'_>) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let uri = Pkcs11Uri::parse(uri).map_err(|e| token_failure(e.into()))?;
+    let env = std::env::var_os(pkcs11::MODULE_ENV);
+    let module_path = pkcs11::module_path(&uri, env.as_deref()).map_err(token_failure)?;
+    let module = pkcs11::Module::load(&module_path).map_err(token_failure)?;
+    let token = module.token(&uri).map_err(token_failure)?;
+    let pin = if token.login_required() {
+        Some(token_pin(&uri)?)
+    } else {
+        None
+    };
+    let session = token.login(pin.as_ref()).map_err(token_failure)?;
+    drop(pin);
+    work(&uri, &session)
+}
+
+/// The PIN: `pin-source=file:` of the URI, else `$SEALCELL_PKCS11_PIN`, else a prompt on the
+/// terminal.
+fn token_pin(uri: &Pkcs11Uri) -> Result<Pin, Failure> {
+    if let Some(path) = &uri.pin_source {
+        return Pin::from_file(path).map_err(token_failure);
+    }
+    if let Some(pin) = std::env::var_os(pkcs11::PIN_ENV).filter(|p| !p.is_empty()) {
+        let pin = pin.into_string().map_err(|_| {
+            Failure::usage(
+                anyhow::anyhow!("${} is not UTF-8 text", pkcs11::PIN_ENV),
+                None,
+            )
+        })?;
+        return Ok(Pin::new(Zeroizing::new(pin)));
+    }
+    let mut typed = prompt_secret(
+        &format!("PIN for the token {:?}: ", uri.token),
+        "the token needs a PIN and there is no terminal to ask for it",
+        "add ?pin-source=file:PATH to the URI or set SEALCELL_PKCS11_PIN",
+    )?;
+    let text = String::from_utf8(std::mem::take(&mut *typed)).map_err(|e| {
+        // The bytes go back into a zeroized buffer before the error is returned.
+        *typed = e.into_bytes();
+        Failure::usage(anyhow::anyhow!("the PIN typed is not UTF-8 text"), None)
+    })?;
+    Ok(Pin::new(Zeroizing::new(text)))
+}
+
+fn sign_in_token(args: &SignArgs, uri: &str) -> Result<(), Failure> {
+    if args.password_file.is_some() {
+        return Err(Failure::usage(
+            anyhow::anyhow!("--password-file is for key files, not for a key in a token"),
+            Some("a token's PIN comes from ?pin-source=file:PATH in the URI, $SEALCELL_PKCS11_PIN or the prompt".into()),
+        ));
+    }
+    // The package is opened first: a wrong path fails before anyone is asked for a PIN.
+    let (file, len) = open_package(&args.file)?;
+    let sig = with_token_session(uri, |uri, session| {
+        let key = session.private_key(uri).map_err(token_failure)?;
+        session
+            .sign_reader(&key, file, progress(len))
+            .map_err(|e| match e {
+                Pkcs11Error::Io(io) => Failure::usage(
+                    anyhow::Error::new(io)
+                        .context(format!("cannot read the package {}", args.file.display())),
+                    None,
+                ),
+                other => token_failure(other),
+            })
+    })?;
+    write_signature(args, sig)
+}
+
+fn keygen_in_token(
+    args: &KeygenArgs,
+    uri: &str,
+    algorithm: sealcell_fw::keygen::KeyAlgorithm,
+) -> Result<(), Failure> {
+    let files = ["cert.pem", "pubkey.pem"].map(|f| args.out.join(f));
+    refuse_existing(&files)?;
+    // The directory exists before the key does, so a bad --out fails with nothing made.
+    create_out_dir(&args.out)?;
+    let (uri, generated) = with_token_session(uri, |uri, session| {
+        let g = session
+            .generate(uri, algorithm, &args.subject, args.days)
+            .map_err(token_failure)?;
+        Ok((uri.clone(), g))
+    })?;
+    write_new(&files[0], generated.certificate_pem.as_bytes(), 0o644)
+        .and_then(|()| write_new(&files[1], generated.public_key_pem.as_bytes(), 0o644))
+        .with_context(|| {
+            format!(
+                "the key pair is in the token, but its certificate could not be written to {}",
+                args.out.display()
+            )
+        })
+        .map_err(|e| {
+            Failure::usage(
+                e,
+                Some(
+                    "make the directory writable and run keygen again with another object= label"
+                        .into(),
+                ),
+            )
+        })?;
+    let key = Pkcs11Uri {
+        id: Some(generated.id),
+        ..uri
+    };
+    println!("{key}\n{}\n{}", files[0].display(), files[1].display());
+    Ok(())
+}
+
+fn digest(args: DigestArgs) -> Result<(), Failure> {
+    let (file, len) = open_package(&args.file)?;
+    let (digest, size) = sha256_reader(file, progress(len))
+        .with_context(|| format!("cannot read the package {}", args.file.display()))
+        .map_err(|e| Failure::usage(e, None))?;
+    let text = match args.format {
+        DigestFormat::Hex => hex_string(&digest),
+        DigestFormat::Base64 => to_base64(&digest),
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "sha256": hex_string(&digest), "size": size })
+        );
+    } else {
+        println!("{text}");
+    }
     Ok(())
 }
 

@@ -247,6 +247,8 @@ pub(crate) struct FotaArgs {
     /// Append a transcript to this file.
     #[arg(long, value_name = "FILE")]
     transcript: Option<PathBuf>,
+    #[command(flatten)]
+    record: crate::record::RecordArgs,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -535,10 +537,87 @@ fn fota_command(args: FotaArgs) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::usage(anyhow!("{}: {e}", args.signature.display()), None))?;
     let expected_md5 = args.file.as_ref().map(|path| file_md5(path)).transpose()?;
+    let ledger = args.record.open()?;
+    let port = args.port.single()?.clone();
+    let run = ledger
+        .as_ref()
+        .map(|l| {
+            l.begin_run(&sealcell_ledger::RunStart {
+                kind: sealcell_ledger::RunKind::Fota,
+                started_unix_ms: crate::record::now_unix_ms(),
+                station: args.record.station(),
+                operator: args.record.operator(),
+                port: port.to_string(),
+                plan_path: None,
+                plan_sha256: None,
+            })
+            .map(|id| (l, id))
+            .map_err(|e| {
+                Failure::usage(
+                    anyhow!("the ledger could not record the run: {e}"),
+                    Some("nothing was sent to the module; --no-ledger runs without one".into()),
+                )
+            })
+        })
+        .transpose()?;
+    let (hasher, sink) = crate::provision::hashing_transcript();
     let spinner = args.port.spinner();
-    let mut at = args
+    let outcome = args
         .port
-        .connect(args.transcript.as_deref(), spinner.as_ref())?;
+        .connect_to(
+            &port,
+            args.transcript.as_deref(),
+            spinner.as_ref(),
+            vec![sink],
+        )
+        .and_then(|at| fota_run(&args, at, run, expected_md5, signature));
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    if let Some((ledger, id)) = run {
+        let end = sealcell_ledger::RunEnd {
+            ended_unix_ms: crate::record::now_unix_ms(),
+            outcome: match &outcome {
+                Ok(_) => sealcell_ledger::Outcome::Succeeded,
+                Err(f) if f.code == 1 => sealcell_ledger::Outcome::Refused,
+                Err(_) => sealcell_ledger::Outcome::Failed,
+            },
+            error: outcome.as_ref().err().map(|f| format!("{:#}", f.error)),
+            sealed_after: outcome.as_ref().ok().map(|_| true),
+            credentials: Vec::new(),
+            profiles: Vec::new(),
+            transcript_sha256: crate::provision::hash_hex(&hasher),
+            detail: outcome.as_ref().ok().map(|r| {
+                format!(
+                    "{} (md5 {}): ATI9 {} -> {}",
+                    r.url, r.md5, r.version_before, r.version_after
+                )
+            }),
+        };
+        if let Err(e) = ledger.finish_run(id, &end) {
+            tracing::error!(error = %e, "the ledger could not record the end of the run");
+        }
+    }
+    let report = outcome?;
+    emit(args.json, &report, || fota_text(&report))
+}
+
+/// The update itself, on an open link: the module identified (for the ledger), then
+/// [`fota`].
+fn fota_run(
+    args: &FotaArgs,
+    mut at: AtClient,
+    run: Option<(&sealcell_ledger::Ledger, sealcell_ledger::RunId)>,
+    expected_md5: Option<String>,
+    signature: Vec<u8>,
+) -> Result<FotaReport, Failure> {
+    if let Some((ledger, id)) = run {
+        let facts =
+            sealcell_host::provision::identify(&mut at).map_err(|e| client_failure(e, None))?;
+        if let Err(e) = ledger.identify(id, &crate::station::ledger_facts(&facts)) {
+            tracing::error!(error = %e, "the ledger could not record the module");
+        }
+    }
     let request = FotaRequest {
         url: args.url.clone(),
         signature,
@@ -549,11 +628,7 @@ fn fota_command(args: FotaArgs) -> Result<(), Failure> {
         download_timeout: Duration::from_secs(args.download_timeout),
         install_timeout: Duration::from_secs(args.install_timeout),
     };
-    let report = fota(&mut at, &request);
-    if let Some(bar) = spinner {
-        bar.finish_and_clear();
-    }
-    let report = report.map_err(|e| {
+    fota(&mut at, &request).map_err(|e| {
         let hint = match &e {
             FotaError::NotSealed => {
                 Some("seal it first (`sealcell provision` with a [seal] table)".into())
@@ -567,8 +642,7 @@ fn fota_command(args: FotaArgs) -> Result<(), Failure> {
         };
         let negative = e.is_negative();
         refusal(e, negative, hint)
-    })?;
-    emit(args.json, &report, || fota_text(&report))
+    })
 }
 
 /// `--signature` given as the signature itself (base64 or hex of at least 64 bytes) rather than

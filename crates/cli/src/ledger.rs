@@ -7,7 +7,7 @@ use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use sealcell_ledger::{Outcome, RunRecord};
 
-use crate::provision::open_ledger_spec;
+use crate::record::open_ledger_spec;
 use crate::{Failure, print_bytes};
 
 /// `sealcell ledger`.

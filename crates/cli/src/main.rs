@@ -9,6 +9,7 @@ mod host;
 mod ledger;
 mod modem;
 mod provision;
+mod record;
 mod station;
 
 use std::process::ExitCode;

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Failure;
 use crate::host::{PortArgs, emit, json_failure, kebab, refusal};
+use crate::record::{RecordArgs, now_unix_ms};
 use crate::station::{Allowlist, Confirmer, Station};
 
 /// The plan format, shown by `sealcell provision --help`.
@@ -89,20 +90,8 @@ pub(crate) struct ProvisionArgs {
     /// How many modules are provisioned at once (default: every --port).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
-    /// The ledger: a SQLite file, or postgres://USER@HOST/DB for stations sharing one (put a
-    /// password in $SEALCELL_LEDGER, not here). Default: $SEALCELL_LEDGER, else
-    /// ./sealcell-ledger.db.
-    #[arg(long, value_name = "PATH|URL")]
-    ledger: Option<String>,
-    /// Record nothing.
-    #[arg(long, conflicts_with = "ledger")]
-    no_ledger: bool,
-    /// This station's name in the ledger (default: $SEALCELL_STATION, else the host name).
-    #[arg(long, value_name = "NAME")]
-    station: Option<String>,
-    /// The operator's name in the ledger (default: $SEALCELL_OPERATOR, else $USER).
-    #[arg(long, value_name = "NAME")]
-    operator: Option<String>,
+    #[command(flatten)]
+    record: RecordArgs,
     /// Touch only the modules whose IMEI this file lists (one a line, `#` comments).
     #[arg(long, value_name = "FILE")]
     allowlist: Option<PathBuf>,
@@ -145,7 +134,7 @@ fn provision_command(args: &ProvisionArgs) -> Result<(), Failure> {
     let plan = Plan::load(&args.plan).map_err(|e| Failure::usage(e, None))?;
     let plan_sha256 = file_sha256(&args.plan)?;
     let allowlist = args.allowlist.as_deref().map(Allowlist::load).transpose()?;
-    let ledger = open_ledger(args)?;
+    let ledger = args.record.open()?;
     let ports = args.port.ports();
     let several = ports.len() > 1;
     let progress = (!args.port.verbose() && std::io::stderr().is_terminal())
@@ -156,13 +145,8 @@ fn provision_command(args: &ProvisionArgs) -> Result<(), Failure> {
         plan_sha256,
         ledger: ledger.as_ref(),
         allowlist: allowlist.as_ref(),
-        station: station_name(args.station.as_deref()),
-        operator: args
-            .operator
-            .clone()
-            .or_else(|| std::env::var("SEALCELL_OPERATOR").ok())
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "unknown".into()),
+        station: args.record.station(),
+        operator: args.record.operator(),
         confirmer: Confirmer {
             yes: args.yes,
             lock: Arc::new(Mutex::new(())),
@@ -283,16 +267,7 @@ fn report_several(json: bool, runs: &[Run]) -> Result<(), Failure> {
 
 fn run_one(shared: &Shared<'_>, port: &PortSpec, bar: Option<&indicatif::ProgressBar>) -> Run {
     let transcript = transcript_path(shared.args, port, shared.several);
-    let hasher = Arc::new(Mutex::new(Sha256::new()));
-    let sink = {
-        let hasher = Arc::clone(&hasher);
-        FnTranscript(move |direction: Direction, text: &str| {
-            if let Ok(mut h) = hasher.lock() {
-                h.update(format_line(direction, text).as_bytes());
-                h.update(b"\n");
-            }
-        })
-    };
+    let (hasher, sink) = hashing_transcript();
     let started = now_unix_ms();
     let run = shared.ledger.and_then(|ledger| {
         let start = RunStart {
@@ -327,12 +302,7 @@ fn run_one(shared: &Shared<'_>, port: &PortSpec, bar: Option<&indicatif::Progres
     let result = shared
         .args
         .port
-        .connect_to(
-            port,
-            Some(&transcript),
-            bar,
-            vec![Box::new(sink) as Box<dyn Transcript>],
-        )
+        .connect_to(port, Some(&transcript), bar, vec![sink])
         .and_then(|mut at| {
             let mut rules = Station {
                 port: port.clone(),
@@ -352,10 +322,7 @@ fn run_one(shared: &Shared<'_>, port: &PortSpec, bar: Option<&indicatif::Progres
                 .map_err(|e| provision_failure(e, &transcript))
         });
     if let Some((ledger, id)) = run {
-        let transcript_sha256 = hasher
-            .lock()
-            .ok()
-            .map(|h| hex::encode(h.clone().finalize()));
+        let transcript_sha256 = hash_hex(&hasher);
         record_end(ledger, id, shared.plan, &result, transcript_sha256);
     }
     Run {
@@ -364,6 +331,30 @@ fn run_one(shared: &Shared<'_>, port: &PortSpec, bar: Option<&indicatif::Progres
         facts,
         result,
     }
+}
+
+/// A transcript sink that hashes each line as the transcript file writes it (the ledger's
+/// `transcript_sha256`: this run's lines, redacted as they are).
+pub(crate) fn hashing_transcript() -> (Arc<Mutex<Sha256>>, Box<dyn Transcript>) {
+    let hasher = Arc::new(Mutex::new(Sha256::new()));
+    let sink = {
+        let hasher = Arc::clone(&hasher);
+        FnTranscript(move |direction: Direction, text: &str| {
+            if let Ok(mut h) = hasher.lock() {
+                h.update(format_line(direction, text).as_bytes());
+                h.update(b"\n");
+            }
+        })
+    };
+    (hasher, Box::new(sink))
+}
+
+/// The hash so far, as hex.
+pub(crate) fn hash_hex(hasher: &Mutex<Sha256>) -> Option<String> {
+    hasher
+        .lock()
+        .ok()
+        .map(|h| hex::encode(h.clone().finalize()))
 }
 
 fn provision_failure(e: ProvisionError, transcript: &Path) -> Failure {
@@ -444,59 +435,6 @@ fn record_end(
     }
 }
 
-/// Opens the ledger named by `--ledger`, `$SEALCELL_LEDGER` or the default file (none with
-/// `--no-ledger`).
-pub(crate) fn open_ledger_spec(spec: Option<&str>) -> Result<Ledger, Failure> {
-    let spec = spec
-        .map(str::to_string)
-        .or_else(|| std::env::var("SEALCELL_LEDGER").ok())
-        .unwrap_or_else(|| DEFAULT_LEDGER.to_string());
-    Ledger::open(&spec).map_err(|e| {
-        Failure::usage(
-            anyhow!("{e}"),
-            Some("--ledger takes a SQLite file path or a postgres:// URL".into()),
-        )
-    })
-}
-
-/// The ledger file in the working directory when nothing else is named.
-pub(crate) const DEFAULT_LEDGER: &str = "sealcell-ledger.db";
-
-fn open_ledger(args: &ProvisionArgs) -> Result<Option<Ledger>, Failure> {
-    if args.no_ledger {
-        return Ok(None);
-    }
-    if args
-        .ledger
-        .as_deref()
-        .is_some_and(|l| l.contains("://") && l.contains('@') && has_url_password(l))
-    {
-        eprintln!(
-            "warning: a database password on the command line can leak (shell history, ps); \
-             put the URL in $SEALCELL_LEDGER instead"
-        );
-    }
-    open_ledger_spec(args.ledger.as_deref()).map(Some)
-}
-
-fn has_url_password(url: &str) -> bool {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let userinfo = rest.split('@').next().unwrap_or("");
-    rest.contains('@') && userinfo.contains(':')
-}
-
-fn station_name(given: Option<&str>) -> String {
-    given
-        .map(str::to_string)
-        .or_else(|| std::env::var("SEALCELL_STATION").ok())
-        .or_else(|| {
-            nix::unistd::gethostname()
-                .ok()
-                .and_then(|h| h.into_string().ok())
-        })
-        .unwrap_or_else(|| "station".into())
-}
-
 fn transcript_path(args: &ProvisionArgs, port: &PortSpec, several: bool) -> PathBuf {
     let stem = args
         .plan
@@ -531,13 +469,6 @@ const MAX_PLAN: u64 = 1024 * 1024;
 fn file_sha256(path: &Path) -> Result<String, Failure> {
     let text = crate::read_capped(path, MAX_PLAN, "a plan")?;
     Ok(hex::encode(Sha256::digest(text.as_bytes())))
-}
-
-fn now_unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 fn provision_text(report: &Report, port: &PortSpec, transcript: &Path) -> String {

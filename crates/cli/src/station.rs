@@ -13,6 +13,7 @@ use sealcell_host::provision::{ModuleFacts, Refusal, StationRules};
 use sealcell_ledger::{Ledger, RunId, SealClaim};
 
 use crate::Failure;
+use crate::record::now_unix_ms;
 
 /// The largest allowlist read.
 ///
@@ -142,13 +143,6 @@ fn ledger_refusal(e: sealcell_ledger::LedgerError) -> Refusal {
     }
 }
 
-fn now_unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 impl StationRules for Station<'_> {
     fn identified(&mut self, facts: &ModuleFacts) -> Result<(), Refusal> {
         if let Some((ledger, run)) = self.ledger {
@@ -156,36 +150,36 @@ impl StationRules for Station<'_> {
                 .identify(run, &ledger_facts(facts))
                 .map_err(ledger_refusal)?;
         }
-        if let Some(list) = self.allowlist {
-            if !list.allows(&facts.imei) {
+        if let Some(list) = self.allowlist
+            && !list.allows(&facts.imei)
+        {
+            return Err(Refusal {
+                reason: format!(
+                    "module {} on {} is not on the allowlist; nothing was changed",
+                    facts.imei, self.port
+                ),
+                hint: Some("add its IMEI to the --allowlist file".into()),
+            });
+        }
+        if let Some((ledger, _)) = self.ledger
+            && let Some(seal) = ledger.seal_record(&facts.imei).map_err(ledger_refusal)?
+        {
+            let other_plan = seal.plan_sha256.as_deref() != Some(self.plan_sha256.as_str());
+            if seal.confirmed && other_plan && !self.force {
                 return Err(Refusal {
                     reason: format!(
-                        "module {} on {} is not on the allowlist; nothing was changed",
-                        facts.imei, self.port
-                    ),
-                    hint: Some("add its IMEI to the --allowlist file".into()),
-                });
-            }
-        }
-        if let Some((ledger, _)) = self.ledger {
-            if let Some(seal) = ledger.seal_record(&facts.imei).map_err(ledger_refusal)? {
-                let other_plan = seal.plan_sha256.as_deref() != Some(self.plan_sha256.as_str());
-                if seal.confirmed && other_plan && !self.force {
-                    return Err(Refusal {
-                        reason: format!(
-                            "module {} was sealed under another plan (SHA-256 {}) at station \
+                        "module {} was sealed under another plan (SHA-256 {}) at station \
                              {}; nothing was changed",
-                            facts.imei,
-                            seal.plan_sha256.as_deref().unwrap_or("unknown"),
-                            seal.station
-                        ),
-                        hint: Some(format!(
-                            "`sealcell ledger show {}` tells its story; --force provisions it \
+                        facts.imei,
+                        seal.plan_sha256.as_deref().unwrap_or("unknown"),
+                        seal.station
+                    ),
+                    hint: Some(format!(
+                        "`sealcell ledger show {}` tells its story; --force provisions it \
                              with this plan all the same",
-                            facts.imei
-                        )),
-                    });
-                }
+                        facts.imei
+                    )),
+                });
             }
         }
         Ok(())

@@ -9,13 +9,12 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{BIN, Modem};
+use common::{BIN, Modem, killing_proxy};
 use sealcell_https::loopback::{FileServer, LoopbackPki};
 use sealcell_testkit::plans::{SEAL_PASSWORD, assert_no_secret, fw_dir, write_plan};
 
@@ -273,50 +272,6 @@ fn provision_refuses_to_strand_plaintext_credentials_with_a_hint() {
     assert!(at.cmd("AT+USECCFG?").contains("+USECCFG: 0,0"));
 }
 
-/// A TCP proxy in front of the module that kills it (SIGKILL) as soon as the host has sent
-/// `kill_after` command lines (CRs) — the module may or may not have acted on the last one.
-fn killing_proxy(
-    module: SocketAddr,
-    pid: u32,
-    kill_after: usize,
-) -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for host in listener.incoming() {
-            let Ok(mut host) = host else { return };
-            let Ok(mut dce) = TcpStream::connect(module) else {
-                return;
-            };
-            let mut back = dce.try_clone().unwrap();
-            let mut host_w = host.try_clone().unwrap();
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut back, &mut host_w);
-            });
-            let mut buf = [0u8; 4096];
-            loop {
-                let n = match host.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                let _ = dce.write_all(&buf[..n]);
-                let crs = buf[..n].iter().filter(|&&b| b == b'\r').count();
-                if counter.fetch_add(crs, Ordering::SeqCst) + crs >= kill_after {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid as i32),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                    let _ = host.shutdown(std::net::Shutdown::Both);
-                    return;
-                }
-            }
-        }
-    });
-    (addr, seen)
-}
-
 /// The module's state as the plan defines it: seal, items with MD5s (offline status) and the
 /// profile's every op (over AT).
 fn converged_state(data: &Path) -> (serde_json::Value, String) {
@@ -522,9 +477,25 @@ fn fota_installs_a_signed_package_and_refuses_a_wrong_signature_or_md5() {
         text(&out.stderr)
     );
 
-    // The good signature given inline, and the right file: installed, rebooted, new ATI9.
+    // The good signature given inline, and the right file: installed, rebooted, new ATI9; the
+    // run is in the ledger.
     let inline = std::fs::read_to_string(&good).unwrap().trim().to_string();
-    let out = fota(&m, &s, Path::new(&inline), &["--file", pkg_s, "--json"]);
+    let ledger = dir.path().join("fota-ledger.db");
+    let ledger_s = ledger.to_str().unwrap();
+    let out = fota(
+        &m,
+        &s,
+        Path::new(&inline),
+        &[
+            "--file",
+            pkg_s,
+            "--json",
+            "--ledger",
+            ledger_s,
+            "--station",
+            "fota-1",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["version_before"], "17.00,A01.00");
@@ -541,6 +512,22 @@ fn fota_installs_a_signed_package_and_refuses_a_wrong_signature_or_md5() {
             .unwrap()
             .trim()
     );
+    let listed = sealcell(&["ledger", "--ledger", ledger_s, "list", "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let run = &runs[0];
+    assert_eq!(run["kind"], "fota");
+    assert_eq!(run["outcome"], "succeeded");
+    assert_eq!(run["station"], "fota-1");
+    assert_eq!(run["firmware"], "17.00");
+    assert_eq!(run["sealed_before"], true);
+    assert!(
+        run["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("ATI9 17.00,A01.00 -> 18.00,A01.00"),
+        "{run}"
+    );
+    assert_eq!(run["transcript_sha256"].as_str().unwrap().len(), 64);
 }
 
 #[test]

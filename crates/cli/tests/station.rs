@@ -10,14 +10,14 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::time::{Duration, Instant};
 
-use common::{BIN, Modem};
+use common::{BIN, Modem, killing_proxy};
 use sealcell_testkit::pg::PgServer;
 use sealcell_testkit::plans::{SEAL_PASSWORD, write_plan};
 
@@ -263,7 +263,18 @@ fn hex_sha256(bytes: &[u8]) -> String {
 #[test]
 fn the_sqlite_ledger_records_every_run_and_enforces_its_rules() {
     let dir = tempfile::tempdir().unwrap();
-    ledger_rules(dir.path().join("ledger.db").to_str().unwrap());
+    let db = dir.path().join("ledger.db");
+    ledger_rules(db.to_str().unwrap());
+    // Not a secret anywhere in the database file (and its write-ahead log), in any column.
+    for file in ["ledger.db", "ledger.db-wal"] {
+        let Ok(bytes) = std::fs::read(dir.path().join(file)) else {
+            continue;
+        };
+        let bytes = String::from_utf8_lossy(&bytes);
+        for secret in sealcell_testkit::plans::secrets() {
+            assert!(!bytes.contains(&secret), "{file} holds a secret");
+        }
+    }
 }
 
 #[test]
@@ -346,58 +357,28 @@ fn two_stations_racing_on_one_module_cannot_both_seal_it_postgres() {
     race(&pg.url());
 }
 
-/// A TCP proxy in front of a module that kills the module (SIGKILL) once the host has sent
-/// `kill_after` command lines.
-fn killing_proxy(module: SocketAddr, pid: u32, kill_after: usize) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let seen = AtomicUsize::new(0);
-        for host in listener.incoming() {
-            let Ok(mut host) = host else { return };
-            let Ok(mut dce) = TcpStream::connect(module) else {
-                return;
-            };
-            let mut back = dce.try_clone().unwrap();
-            let mut host_w = host.try_clone().unwrap();
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut back, &mut host_w);
-            });
-            let mut buf = [0u8; 4096];
-            loop {
-                let n = match host.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                let _ = dce.write_all(&buf[..n]);
-                let crs = buf[..n].iter().filter(|&&b| b == b'\r').count();
-                if seen.fetch_add(crs, Ordering::SeqCst) + crs >= kill_after {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid as i32),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                    let _ = host.shutdown(std::net::Shutdown::Both);
-                    return;
-                }
-            }
-        }
-    });
-    addr
-}
-
 /// Eight modules at once on one station; one of them dies in the middle of its plan. The other
 /// seven are sealed and recorded; the run exits 2 and says which module failed; the ledger shows
 /// the dead one's run as failed, and a re-run of that module alone converges.
 #[test]
-fn eight_modules_in_parallel_one_killed_the_other_seven_sealed_and_recorded() {
+fn eight_modules_in_parallel_one_killed_the_other_seven_sealed_and_recorded_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = dir.path().join("ledger.db");
-    let ledger_s = ledger.to_str().unwrap();
+    eight_in_parallel(dir.path().join("ledger.db").to_str().unwrap(), 200);
+}
+
+#[test]
+fn eight_modules_in_parallel_one_killed_the_other_seven_sealed_and_recorded_postgres() {
+    let pg = PgServer::start();
+    eight_in_parallel(&pg.url(), 220);
+}
+
+fn eight_in_parallel(ledger_s: &str, first_imei: u32) {
+    let dir = tempfile::tempdir().unwrap();
     let plan = write_plan(dir.path(), true);
     let modules: Vec<(std::path::PathBuf, String, Modem)> = (0..8)
         .map(|i| {
             let data = dir.path().join(format!("module-{i}"));
-            let id = imei(200 + i);
+            let id = imei(first_imei + i);
             let m = Modem::start(&data, &["--imei", &id]);
             (data, id, m)
         })
@@ -409,7 +390,7 @@ fn eight_modules_in_parallel_one_killed_the_other_seven_sealed_and_recorded() {
         .enumerate()
         .map(|(i, (_, _, m))| {
             if i == victim {
-                format!("tcp:{}", killing_proxy(m.addr.unwrap(), m.child.id(), 20))
+                format!("tcp:{}", killing_proxy(m.addr.unwrap(), m.child.id(), 20).0)
             } else {
                 port(m)
             }

@@ -47,7 +47,7 @@ pub fn decode_signature(input: &[u8], format: SignatureFormat) -> Result<Vec<u8>
     let format = match format {
         SignatureFormat::Auto if compact.is_empty() => return Err(EncodingError::Empty),
         SignatureFormat::Auto
-            if compact.len() % 2 == 0 && compact.iter().all(u8::is_ascii_hexdigit) =>
+            if compact.len().is_multiple_of(2) && compact.iter().all(u8::is_ascii_hexdigit) =>
         {
             SignatureFormat::Hex
         }

@@ -58,7 +58,7 @@ fn crypto<E: std::fmt::Display>(e: E) -> KeygenError {
 
 /// A self-signed end-entity certificate with key usage digitalSignature (critical) and
 /// basicConstraints CA:false.
-struct SelfSignedSigner {
+pub(crate) struct SelfSignedSigner {
     subject: Name,
 }
 
@@ -130,18 +130,36 @@ fn p256_key() -> Result<p256::ecdsa::SigningKey, KeygenError> {
     }
 }
 
+/// The subject `CN=<subject_cn>` (`,` and `+` escaped).
+pub(crate) fn subject_name(subject_cn: &str) -> Result<Name, KeygenError> {
+    Name::from_str(&format!(
+        "CN={}",
+        subject_cn.replace(',', "\\,").replace('+', "\\+")
+    ))
+    .map_err(|e| KeygenError::Subject(subject_cn.to_string(), e.to_string()))
+}
+
+/// The builder of the certificate keygen makes for `spki`: self-signed, `CN=<subject_cn>`, a
+/// random serial, valid `days` days from now; also used for keys in a token
+/// ([`crate::pkcs11::Session::generate`]).
+pub(crate) fn certificate_builder(
+    subject_cn: &str,
+    days: u32,
+    spki: SubjectPublicKeyInfo<der::Any, der::asn1::BitString>,
+) -> Result<CertificateBuilder<SelfSignedSigner>, KeygenError> {
+    let profile = SelfSignedSigner {
+        subject: subject_name(subject_cn)?,
+    };
+    CertificateBuilder::new(profile, serial()?, validity(days)?, spki).map_err(crypto)
+}
+
 /// Makes a key and a self-signed certificate for `subject` (a common name) valid `days` days.
 pub fn generate(
     algorithm: KeyAlgorithm,
     subject_cn: &str,
     days: u32,
 ) -> Result<Generated, KeygenError> {
-    let subject = Name::from_str(&format!(
-        "CN={}",
-        subject_cn.replace(',', "\\,").replace('+', "\\+")
-    ))
-    .map_err(|e| KeygenError::Subject(subject_cn.to_string(), e.to_string()))?;
-    let profile = SelfSignedSigner { subject };
+    subject_name(subject_cn)?;
     let mut rng = getrandom::SysRng;
     match algorithm {
         KeyAlgorithm::Rsa(bits) => {
@@ -152,8 +170,7 @@ pub fn generate(
             let public = key.to_public_key();
             let spki = SubjectPublicKeyInfo::from_key(&public).map_err(crypto)?;
             let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone());
-            let builder = CertificateBuilder::new(profile, serial()?, validity(days)?, spki)
-                .map_err(crypto)?;
+            let builder = certificate_builder(subject_cn, days, spki)?;
             let cert = builder
                 .build::<_, rsa::pkcs1v15::Signature>(&signer)
                 .map_err(crypto)?;
@@ -163,8 +180,7 @@ pub fn generate(
             let key = p256_key()?;
             let public = *key.verifying_key();
             let spki = SubjectPublicKeyInfo::from_key(&public).map_err(crypto)?;
-            let builder = CertificateBuilder::new(profile, serial()?, validity(days)?, spki)
-                .map_err(crypto)?;
+            let builder = certificate_builder(subject_cn, days, spki)?;
             let cert = builder
                 .build::<_, p256::ecdsa::DerSignature>(&key)
                 .map_err(crypto)?;

@@ -789,15 +789,15 @@ mod tests {
             for bit in [0x01, 0x20, 0x80] {
                 let mut damaged = input.clone();
                 damaged[i] ^= bit;
-                if let Ok(Some(pem)) = EncryptedPem::parse(&damaged) {
-                    if let Ok(plain) = pem.decrypt(Some(PASSWORD)) {
-                        // Only a flip in the key's own numbers (or letter case of the IV) gets
-                        // here.
-                        assert!(
-                            plain != reference || bit == 0x20,
-                            "flip {bit:#x} at {i} went unnoticed"
-                        );
-                    }
+                if let Ok(Some(pem)) = EncryptedPem::parse(&damaged)
+                    && let Ok(plain) = pem.decrypt(Some(PASSWORD))
+                {
+                    // Only a flip in the key's own numbers (or letter case of the IV) gets
+                    // here.
+                    assert!(
+                        plain != reference || bit == 0x20,
+                        "flip {bit:#x} at {i} went unnoticed"
+                    );
                 }
             }
         }

@@ -383,10 +383,10 @@ impl AtClient {
         mut accept: impl FnMut(&str) -> bool,
         timeout: Duration,
     ) -> Result<String, ClientError> {
-        if let Some(i) = self.urcs.iter().position(|u| accept(u)) {
-            if let Some(u) = self.urcs.remove(i) {
-                return Ok(u);
-            }
+        if let Some(i) = self.urcs.iter().position(|u| accept(u))
+            && let Some(u) = self.urcs.remove(i)
+        {
+            return Ok(u);
         }
         let deadline = Instant::now() + timeout;
         loop {

@@ -69,11 +69,11 @@ impl FileTranscript {
 impl Transcript for FileTranscript {
     fn record(&mut self, direction: Direction, text: &str) {
         let line = format_line(direction, text);
-        if let Err(e) = writeln!(self.out, "{line}").and_then(|()| self.out.flush()) {
-            if !self.failed {
-                tracing::warn!("transcript write failed: {e}");
-                self.failed = true;
-            }
+        if let Err(e) = writeln!(self.out, "{line}").and_then(|()| self.out.flush())
+            && !self.failed
+        {
+            tracing::warn!("transcript write failed: {e}");
+            self.failed = true;
         }
     }
 }

@@ -25,13 +25,13 @@ impl Sqlite {
     pub(crate) fn open(path: &str, redactor: Redactor) -> Result<Sqlite, LedgerError> {
         let p = Path::new(path);
         let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
-        if let Some(dir) = parent {
-            if !dir.is_dir() {
-                return Err(redactor.open(format_args!(
-                    "directory {} does not exist; create it, or give another --ledger path",
-                    dir.display()
-                )));
-            }
+        if let Some(dir) = parent
+            && !dir.is_dir()
+        {
+            return Err(redactor.open(format_args!(
+                "directory {} does not exist; create it, or give another --ledger path",
+                dir.display()
+            )));
         }
         // Created here, not by SQLite, so that it is 0600 from the start; SQLite gives the
         // -wal and -shm files the same mode.

@@ -288,10 +288,10 @@ impl Upload {
         if self.error.is_some() {
             return;
         }
-        if let Some(t) = self.temp.as_mut() {
-            if let Err(e) = t.write(bytes) {
-                self.error = Some(e);
-            }
+        if let Some(t) = self.temp.as_mut()
+            && let Err(e) = t.write(bytes)
+        {
+            self.error = Some(e);
         }
     }
 
@@ -305,10 +305,10 @@ impl Upload {
         if self.error.is_some() {
             return;
         }
-        if let Some(t) = self.temp.as_mut() {
-            if let Err(e) = t.flush_early() {
-                self.error = Some(e);
-            }
+        if let Some(t) = self.temp.as_mut()
+            && let Err(e) = t.flush_early()
+        {
+            self.error = Some(e);
         }
     }
 

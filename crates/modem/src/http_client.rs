@@ -229,10 +229,10 @@ fn write_pieces(mut upload: Upload, pieces: std::sync::mpsc::Receiver<Piece>) ->
             Piece::Head(h) => upload.write(&h),
             Piece::Body(b) => {
                 let b = std::sync::Arc::new(b);
-                if let Some(tx) = to_hasher.as_ref() {
-                    if tx.send(b.clone()).is_err() {
-                        to_hasher = None;
-                    }
+                if let Some(tx) = to_hasher.as_ref()
+                    && tx.send(b.clone()).is_err()
+                {
+                    to_hasher = None;
                 }
                 upload.write(&b);
                 unflushed += b.len() as u64;

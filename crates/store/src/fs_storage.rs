@@ -68,10 +68,10 @@ impl Storage for FsStorage {
         let mut names = Vec::new();
         for entry in fs::read_dir(self.full(dir))? {
             let entry = entry?;
-            if entry.file_type()?.is_file() {
-                if let Some(name) = entry.file_name().to_str() {
-                    names.push(name.to_string());
-                }
+            if entry.file_type()?.is_file()
+                && let Some(name) = entry.file_name().to_str()
+            {
+                names.push(name.to_string());
             }
         }
         names.sort();

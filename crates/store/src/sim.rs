@@ -225,10 +225,10 @@ impl SimStorage {
         let mut out = BTreeMap::new();
         for (path, dir) in &s.dirs {
             for (name, node) in &dir.entries {
-                if let Node::File(ino) = node {
-                    if let Some(inode) = s.inodes.get(ino) {
-                        out.insert(path.join(name), inode.data.clone());
-                    }
+                if let Node::File(ino) = node
+                    && let Some(inode) = s.inodes.get(ino)
+                {
+                    out.insert(path.join(name), inode.data.clone());
                 }
             }
         }
@@ -401,10 +401,10 @@ impl Drop for SimTemp {
             return;
         }
         let mut s = self.disk.lock();
-        if !s.dead {
-            if let Some(d) = s.dirs.get_mut(&self.dir) {
-                d.entries.remove(&self.name);
-            }
+        if !s.dead
+            && let Some(d) = s.dirs.get_mut(&self.dir)
+        {
+            d.entries.remove(&self.name);
         }
     }
 }

@@ -807,13 +807,13 @@ impl Store {
     /// After a failed write, memory may no longer match the disk: reload from the disk, which
     /// holds the old state or the new one.
     fn after_write(&mut self, result: Result<(), StoreError>) -> Result<(), StoreError> {
-        if let Err(e) = &result {
-            if matches!(e, StoreError::Io(_)) {
-                tracing::error!(error = %e, "credential store write failed; reloading it from storage");
-                self.warnings.clear();
-                if let Ok(state) = self.load() {
-                    self.state = state;
-                }
+        if let Err(e) = &result
+            && matches!(e, StoreError::Io(_))
+        {
+            tracing::error!(error = %e, "credential store write failed; reloading it from storage");
+            self.warnings.clear();
+            if let Ok(state) = self.load() {
+                self.state = state;
             }
         }
         result

@@ -49,10 +49,10 @@ fn parser_rate(line: &[u8]) -> f64 {
     let mut commands = 0usize;
     for _ in 0..IN_PROCESS_COMMANDS {
         for &b in line {
-            if a.push(b) == Push::Line {
-                if let Ok(Line::Commands(cl)) = parse_line(a.line()) {
-                    commands += cl.commands().count() + 1;
-                }
+            if a.push(b) == Push::Line
+                && let Ok(Line::Commands(cl)) = parse_line(a.line())
+            {
+                commands += cl.commands().count() + 1;
             }
         }
     }

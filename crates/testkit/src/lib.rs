@@ -19,6 +19,7 @@
 pub mod escape;
 pub mod pg;
 pub mod plans;
+pub mod softhsm;
 pub mod transcript;
 
 use std::path::Path;

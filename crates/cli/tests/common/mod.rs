@@ -4,10 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sealcell");
@@ -196,4 +197,48 @@ pub fn data_files(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// A TCP proxy in front of the module that kills it (SIGKILL) as soon as the host has sent
+/// `kill_after` command lines (CRs) — the module may or may not have acted on the last one.
+pub fn killing_proxy(
+    module: SocketAddr,
+    pid: u32,
+    kill_after: usize,
+) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for host in listener.incoming() {
+            let Ok(mut host) = host else { return };
+            let Ok(mut dce) = TcpStream::connect(module) else {
+                return;
+            };
+            let mut back = dce.try_clone().unwrap();
+            let mut host_w = host.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut back, &mut host_w);
+            });
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = match host.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let _ = dce.write_all(&buf[..n]);
+                let crs = buf[..n].iter().filter(|&&b| b == b'\r').count();
+                if counter.fetch_add(crs, Ordering::SeqCst) + crs >= kill_after {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                    let _ = host.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+            }
+        }
+    });
+    (addr, seen)
 }

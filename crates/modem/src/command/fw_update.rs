@@ -83,14 +83,13 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
         (Cmd::Transfer, Form::Set(args)) => {
             let mut r = args.reader();
             r.int(3..=3)?;
-            if let Some(baud) = r.opt_int(0..=i64::MAX)? {
-                if ![
+            if let Some(baud) = r.opt_int(0..=i64::MAX)?
+                && ![
                     0, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 3000000,
                 ]
                 .contains(&baud)
-                {
-                    return Err(CmeError::OperationNotSupported);
-                }
+            {
+                return Err(CmeError::OperationNotSupported);
             }
             let md5 = r.opt_string(32)?.map(str::to_ascii_lowercase);
             r.finish()?;

@@ -97,11 +97,11 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
             let oper = r.opt_string(16)?;
             let _act = r.opt_int(0..=9)?;
             r.finish()?;
-            if let Some(o) = oper {
-                if ![OPERATOR_LONG, OPERATOR_SHORT, OPERATOR_NUMERIC].contains(&o) {
-                    // Manual selection of a network that is not there.
-                    return Err(CmeError::OperationNotAllowed);
-                }
+            if let Some(o) = oper
+                && ![OPERATOR_LONG, OPERATOR_SHORT, OPERATOR_NUMERIC].contains(&o)
+            {
+                // Manual selection of a network that is not there.
+                return Err(CmeError::OperationNotAllowed);
             }
             let before = ctx.module.radio.snapshot();
             if let Some(f) = format {

@@ -84,7 +84,7 @@ fn cipher_byte(r: &mut ArgReader<'_>) -> Result<u8, CmeError> {
 }
 
 fn hex_ok(s: &str) -> bool {
-    s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit())
+    s.len().is_multiple_of(2) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn set(ctx: &mut Ctx<'_>, p: usize, op: u8, mut r: ArgReader<'_>) -> Result<(), CmeError> {
