@@ -210,7 +210,9 @@ fn ask_on_terminal(question: &str) -> Option<String> {
     let _ = write!(err, "{question}");
     let _ = err.flush();
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).ok()?;
+    std::io::Read::take(std::io::stdin().lock(), 64)
+        .read_line(&mut line)
+        .ok()?;
     Some(line)
 }
 
@@ -260,14 +262,44 @@ pub(crate) fn open_transcript(path: &std::path::Path) -> Result<Box<dyn Transcri
         .map_err(|e| Failure::usage(anyhow!("cannot open {}: {e}", path.display()), None))
 }
 
-/// Redacts the password of a seal typed on the command line (`AT+USECCFG=0,1,"..."`).
+/// The line as transcripts and `-v` show it when it seals the module (`AT+USECCFG=0,1,"..."`
+/// in any form the module accepts: after other commands, with spaces, leading zeros, any case):
+/// every quoted string redacted. `None` for a line that does not seal.
 fn shown_line(line: &str) -> Option<String> {
-    let upper = line.to_ascii_uppercase();
-    let at = upper.find("+USECCFG=0,1,\"")?;
-    Some(format!(
-        "{}{REDACTED}\"",
-        &line[..at + "+USECCFG=0,1,\"".len()]
-    ))
+    is_seal(line).then(|| redact_strings(line))
+}
+
+/// Whether one of the line's commands is the seal, parsed as the module parses it.
+fn is_seal(line: &str) -> bool {
+    use sealcell_at::syntax::{Form, Line, parse_line};
+    let Ok(Line::Commands(commands)) = parse_line(line.as_bytes()) else {
+        return false;
+    };
+    commands.commands().flatten().any(|c| {
+        c.name.as_str() == "+USECCFG"
+            && matches!(c.form, Form::Set(args) if {
+                let mut r = args.reader();
+                r.int(0..=i64::MAX) == Ok(0) && r.int(0..=i64::MAX) == Ok(1)
+            })
+    })
+}
+
+/// Every quoted string of `line` replaced by `"<redacted>"`.
+fn redact_strings(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut quoted = false;
+    for c in line.chars() {
+        if c == '"' {
+            quoted = !quoted;
+            out.push('"');
+            if quoted {
+                out.push_str(REDACTED);
+            }
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Whether a line would switch off the verbose result codes the client reads (`ATV0`,
@@ -735,5 +767,31 @@ mod tests {
             shown_line("AT+CMEE=2;+usecCfg=0,1,\"p\""),
             Some("AT+CMEE=2;+usecCfg=0,1,\"<redacted>\"".into())
         );
+        // The forms the module accepts as a seal too (spaces, leading zeros, noise before AT).
+        for (line, shown) in [
+            ("AT+USECCFG=00,1,\"pw2\"", "AT+USECCFG=00,1,\"<redacted>\""),
+            (
+                "AT+CMEE=2;+USECCFG=0 ,1,\"pw5\"",
+                "AT+CMEE=2;+USECCFG=0 ,1,\"<redacted>\"",
+            ),
+            (
+                "AT + USECCFG = 0 , 01 , \"a b\"",
+                "AT + USECCFG = 0 , 01 , \"<redacted>\"",
+            ),
+            (
+                "xx AT+USECCFG=0,1,\"p\"",
+                "xx AT+USECCFG=0,1,\"<redacted>\"",
+            ),
+        ] {
+            assert_eq!(shown_line(line).as_deref(), Some(shown), "{line}");
+        }
+        for not_a_seal in [
+            "AT+USECCFG=0",
+            "AT+USECCFG?",
+            "AT+USECCFG=0,0",
+            "AT+USECMNG=3",
+        ] {
+            assert!(shown_line(not_a_seal).is_none(), "{not_a_seal}");
+        }
     }
 }

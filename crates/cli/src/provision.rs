@@ -16,9 +16,7 @@ use sealcell_host::provision::{
     ModuleFacts, ProvisionError, ProvisionOptions, Report, SealAction, provision_at_station,
 };
 use sealcell_host::transcript::{Direction, FnTranscript, Transcript, format_line};
-use sealcell_ledger::{
-    CredentialEntry, Ledger, Outcome, ProfileEntry, RunEnd, RunId, RunKind, RunStart,
-};
+use sealcell_ledger::{Ledger, Outcome, ProfileEntry, RunEnd, RunId, RunKind, RunStart};
 use sha2::{Digest, Sha256};
 
 use crate::Failure;
@@ -111,6 +109,7 @@ struct Shared<'a> {
     operator: String,
     confirmer: Confirmer,
     several: bool,
+    in_progress: crate::station::InProgress,
 }
 
 /// One module's run.
@@ -153,6 +152,7 @@ fn provision_command(args: &ProvisionArgs) -> Result<(), Failure> {
             progress: progress.clone(),
         },
         several,
+        in_progress: Default::default(),
     };
 
     let jobs = usize::from(args.jobs.unwrap_or(u16::MAX)).clamp(1, ports.len());
@@ -299,21 +299,26 @@ fn run_one(shared: &Shared<'_>, port: &PortSpec, bar: Option<&indicatif::Progres
         };
     }
     let mut facts = ModuleFacts::default();
+    let mut rules = Station {
+        plan: shared.plan,
+        in_progress: Arc::clone(&shared.in_progress),
+        entered: None,
+        sealed_now: None,
+        done: Vec::new(),
+        port: port.clone(),
+        station: shared.station.clone(),
+        plan_sha256: shared.plan_sha256.clone(),
+        force: shared.args.force,
+        dry_run: shared.args.dry_run,
+        allowlist: shared.allowlist,
+        ledger: run,
+        confirmer: shared.confirmer.clone(),
+    };
     let result = shared
         .args
         .port
         .connect_to(port, Some(&transcript), bar, vec![sink])
         .and_then(|mut at| {
-            let mut rules = Station {
-                port: port.clone(),
-                station: shared.station.clone(),
-                plan_sha256: shared.plan_sha256.clone(),
-                force: shared.args.force,
-                dry_run: shared.args.dry_run,
-                allowlist: shared.allowlist,
-                ledger: run,
-                confirmer: shared.confirmer.clone(),
-            };
             let options = ProvisionOptions {
                 dry_run: shared.args.dry_run,
                 force: shared.args.force,
@@ -323,8 +328,9 @@ fn run_one(shared: &Shared<'_>, port: &PortSpec, bar: Option<&indicatif::Progres
         });
     if let Some((ledger, id)) = run {
         let transcript_sha256 = hash_hex(&hasher);
-        record_end(ledger, id, shared.plan, &result, transcript_sha256);
+        record_end(ledger, id, &rules, &facts, &result, transcript_sha256);
     }
+    drop(rules);
     Run {
         port: port.clone(),
         transcript,
@@ -373,11 +379,13 @@ fn provision_failure(e: ProvisionError, transcript: &Path) -> Failure {
     refusal(e, negative, hint)
 }
 
-/// Writes the run's end to the ledger: what the module ended with, never a secret.
+/// Writes the run's end to the ledger: what the module ended with, never a secret. A failed run
+/// keeps what it did before it failed: the seal's outcome and the credentials already in place.
 fn record_end(
     ledger: &Ledger,
     id: RunId,
-    plan: &Plan,
+    rules: &Station<'_>,
+    facts: &ModuleFacts,
     result: &Result<Report, Failure>,
     transcript_sha256: Option<String>,
 ) {
@@ -387,22 +395,7 @@ fn record_end(
             outcome: Outcome::Succeeded,
             error: None,
             sealed_after: Some(report.sealed),
-            credentials: report
-                .credentials
-                .iter()
-                .map(|c| CredentialEntry {
-                    kind: c.kind.to_string(),
-                    name: c.name.clone(),
-                    md5: c.md5.clone(),
-                    sha256: plan
-                        .credentials
-                        .iter()
-                        .find(|p| p.kind.tag() == c.kind && p.name == c.name)
-                        .map(|p| p.sha256.clone())
-                        .unwrap_or_default(),
-                    action: kebab(&c.action),
-                })
-                .collect(),
+            credentials: report.credentials.iter().map(|c| rules.entry(c)).collect(),
             profiles: report
                 .profiles
                 .iter()
@@ -423,8 +416,12 @@ fn record_end(
                 Outcome::Failed
             },
             error: Some(format!("{:#}", f.error)),
-            sealed_after: None,
-            credentials: Vec::new(),
+            // What is known: the seal's answer; else a module sealed before stays sealed (no
+            // command unseals). Otherwise unknown.
+            sealed_after: rules
+                .sealed_now
+                .or((!facts.imei.is_empty() && facts.sealed_before).then_some(true)),
+            credentials: rules.done.clone(),
             profiles: Vec::new(),
             transcript_sha256,
             detail: None,

@@ -35,12 +35,6 @@ impl RecordArgs {
         if self.no_ledger {
             return Ok(None);
         }
-        if self.ledger.as_deref().is_some_and(has_url_password) {
-            eprintln!(
-                "warning: a database password on the command line can leak (shell history, ps); \
-                 put the URL in $SEALCELL_LEDGER instead"
-            );
-        }
         open_ledger_spec(self.ledger.as_deref()).map(Some)
     }
 
@@ -67,8 +61,14 @@ impl RecordArgs {
     }
 }
 
-/// Opens the ledger named by `spec`, `$SEALCELL_LEDGER` or the default file.
+/// Opens the ledger named by `spec` (from `--ledger`), `$SEALCELL_LEDGER` or the default file.
 pub(crate) fn open_ledger_spec(spec: Option<&str>) -> Result<Ledger, Failure> {
+    if spec.is_some_and(has_url_password) {
+        eprintln!(
+            "warning: a database password on the command line can leak (shell history, ps); \
+             put the URL in $SEALCELL_LEDGER instead"
+        );
+    }
     let spec = spec
         .map(str::to_string)
         .or_else(|| std::env::var("SEALCELL_LEDGER").ok())
@@ -81,15 +81,21 @@ pub(crate) fn open_ledger_spec(spec: Option<&str>) -> Result<Ledger, Failure> {
     })
 }
 
-/// Whether a `postgres://user:password@...` URL carries a password.
+/// Whether a `postgres://user:password@...` URL (or one with `?password=`) carries a password.
 fn has_url_password(url: &str) -> bool {
     let Some((_, rest)) = url.split_once("://") else {
         return false;
     };
-    let authority = rest.split('/').next().unwrap_or("");
-    authority
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let in_userinfo = authority
         .rsplit_once('@')
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    let in_query = rest.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|kv| kv.to_ascii_lowercase().starts_with("password="))
+    });
+    in_userinfo || in_query
 }
 
 /// Now, in milliseconds since the Unix epoch (the ledger's time stamps).
@@ -110,5 +116,12 @@ mod tests {
         assert!(!has_url_password("postgres://line@db.example/ledger"));
         assert!(!has_url_password("postgres://db.example:5432/ledger"));
         assert!(!has_url_password("/var/lib/sealcell/ledger.db"));
+        assert!(has_url_password(
+            "postgres://line@db/ledger?sslmode=disable&password=x"
+        ));
+        assert!(has_url_password("postgresql://db/ledger?Password=x"));
+        assert!(!has_url_password(
+            "postgres://line@db/ledger?sslmode=disable"
+        ));
     }
 }

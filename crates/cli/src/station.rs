@@ -2,14 +2,15 @@
 //! line"): the allowlist, the ledger's verdicts (a module sealed under another plan, a seal
 //! another station holds) and the typed confirmation before a seal on a real line.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::anyhow;
+use sealcell_host::plan::Plan;
 use sealcell_host::port::{PortSpec, confirms_seal};
-use sealcell_host::provision::{ModuleFacts, Refusal, StationRules};
+use sealcell_host::provision::{CredentialReport, ModuleFacts, Refusal, StationRules};
 use sealcell_ledger::{Ledger, RunId, SealClaim};
 
 use crate::Failure;
@@ -94,7 +95,7 @@ impl Confirmer {
             )?;
             err.flush()?;
             let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line)?;
+            std::io::Read::take(std::io::stdin().lock(), 64).read_line(&mut line)?;
             Ok(line)
         };
         let typed = match &self.progress {
@@ -116,8 +117,22 @@ impl Confirmer {
     }
 }
 
+/// The modules this process is provisioning right now, by IMEI, with their port: two ports of
+/// one module (a module's several USB interfaces) must not run the plan twice at once.
+pub(crate) type InProgress = Arc<Mutex<HashMap<String, String>>>;
+
 /// The rules of one run at this station, for one module.
 pub(crate) struct Station<'a> {
+    /// The plan (for the SHA-256 of each credential the run records).
+    pub(crate) plan: &'a Plan,
+    /// The modules being provisioned by this process.
+    pub(crate) in_progress: InProgress,
+    /// The IMEI this run entered in `in_progress` (removed when the run ends).
+    pub(crate) entered: Option<String>,
+    /// Whether the module is sealed after the seal command (when this run sent one).
+    pub(crate) sealed_now: Option<bool>,
+    /// The credentials on the module as planned so far, for the record of a failed run too.
+    pub(crate) done: Vec<sealcell_ledger::CredentialEntry>,
     /// The module's port.
     pub(crate) port: PortSpec,
     /// The station's name (in the ledger).
@@ -143,6 +158,16 @@ fn ledger_refusal(e: sealcell_ledger::LedgerError) -> Refusal {
     }
 }
 
+impl Drop for Station<'_> {
+    fn drop(&mut self) {
+        if let Some(imei) = self.entered.take()
+            && let Ok(mut map) = self.in_progress.lock()
+        {
+            map.remove(&imei);
+        }
+    }
+}
+
 impl StationRules for Station<'_> {
     fn identified(&mut self, facts: &ModuleFacts) -> Result<(), Refusal> {
         if let Some((ledger, run)) = self.ledger {
@@ -150,6 +175,7 @@ impl StationRules for Station<'_> {
                 .identify(run, &ledger_facts(facts))
                 .map_err(ledger_refusal)?;
         }
+        self.enter(facts)?;
         if let Some(list) = self.allowlist
             && !list.allows(&facts.imei)
         {
@@ -161,26 +187,36 @@ impl StationRules for Station<'_> {
                 hint: Some("add its IMEI to the --allowlist file".into()),
             });
         }
-        if let Some((ledger, _)) = self.ledger
-            && let Some(seal) = ledger.seal_record(&facts.imei).map_err(ledger_refusal)?
-        {
-            let other_plan = seal.plan_sha256.as_deref() != Some(self.plan_sha256.as_str());
-            if seal.confirmed && other_plan && !self.force {
-                return Err(Refusal {
-                    reason: format!(
-                        "module {} was sealed under another plan (SHA-256 {}) at station \
-                             {}; nothing was changed",
-                        facts.imei,
-                        seal.plan_sha256.as_deref().unwrap_or("unknown"),
-                        seal.station
-                    ),
-                    hint: Some(format!(
-                        "`sealcell ledger show {}` tells its story; --force provisions it \
-                             with this plan all the same",
-                        facts.imei
-                    )),
-                });
-            }
+        let Some((ledger, _)) = self.ledger else {
+            return Ok(());
+        };
+        let Some(mut seal) = ledger.seal_record(&facts.imei).map_err(ledger_refusal)? else {
+            return Ok(());
+        };
+        if facts.sealed_before && !seal.confirmed {
+            // The module is sealed, and its claim never heard so (the link died while the seal
+            // was answered): claims are exclusive, so the claim's holder sealed it.
+            ledger
+                .confirm_seal(&facts.imei, seal.run)
+                .map_err(ledger_refusal)?;
+            seal.confirmed = true;
+        }
+        let other_plan = seal.plan_sha256.as_deref() != Some(self.plan_sha256.as_str());
+        if seal.confirmed && other_plan && !self.force {
+            return Err(Refusal {
+                reason: format!(
+                    "module {} was sealed under another plan (SHA-256 {}) at station {}; \
+                     nothing was changed",
+                    facts.imei,
+                    seal.plan_sha256.as_deref().unwrap_or("unknown"),
+                    seal.station
+                ),
+                hint: Some(format!(
+                    "`sealcell ledger show {}` tells its story; --force provisions it with this \
+                     plan all the same",
+                    facts.imei
+                )),
+            });
         }
         Ok(())
     }
@@ -191,15 +227,26 @@ impl StationRules for Station<'_> {
         }
         self.confirmer.confirm(&self.port, &facts.imei)?;
         if let Some((ledger, run)) = self.ledger {
-            let claim = ledger
-                .claim_seal(
+            // --force takes over this station's own claim of a run that died (never another
+            // station's).
+            let claim = if self.force {
+                ledger.take_over_seal(
                     &facts.imei,
                     Some(&self.plan_sha256),
                     &self.station,
                     run,
                     now_unix_ms(),
                 )
-                .map_err(ledger_refusal)?;
+            } else {
+                ledger.claim_seal(
+                    &facts.imei,
+                    Some(&self.plan_sha256),
+                    &self.station,
+                    run,
+                    now_unix_ms(),
+                )
+            }
+            .map_err(ledger_refusal)?;
             if let SealClaim::HeldBy(other) = claim {
                 return Err(Refusal {
                     reason: format!(
@@ -218,6 +265,7 @@ impl StationRules for Station<'_> {
     }
 
     fn seal_answered(&mut self, facts: &ModuleFacts, sealed: bool) {
+        self.sealed_now = Some(sealed);
         if let Some((ledger, run)) = self.ledger {
             let done = if sealed {
                 ledger.confirm_seal(&facts.imei, run)
@@ -227,6 +275,48 @@ impl StationRules for Station<'_> {
             if let Err(e) = done {
                 tracing::error!(error = %e, imei = %facts.imei, "the ledger missed the seal's outcome");
             }
+        }
+    }
+
+    fn credential_done(&mut self, credential: &CredentialReport) {
+        let entry = self.entry(credential);
+        self.done.push(entry);
+    }
+}
+
+impl Station<'_> {
+    /// Enters the module in this process's in-progress set, or refuses a second port of it.
+    fn enter(&mut self, facts: &ModuleFacts) -> Result<(), Refusal> {
+        let mut map = self.in_progress.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(other) = map.get(&facts.imei) {
+            return Err(Refusal {
+                reason: format!(
+                    "module {} answers on {other} and on {} in this run; it is provisioned once, \
+                     on {other}",
+                    facts.imei, self.port
+                ),
+                hint: Some("give each module one --port".into()),
+            });
+        }
+        map.insert(facts.imei.clone(), self.port.to_string());
+        self.entered = Some(facts.imei.clone());
+        Ok(())
+    }
+
+    /// A credential's ledger entry (with the SHA-256 of the DER the plan holds).
+    pub(crate) fn entry(&self, c: &CredentialReport) -> sealcell_ledger::CredentialEntry {
+        sealcell_ledger::CredentialEntry {
+            kind: c.kind.to_string(),
+            name: c.name.clone(),
+            md5: c.md5.clone(),
+            sha256: self
+                .plan
+                .credentials
+                .iter()
+                .find(|p| p.kind.tag() == c.kind && p.name == c.name)
+                .map(|p| p.sha256.clone())
+                .unwrap_or_default(),
+            action: crate::host::kebab(&c.action),
         }
     }
 }

@@ -29,13 +29,15 @@ fn sealcell(args: &[&str]) -> Output {
 
 /// A ledger of its own for each run of the binary: these tests share one test IMEI across
 /// modules, and the default ledger (`./sealcell-ledger.db`) would link their runs. The ledger's
-/// own rules are tested in `station.rs` with ledgers the tests name.
+/// own rules are tested in `station.rs` with ledgers the tests name. (In cargo's scratch
+/// directory for integration tests, so nothing is left in /tmp.)
 fn scratch_ledger() -> PathBuf {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
-    dir.path()
-        .join(format!("ledger-{}.db", N.fetch_add(1, Ordering::SeqCst)))
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "host-ledger-{}-{}.db",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ))
 }
 
 fn text(b: &[u8]) -> String {

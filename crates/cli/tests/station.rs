@@ -283,6 +283,43 @@ fn the_postgres_ledger_records_every_run_and_enforces_its_rules() {
     ledger_rules(&pg.url());
 }
 
+/// A TCP proxy in front of a module that holds back the host's seal line for `delay` (so a run
+/// that has claimed the seal in the ledger is still about to send it while the other one
+/// reaches its own claim: the ledger, not the timing, has to decide).
+fn slow_seal_proxy(module: std::net::SocketAddr, delay: Duration) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for host in listener.incoming() {
+            let Ok(mut host) = host else { return };
+            std::thread::spawn(move || {
+                let Ok(mut dce) = std::net::TcpStream::connect(module) else {
+                    return;
+                };
+                let mut back = dce.try_clone().unwrap();
+                let mut host_w = host.try_clone().unwrap();
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut back, &mut host_w);
+                });
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = match host.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if buf[..n].windows(11).any(|w| w == b"USECCFG=0,1") {
+                        std::thread::sleep(delay);
+                    }
+                    if dce.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
 /// Two stations start the same plan on one module at the same instant, sharing a ledger: exactly
 /// one of them seals; the other is refused by the ledger before it sends the seal.
 fn race(ledger: &str) {
@@ -292,7 +329,10 @@ fn race(ledger: &str) {
         let id = imei(100 + round);
         let m = Modem::start(&data, &["--imei", &id]);
         let plan = write_plan(dir.path(), true);
-        let p = port(&m);
+        let p = format!(
+            "tcp:{}",
+            slow_seal_proxy(m.addr.unwrap(), Duration::from_millis(400))
+        );
         let start = Arc::new(std::sync::Barrier::new(2));
         let runs: Vec<_> = ["station-a", "station-b"]
             .into_iter()
@@ -329,16 +369,14 @@ fn race(ledger: &str) {
             if *sent {
                 assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
             } else {
-                // Refused by the claim, or (had it started later) found the module sealed.
-                let code = out.status.code();
-                assert!(code == Some(1) || code == Some(0), "{}", text(&out.stderr));
-                if code == Some(1) {
-                    assert!(
-                        text(&out.stderr).contains("is being sealed, or was sealed, by station"),
-                        "{}",
-                        text(&out.stderr)
-                    );
-                }
+                // Both read the module unsealed; the seal of the winner is held at the proxy
+                // while the loser reaches the ledger: refused there, before sending anything.
+                assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+                assert!(
+                    text(&out.stderr).contains("is being sealed, or was sealed, by station"),
+                    "{}",
+                    text(&out.stderr)
+                );
             }
         }
         assert!(sealed(&data));
@@ -603,4 +641,64 @@ fn sealcell_at_asks_before_a_seal_on_a_pty() {
     let (code, screen) = run(&id[11..]);
     assert_eq!(code, Some(0), "{screen}");
     assert!(sealed(&data));
+}
+
+/// One module on two `--port`s of one run (a module's two USB interfaces, or a typo): it is
+/// provisioned once, on the first port that identifies it; the other port is refused before any
+/// change, and only one seal is sent.
+#[test]
+fn one_module_on_two_ports_of_one_run_is_provisioned_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("module");
+    let id = imei(400);
+    let m = Modem::start(&data, &["--imei", &id]);
+    let plan = write_plan(dir.path(), true);
+    let addr = m.addr.unwrap();
+    let ports = [
+        format!("tcp:127.0.0.1:{}", addr.port()),
+        format!("tcp:localhost:{}", addr.port()),
+    ];
+    let ledger = dir.path().join("ledger.db");
+    let out = sealcell(&[
+        "provision",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--ledger",
+        ledger.to_str().unwrap(),
+        "--port",
+        &ports[0],
+        "--port",
+        &ports[1],
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("module {id} answers on")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 of 2 modules were not provisioned"),
+        "{stderr}"
+    );
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let exits: Vec<i64> = lines.iter().map(|l| l["exit"].as_i64().unwrap()).collect();
+    let mut sorted = exits.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [0, 1], "{lines:?}");
+    drop(m);
+    assert!(sealed(&data));
+    let story = ledger_json(ledger.to_str().unwrap(), &["show", &id]);
+    let outcomes: Vec<&str> = story
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    let mut outcomes = outcomes;
+    outcomes.sort_unstable();
+    assert_eq!(outcomes, ["refused", "succeeded"]);
 }

@@ -67,9 +67,16 @@ pub trait StationRules {
         Ok(())
     }
 
-    /// The module answered the seal command: `sealed` says whether it took.
+    /// The module answered the seal command: `sealed` says whether the module is sealed now
+    /// (read back with `AT+USECCFG?` when the answer was an error).
     fn seal_answered(&mut self, facts: &ModuleFacts, sealed: bool) {
         let _ = (facts, sealed);
+    }
+
+    /// A credential is on the module as planned (imported, replaced or found unchanged): the
+    /// run's record of what it did, kept even when a later step fails.
+    fn credential_done(&mut self, credential: &CredentialReport) {
+        let _ = credential;
     }
 }
 
@@ -285,6 +292,16 @@ pub fn provision_at_station(
         if options.dry_run { " (dry run)" } else { "" }
     ));
     *facts = identify(at)?;
+    if !is_imei(&facts.imei) {
+        return Err(ProvisionError::Refused(Refusal {
+            reason: format!(
+                "the module answered AT+CGSN with {:?}, which is not an IMEI (15 digits); \
+                 nothing was changed",
+                facts.imei
+            ),
+            hint: Some("is this a cellular module, and does it answer in verbose form?".into()),
+        }));
+    }
     let sealed_before = facts.sealed_before;
     rules.identified(facts).map_err(ProvisionError::Refused)?;
     let listed = list_credentials(at)?;
@@ -352,7 +369,10 @@ pub fn provision_at_station(
             match answer {
                 Ok(r) if r.is_ok() => rules.seal_answered(facts, true),
                 Ok(r) => {
-                    rules.seal_answered(facts, false);
+                    // An error answer: sealed or not is read back, not assumed (another host
+                    // may have sealed it in the meantime).
+                    let now = seal_state(at).unwrap_or(false);
+                    rules.seal_answered(facts, now);
                     r.into_ok()?;
                 }
                 // No answer: whether it took is unknown, so the claim stays (a re-run reads
@@ -380,12 +400,14 @@ pub fn provision_at_station(
                 CredentialAction::Imported
             }
         };
-        credentials.push(CredentialReport {
+        let report = CredentialReport {
             kind: c.kind.tag(),
             name: c.name.clone(),
             md5: c.md5.clone(),
             action,
-        });
+        };
+        rules.credential_done(&report);
+        credentials.push(report);
     }
 
     let mut profiles = Vec::new();
@@ -457,6 +479,11 @@ pub fn identify(at: &mut AtClient) -> Result<ModuleFacts, ClientError> {
         firmware,
         sealed_before: seal_state(at)?,
     })
+}
+
+/// Whether `s` is 15 decimal digits.
+fn is_imei(s: &str) -> bool {
+    s.len() == 15 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The first information line, without `prefix` when a module prints one (some answer

@@ -38,10 +38,20 @@ pub(crate) struct Claim<'a> {
     pub(crate) station: &'a str,
     pub(crate) run: RunId,
     pub(crate) now_unix_ms: i64,
+    pub(crate) take_over: bool,
 }
 
-/// THE claim rule for an existing claim: it passes to a new run only when the same station made
-/// it and the module never confirmed the seal (a re-run after a crash between claim and seal).
+impl Claim<'_> {
+    /// Claims made before this are past their lease.
+    pub(crate) fn lease_cutoff(&self) -> i64 {
+        self.now_unix_ms.saturating_sub(crate::SEAL_LEASE_MS)
+    }
+}
+
+/// THE claim rule for an existing claim, first half: it can pass to a new run only when the
+/// same station made it and the module never confirmed the seal. The second half (the holding
+/// run is over, or its lease ran out, or the caller takes over) is in `schema::SEAL_REGRANT`, so
+/// it is decided inside the claim's transaction.
 pub(crate) fn regrantable(held: &SealRecord, station: &str) -> bool {
     held.station == station && !held.confirmed
 }

@@ -117,6 +117,11 @@ use error::Redactor;
 /// The newest schema version this build knows (and migrates to).
 pub const SCHEMA_VERSION: i64 = schema::SCHEMA_VERSION;
 
+/// How long an unconfirmed seal claim whose run still shows `running` is held before another run
+/// of the same station may take it: the seal command answers within a minute, so a claim this
+/// old belongs to a station that died between claim and seal.
+pub const SEAL_LEASE_MS: i64 = 2 * 60 * 1000;
+
 /// Which database holds a [`Ledger`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -256,9 +261,12 @@ impl Ledger {
     /// seal command. Atomic: of several stations racing on one module exactly one is
     /// [`SealClaim::Granted`].
     ///
-    /// No claim yet: granted. A claim by the same station that was never confirmed (a re-run
-    /// after a crash between claim and seal): moved to this run, granted. Any other claim:
-    /// [`SealClaim::HeldBy`] it, and the run must not seal.
+    /// No claim yet: granted. A claim by the same station that was never confirmed is moved to
+    /// this run (granted) when its run is over (it failed before sealing) or its claim is older
+    /// than [`SEAL_LEASE_MS`] (its station died between claim and seal): a re-run converges.
+    /// While that run still shows `running` and its lease holds, even the same station is
+    /// refused: two runs at once on one module (two ports of one module, two terminals) must
+    /// not both seal it. Any other claim: [`SealClaim::HeldBy`] it, and the run must not seal.
     ///
     /// # Errors
     ///
@@ -277,6 +285,33 @@ impl Ledger {
             station,
             run,
             now_unix_ms,
+            take_over: false,
+        })
+    }
+
+    /// [`Ledger::claim_seal`], but an unconfirmed claim of this same station is taken over even
+    /// while its run shows `running` and its lease holds (`sealcell provision --force`: the
+    /// operator knows that run is dead). Another station's claim, or a confirmed one, is never
+    /// taken over.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::claim_seal`].
+    pub fn take_over_seal(
+        &self,
+        imei: &str,
+        plan_sha256: Option<&str>,
+        station: &str,
+        run: RunId,
+        now_unix_ms: i64,
+    ) -> Result<SealClaim, LedgerError> {
+        self.lock().claim_seal(&Claim {
+            imei,
+            plan_sha256,
+            station,
+            run,
+            now_unix_ms,
+            take_over: true,
         })
     }
 

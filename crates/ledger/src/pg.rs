@@ -297,7 +297,7 @@ impl Backend for Postgres {
                 };
                 let held = seal_from_row(&row)?;
                 if regrantable(&held, c.station) {
-                    tx.execute(
+                    let n = tx.execute(
                         &self.st.seal_regrant,
                         &[
                             &c.imei,
@@ -305,9 +305,13 @@ impl Backend for Postgres {
                             &c.run.0,
                             &c.now_unix_ms,
                             &c.station,
+                            &c.lease_cutoff(),
+                            &c.take_over,
                         ],
                     )?;
-                    return Ok(Some(SealClaim::Granted));
+                    if n == 1 {
+                        return Ok(Some(SealClaim::Granted));
+                    }
                 }
                 Ok(Some(SealClaim::HeldBy(held)))
             })();

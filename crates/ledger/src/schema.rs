@@ -111,9 +111,16 @@ pub(crate) const SEAL_INSERT: &str = "INSERT INTO seals \
      (imei, plan_sha256, station, run, claimed_unix_ms, confirmed) \
      VALUES ($1, $2, $3, $4, $5, FALSE) ON CONFLICT (imei) DO NOTHING";
 /// Moves an unconfirmed claim of the same station to a new run.
+///
+/// Only when the holding run is no longer `running` (it finished without sealing: a re-run after
+/// a failure), or its claim is older than the lease ($6, the holder is presumed dead: a station
+/// killed between claim and seal), or the caller takes over its own station's claim ($7,
+/// `--force`). Two runs of one station at once (two ports on one module) never share it.
 pub(crate) const SEAL_REGRANT: &str = "UPDATE seals \
      SET plan_sha256 = $2, run = $3, claimed_unix_ms = $4 \
-     WHERE imei = $1 AND station = $5 AND confirmed = FALSE";
+     WHERE imei = $1 AND station = $5 AND confirmed = FALSE \
+     AND (NOT EXISTS (SELECT 1 FROM runs WHERE runs.id = seals.run AND runs.outcome = 'running') \
+          OR claimed_unix_ms <= $6 OR $7)";
 /// The module answered OK to the seal.
 pub(crate) const SEAL_CONFIRM: &str =
     "UPDATE seals SET confirmed = TRUE WHERE imei = $1 AND run = $2";

@@ -47,10 +47,29 @@ impl Sqlite {
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| redactor.open(e))?;
         conn.set_prepared_statement_cache_capacity(32);
-        // Not a database, or locked by a non-WAL writer: fails here.
-        let _mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| redactor.open(format_args!("{e} (is it a SQLite database?)")))?;
+        // Not a database: fails here. Switching a new file to WAL takes an exclusive lock and
+        // SQLite answers BUSY at once (no busy handler runs for it) when another process is
+        // opening the same new file: retried up to the busy timeout.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+                Ok(_) => break,
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if matches!(
+                        f.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e @ rusqlite::Error::SqliteFailure(f, _))
+                    if matches!(f.code, rusqlite::ErrorCode::NotADatabase) =>
+                {
+                    return Err(redactor.open(format_args!("{e} (is it a SQLite database?)")));
+                }
+                Err(e) => return Err(redactor.open(e)),
+            }
+        }
         conn.execute_batch("PRAGMA foreign_keys = ON")
             .map_err(|e| redactor.open(e))?;
         let mut s = Sqlite { conn, redactor };
@@ -253,15 +272,22 @@ impl Backend for Sqlite {
                     Ok(SealClaim::Granted)
                 }
                 Some(held) if regrantable(&held, c.station) => {
-                    tx.prepare_cached(&schema::for_sqlite(schema::SEAL_REGRANT))?
+                    let n = tx
+                        .prepare_cached(&schema::for_sqlite(schema::SEAL_REGRANT))?
                         .execute(params![
                             c.imei,
                             c.plan_sha256,
                             c.run.0,
                             c.now_unix_ms,
-                            c.station
+                            c.station,
+                            c.lease_cutoff(),
+                            c.take_over
                         ])?;
-                    Ok(SealClaim::Granted)
+                    Ok(if n == 1 {
+                        SealClaim::Granted
+                    } else {
+                        SealClaim::HeldBy(held)
+                    })
                 }
                 Some(held) => Ok(SealClaim::HeldBy(held)),
             }

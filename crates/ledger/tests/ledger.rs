@@ -361,22 +361,44 @@ fn interrupted_run_then_rerun(f: &Fixture) {
     );
     drop(l);
 
-    // The station comes back (a new process: a new connection) and re-runs.
+    // The station comes back (a new process: a new connection). Within the lease the dead run
+    // still holds the claim (it could be a second run at once); --force takes it over.
     let l = f.open();
     let runs = l.show(IMEI).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].outcome, Outcome::Running);
     assert_eq!(runs[0].ended_unix_ms, None);
-    let rerun = full_run(&l, IMEI, "line1-a", T0 + 60_000);
+    let early = l.begin_run(&start("line1-a", T0 + 60_000)).unwrap();
+    l.identify(early, &facts(IMEI, false)).unwrap();
+    assert!(matches!(
+        l.claim_seal(IMEI, Some(PLAN_SHA), "line1-a", early, T0 + 60_000)
+            .unwrap(),
+        SealClaim::HeldBy(s) if s.run == crashed
+    ));
+    assert!(
+        matches!(
+            l.take_over_seal(IMEI, Some(PLAN_SHA), "line2", early, T0 + 60_002)
+                .unwrap(),
+            SealClaim::HeldBy(_)
+        ),
+        "another station never takes over"
+    );
+    l.finish_run(early, &refused_end()).unwrap();
+    // Past the lease, a plain re-run takes the dead run's claim.
+    let rerun = full_run(&l, IMEI, "line1-a", T0 + 5 + sealcell_ledger::SEAL_LEASE_MS);
 
     let runs = l.show(IMEI).unwrap();
     assert_eq!(
         runs.iter().map(|r| (r.id, r.outcome)).collect::<Vec<_>>(),
-        [(crashed.0, Outcome::Running), (rerun.0, Outcome::Succeeded)],
+        [
+            (crashed.0, Outcome::Running),
+            (early.0, Outcome::Refused),
+            (rerun.0, Outcome::Succeeded)
+        ],
         "show: oldest first"
     );
     let listed: Vec<i64> = l.list().unwrap().iter().map(|r| r.id).collect();
-    assert_eq!(listed, [rerun.0, crashed.0], "list: newest first");
+    assert_eq!(listed, [rerun.0, early.0, crashed.0], "list: newest first");
     assert_eq!(l.seal_record(IMEI).unwrap().unwrap().run, rerun);
 }
 
@@ -409,7 +431,22 @@ fn claim_rules(f: &Fixture) {
         other => panic!("{other:?}"),
     }
 
-    // Re-granted to the same station while unconfirmed (a re-run after a crash).
+    // Not to the same station while the holding run is still running (two runs at once)...
+    assert!(matches!(
+        l.claim_seal(IMEI, Some(OTHER_PLAN_SHA), "A", a2, T0 + 12).unwrap(),
+        SealClaim::HeldBy(s) if s.run == a1
+    ));
+    // ...unless --force takes it over (the operator knows that run is dead)...
+    let a4 = l.begin_run(&start("A", T0 + 4)).unwrap();
+    assert_eq!(
+        l.take_over_seal(IMEI, Some(PLAN_SHA), "A", a4, T0 + 12)
+            .unwrap(),
+        SealClaim::Granted
+    );
+    assert_eq!(l.seal_record(IMEI).unwrap().unwrap().run, a4);
+    l.finish_run(a4, &refused_end()).unwrap();
+    // ...or it is over without having sealed (a re-run after a failure): re-granted.
+    l.finish_run(a1, &refused_end()).unwrap();
     assert_eq!(
         l.claim_seal(IMEI, Some(OTHER_PLAN_SHA), "A", a2, T0 + 12)
             .unwrap(),
@@ -993,4 +1030,43 @@ fn sqlite_several_processes_share_one_file() {
         }
     });
     assert_eq!(f.open().list().unwrap().len(), 50);
+}
+
+/// The end of a run that stopped before sealing.
+fn refused_end() -> RunEnd {
+    RunEnd {
+        ended_unix_ms: T0 + 1,
+        outcome: Outcome::Refused,
+        error: Some("stopped before the seal".into()),
+        sealed_after: Some(false),
+        credentials: Vec::new(),
+        profiles: Vec::new(),
+        transcript_sha256: None,
+        detail: None,
+    }
+}
+
+/// Several stations opening one new ledger file at the same instant (the first run of a day):
+/// switching a fresh file to WAL answers BUSY to all but one, and each must wait, not fail.
+#[test]
+fn sqlite_a_new_file_opened_by_many_at_once() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fresh.db");
+        let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let opens: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, start) = (path.clone(), std::sync::Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    Ledger::open(path.to_str().unwrap()).map(|_| ())
+                })
+            })
+            .collect();
+        for o in opens {
+            o.join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
 }
