@@ -178,10 +178,10 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, SyntaxError> {
     }))
 }
 
-/// Where the first `AT` or `at` of `line` starts (`At` and `aT` count too, as command names are
-/// case-insensitive).
+/// Where the first `AT` or `at` of `line` starts (V.250 §5.2.1 and at-contract §0: `At` and `aT`
+/// are not a prefix).
 fn find_prefix(line: &[u8]) -> Option<usize> {
-    line.windows(2).position(|w| w.eq_ignore_ascii_case(b"AT"))
+    line.windows(2).position(|w| w == b"AT" || w == b"at")
 }
 
 fn strip_unquoted_spaces(body: &str) -> Result<Body<'_>, SyntaxError> {

@@ -167,7 +167,8 @@ impl Default for Radio {
 /// What the radio looked like before a change, to find the URCs the change causes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RadioSnapshot {
-    registered: bool,
+    /// The `<stat>` of each report, in [`Reg::ALL`] order.
+    stats: [u8; 3],
     connected: bool,
 }
 
@@ -205,14 +206,20 @@ impl Radio {
 
     pub(crate) fn snapshot(&self) -> RadioSnapshot {
         RadioSnapshot {
-            registered: self.registered(),
+            stats: Reg::ALL.map(|reg| self.stat(reg)),
             connected: self.rrc_connected(),
         }
     }
 
-    /// 27.007 `<stat>`: 1 registered (home network), 0 not registered and not searching.
-    pub(crate) fn stat(&self) -> u8 {
-        u8::from(self.registered())
+    /// 27.007 `<stat>` of `reg`: 1 registered (home network), 0 not registered and not
+    /// searching. On E-UTRAN a packet-domain detach (`AT+CGATT=0`) is an EPS detach, so
+    /// `+CEREG` and `+CGREG` follow the attach; `+CREG` follows the cell (the radio is still
+    /// camped, `+COPS` and `+CSQ` still see it).
+    pub(crate) fn stat(&self, reg: Reg) -> u8 {
+        match reg {
+            Reg::Cs => u8::from(self.registered()),
+            Reg::Gprs | Reg::Eps => u8::from(self.attached()),
+        }
     }
 
     /// The fields of a registration report after `<n>` (read form) or alone (URC), for mode `n`:
@@ -222,11 +229,12 @@ impl Radio {
     /// - n = 3: cause fields only "if available": none is, so the same as 2;
     /// - n = 4 and 5 (packet domains): empty `<cause_type>,<reject_cause>`, then the PSM timers
     ///   `<Active-Time>` and the periodic update timer, empty since no PSM was granted
-    ///   (`+CPSMS` is off). `+CGREG` has an (empty) `<rac>` before the causes and the GPRS
-    ///   READY timer between the two timers.
+    ///   (`+CPSMS` is off). `+CGREG` has an (empty) `<rac>` before the causes and a third
+    ///   timer (GPRS READY) after the two.
     pub(crate) fn report_fields(&self, reg: Reg, n: u8) -> String {
-        let mut s = self.stat().to_string();
-        if n < 2 || !self.registered() {
+        let stat = self.stat(reg);
+        let mut s = stat.to_string();
+        if n < 2 || stat != 1 {
             return s;
         }
         let _ = write!(
@@ -239,7 +247,7 @@ impl Radio {
             match reg {
                 // CS has no PSM: n = 4 and 5 report as 3.
                 Reg::Cs => {}
-                // <rac>, the two causes, Active-Time, GPRS READY timer, Periodic-RAU.
+                // <rac>, the two causes, Active-Time, Periodic-RAU, GPRS READY timer.
                 Reg::Gprs => s.push_str(",,,,,,"),
                 // The two causes, Active-Time, Periodic-TAU.
                 Reg::Eps => s.push_str(",,,,"),
@@ -253,12 +261,10 @@ impl Radio {
     pub(crate) fn change_urcs(&self, before: RadioSnapshot, channel: ChannelId) -> Vec<String> {
         let modes = self.modes(channel);
         let mut urcs = Vec::new();
-        if before.registered != self.registered() {
-            for reg in Reg::ALL {
-                let n = modes.n(reg);
-                if n >= 1 {
-                    urcs.push(format!("{}: {}", reg.prefix(), self.report_fields(reg, n)));
-                }
+        for (reg, was) in Reg::ALL.into_iter().zip(before.stats) {
+            let n = modes.n(reg);
+            if n >= 1 && self.stat(reg) != was {
+                urcs.push(format!("{}: {}", reg.prefix(), self.report_fields(reg, n)));
             }
         }
         if before.connected != self.rrc_connected() && modes.cscon == 1 {
@@ -303,6 +309,29 @@ mod tests {
         assert_eq!(r.report_fields(Reg::Cs, 5), "1,\"0001\",\"01A2D001\",7");
         r.cfun = 4;
         assert_eq!(r.report_fields(Reg::Eps, 4), "0");
+    }
+
+    #[test]
+    fn a_packet_detach_is_an_eps_detach() {
+        let mut r = Radio::default();
+        let ch = ChannelId(7);
+        for reg in Reg::ALL {
+            r.modes_mut(ch).set_n(reg, 2);
+        }
+        let before = r.snapshot();
+        r.attach_wanted = false;
+        assert_eq!(r.report_fields(Reg::Cs, 2), "1,\"0001\",\"01A2D001\",7");
+        assert_eq!(r.report_fields(Reg::Eps, 2), "0");
+        assert_eq!(r.change_urcs(before, ch), ["+CGREG: 0", "+CEREG: 0"]);
+        let before = r.snapshot();
+        r.attach_wanted = true;
+        assert_eq!(
+            r.change_urcs(before, ch),
+            [
+                "+CGREG: 1,\"0001\",\"01A2D001\",7",
+                "+CEREG: 1,\"0001\",\"01A2D001\",7"
+            ]
+        );
     }
 
     #[test]

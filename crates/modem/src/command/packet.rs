@@ -245,8 +245,10 @@ fn cgdcont(form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
             let key = cid.to_string();
             match pdp_type {
                 None => {
+                    // The context goes, and the authentication that belonged to it.
                     ctx.update_nvm(|n| {
                         n.contexts.remove(&key);
+                        n.pdp_auth.remove(&key);
                     })?;
                 }
                 Some(t) => {
@@ -289,6 +291,10 @@ fn uauthreq(form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
             let password =
                 zeroize::Zeroizing::new(r.opt_string(MAX_AUTH_TEXT)?.unwrap_or("").to_string());
             r.finish()?;
+            if !defined(ctx).contains(&cid) {
+                // TOBY-L2 manual: an error "if the input <cid> is ... not yet defined".
+                return Err(CmeError::OperationNotAllowed);
+            }
             let auth = PdpAuth {
                 auth_type,
                 user,

@@ -324,6 +324,10 @@ fn crsm(ctx: &mut Ctx<'_>, r: ArgReader<'_>) -> Result<(), CmeError> {
             };
             (sw, None)
         }
+        // Reads: data sent to them is a malformed command line.
+        GET_RESPONSE | STATUS if req.data.is_some() => {
+            return Err(CmeError::OperationNotSupported);
+        }
         GET_RESPONSE => {
             let file = req.file.ok_or(CmeError::OperationNotSupported)?;
             match Ef::from_id(file) {
