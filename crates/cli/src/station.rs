@@ -11,7 +11,7 @@ use anyhow::anyhow;
 use sealcell_host::plan::Plan;
 use sealcell_host::port::{PortSpec, confirms_seal};
 use sealcell_host::provision::{CredentialReport, ModuleFacts, Refusal, StationRules};
-use sealcell_ledger::{Ledger, RunId, SealClaim};
+use sealcell_ledger::{Ledger, ModuleLock, RunId, SealClaim};
 
 use crate::Failure;
 use crate::record::now_unix_ms;
@@ -187,9 +187,35 @@ impl StationRules for Station<'_> {
                 hint: Some("add its IMEI to the --allowlist file".into()),
             });
         }
-        let Some((ledger, _)) = self.ledger else {
+        let Some((ledger, run)) = self.ledger else {
             return Ok(());
         };
+        if !self.dry_run {
+            // One run at a time on one module, across stations: the ledger decides.
+            let lock = ledger
+                .lock_module(&facts.imei, &self.station, run, now_unix_ms(), self.force)
+                .map_err(ledger_refusal)?;
+            if let ModuleLock::HeldBy {
+                run: other,
+                station,
+                locked_unix_ms,
+            } = lock
+            {
+                let secs = (now_unix_ms() - locked_unix_ms).max(0) / 1000;
+                return Err(Refusal {
+                    reason: format!(
+                        "module {} is being provisioned by station {station} (ledger run {}, for \
+                         {secs} s); nothing was changed",
+                        facts.imei, other.0
+                    ),
+                    hint: Some(format!(
+                        "wait for that run to end; if it died, the lock lapses after {} min \
+                         (at the same station, --force takes it over)",
+                        sealcell_ledger::MODULE_LEASE_MS / 60_000
+                    )),
+                });
+            }
+        }
         let Some(mut seal) = ledger.seal_record(&facts.imei).map_err(ledger_refusal)? else {
             return Ok(());
         };

@@ -2,8 +2,8 @@
 
 use crate::error::{LedgerError, Redactor};
 use crate::model::{
-    CredentialEntry, ModuleFacts, Outcome, ProfileEntry, RunEnd, RunId, RunKind, RunRecord,
-    RunStart, SealClaim, SealRecord,
+    CredentialEntry, ModuleFacts, ModuleLock, Outcome, ProfileEntry, RunEnd, RunId, RunKind,
+    RunRecord, RunStart, SealClaim, SealRecord,
 };
 
 /// One back end's connection. Each method is one transaction.
@@ -12,6 +12,7 @@ pub(crate) trait Backend: Send {
     /// `false` when no running run has this id.
     fn identify(&mut self, run: RunId, f: &ModuleFacts) -> Result<bool, LedgerError>;
     /// `false` when no running run has this id. `credentials` and `profiles` are JSON arrays.
+    /// Deletes the run's module lock in the same transaction.
     fn finish_run(
         &mut self,
         run: RunId,
@@ -29,6 +30,25 @@ pub(crate) trait Backend: Send {
     fn confirm_seal(&mut self, imei: &str, run: RunId) -> Result<bool, LedgerError>;
     /// `true` when this run's unconfirmed claim was deleted.
     fn release_seal(&mut self, imei: &str, run: RunId) -> Result<bool, LedgerError>;
+    /// Applies the module lock rule (`schema::LOCK_TAKE_OVER`) atomically. `None` when no
+    /// running run has this id (nothing is locked).
+    fn lock_module(&mut self, l: &LockRequest<'_>) -> Result<Option<ModuleLock>, LedgerError>;
+}
+
+/// The arguments of a module lock.
+pub(crate) struct LockRequest<'a> {
+    pub(crate) imei: &'a str,
+    pub(crate) station: &'a str,
+    pub(crate) run: RunId,
+    pub(crate) now_unix_ms: i64,
+    pub(crate) take_over: bool,
+}
+
+impl LockRequest<'_> {
+    /// Locks taken (or renewed) before this are past their lease.
+    pub(crate) fn lease_cutoff(&self) -> i64 {
+        self.now_unix_ms.saturating_sub(crate::MODULE_LEASE_MS)
+    }
 }
 
 /// The arguments of a seal claim.

@@ -1,5 +1,6 @@
-//! The provisioning ledger: a record of every `sealcell provision` and `sealcell fota` run, and
-//! the seal claims that keep two stations from sealing one module.
+//! The provisioning ledger: a record of every `sealcell provision` and `sealcell fota` run, the
+//! module locks that keep two stations from provisioning one module at the same time, and the
+//! seal claims that keep two stations from sealing one module.
 //!
 //! One schema with numbered migrations, two back ends behind one synchronous API:
 //!
@@ -14,6 +15,7 @@
 //! | Open (and migrate) a ledger from `--ledger` / `$SEALCELL_LEDGER` | [`Ledger::open`] |
 //! | Show which ledger, without its password | [`Ledger::location`] |
 //! | Record a run: start, module identity, end | [`Ledger::begin_run`], [`Ledger::identify`], [`Ledger::finish_run`] |
+//! | Keep every other run off this module until this run finishes (after identifying it, before changing it) | [`Ledger::lock_module`] (released by [`Ledger::finish_run`]) |
 //! | Ask before sealing whether another station or plan sealed this module | [`Ledger::seal_record`] |
 //! | Decide a race between stations, just before the seal command | [`Ledger::claim_seal`] |
 //! | After the seal command: it sealed / it failed without sealing | [`Ledger::confirm_seal`] / [`Ledger::release_seal`] |
@@ -25,8 +27,9 @@
 //! Table `runs`: one row per run, with the fields of [`RunRecord`]; `credentials` and
 //! `profiles` are JSON arrays (the serde form of [`CredentialEntry`] and [`ProfileEntry`]) in
 //! text columns, so a record is one row written by one statement. Table `seals`: at most one
-//! claim per IMEI (its primary key), see [`Ledger::claim_seal`]. Table `schema_version`: one row
-//! per applied migration.
+//! claim per IMEI (its primary key), see [`Ledger::claim_seal`]. Table `module_locks`: at most
+//! one run provisioning an IMEI (its primary key), see [`Ledger::lock_module`]. Table
+//! `schema_version`: one row per applied migration.
 //!
 //! **No column ever holds a secret**: the types carry names, hashes, actions and outcomes, never
 //! key material, passwords or PINs; a PostgreSQL password in the URL is used to connect only and
@@ -107,11 +110,11 @@ use std::sync::{Mutex, MutexGuard};
 pub use error::LedgerError;
 pub use export::{CSV_HEADER, write_csv, write_json};
 pub use model::{
-    CredentialEntry, ModuleFacts, Outcome, ProfileEntry, RunEnd, RunId, RunKind, RunRecord,
-    RunStart, SealClaim, SealRecord,
+    CredentialEntry, ModuleFacts, ModuleLock, Outcome, ProfileEntry, RunEnd, RunId, RunKind,
+    RunRecord, RunStart, SealClaim, SealRecord,
 };
 
-use backend::{Backend, Claim};
+use backend::{Backend, Claim, LockRequest};
 use error::Redactor;
 
 /// The newest schema version this build knows (and migrates to).
@@ -121,6 +124,11 @@ pub const SCHEMA_VERSION: i64 = schema::SCHEMA_VERSION;
 /// of the same station may take it: the seal command answers within a minute, so a claim this
 /// old belongs to a station that died between claim and seal.
 pub const SEAL_LEASE_MS: i64 = 2 * 60 * 1000;
+
+/// How long a module lock whose run still shows `running` keeps other runs off the module: a
+/// provisioning run takes minutes, so a lock this old belongs to a station that died mid-run.
+/// A run that may take longer renews its lock by calling [`Ledger::lock_module`] again.
+pub const MODULE_LEASE_MS: i64 = 15 * 60 * 1000;
 
 /// Which database holds a [`Ledger`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,7 +232,8 @@ impl Ledger {
         }
     }
 
-    /// Records how a run ended. A finished record is never changed again.
+    /// Records how a run ended, and releases the run's module lock ([`Ledger::lock_module`]) in
+    /// the same transaction. A finished record is never changed again.
     ///
     /// # Errors
     ///
@@ -242,6 +251,52 @@ impl Ledger {
             Ok(())
         } else {
             Err(not_running(&mut **b, run))
+        }
+    }
+
+    /// Locks module `imei` for `run` at `station`, for the whole run: call it once the module is
+    /// identified, before changing anything on it; [`Ledger::finish_run`] releases it. Atomic:
+    /// of several runs racing on one module exactly one is [`ModuleLock::Granted`]. The seal
+    /// claim alone is not enough: it is taken just before sealing, so a second station starting
+    /// after the first has sealed would otherwise provision the module at the same time,
+    /// interleaving profile writes.
+    ///
+    /// No lock yet: granted. The same run locking again: granted, and its lease renewed (from
+    /// `now_unix_ms`). Another run's lock is taken over (moved to this run: granted) when
+    ///
+    /// - its run is no longer `running` (a safety net: [`Ledger::finish_run`] already deletes
+    ///   the lock of the run it finishes), or
+    /// - it is older than [`MODULE_LEASE_MS`] (its station died mid-run), or
+    /// - `take_over` is set and the lock is this same `station`'s (`sealcell provision --force`:
+    ///   the operator at this station knows that run is dead).
+    ///
+    /// Otherwise [`ModuleLock::HeldBy`] that run, and this run must not touch the module: a
+    /// live run of another station is never taken over, not even with `take_over` (an operator
+    /// cannot know another station's run is dead), and neither is another live run of this
+    /// station without it (two ports or terminals on one module).
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::UnknownRun`], [`LedgerError::AlreadyFinished`] (a finished run never
+    /// holds a lock), [`LedgerError::Database`].
+    pub fn lock_module(
+        &self,
+        imei: &str,
+        station: &str,
+        run: RunId,
+        now_unix_ms: i64,
+        take_over: bool,
+    ) -> Result<ModuleLock, LedgerError> {
+        let mut b = self.lock();
+        match b.lock_module(&LockRequest {
+            imei,
+            station,
+            run,
+            now_unix_ms,
+            take_over,
+        })? {
+            Some(answer) => Ok(answer),
+            None => Err(not_running(&mut **b, run)),
         }
     }
 

@@ -250,3 +250,19 @@ pub enum SealClaim {
     /// Another claim stands: another station's, or a confirmed seal. Do not seal.
     HeldBy(SealRecord),
 }
+
+/// The answer to [`Ledger::lock_module`](crate::Ledger::lock_module).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModuleLock {
+    /// This run holds the module until it finishes: it may provision it.
+    Granted,
+    /// Another run is provisioning the module. Do not change it.
+    HeldBy {
+        /// The run holding the lock (still `running`).
+        run: RunId,
+        /// Its station.
+        station: String,
+        /// When it took (or last renewed) the lock, ms since the Unix epoch.
+        locked_unix_ms: i64,
+    },
+}

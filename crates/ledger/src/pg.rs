@@ -5,16 +5,16 @@ use std::time::Duration;
 
 use postgres::{Client, NoTls, Row, Statement};
 
-use crate::backend::{Backend, Claim, RunRow, regrantable, unix_ms_now};
+use crate::backend::{Backend, Claim, LockRequest, RunRow, regrantable, unix_ms_now};
 use crate::error::{LedgerError, Redactor};
-use crate::model::{ModuleFacts, RunEnd, RunId, RunStart, SealClaim, SealRecord};
+use crate::model::{ModuleFacts, ModuleLock, RunEnd, RunId, RunStart, SealClaim, SealRecord};
 use crate::schema;
 
 /// How long connecting may take when the URL sets no `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serializes migrations of one database between stations (`pg_advisory_xact_lock` key).
 const MIGRATION_LOCK: i64 = 0x5EA1_CE11_1ED6_E200;
-/// How often a claim is retried when the claim it found was released under it.
+/// How often a seal claim or module lock is retried when the row it found was deleted under it.
 const CLAIM_ATTEMPTS: usize = 3;
 
 /// Every statement, prepared once per connection.
@@ -31,6 +31,18 @@ struct Statements {
     seal_regrant: Statement,
     seal_confirm: Statement,
     seal_release: Statement,
+    run_running_for_share: Statement,
+    lock_get_for_update: Statement,
+    lock_insert: Statement,
+    lock_take_over: Statement,
+    lock_release_run: Statement,
+}
+
+/// One attempt of a [`Postgres::retried`] transaction.
+enum Attempt<T> {
+    Done(T),
+    /// The row it found was deleted before it could lock it: try again in a new transaction.
+    Retry,
 }
 
 pub(crate) struct Postgres {
@@ -88,6 +100,44 @@ impl Postgres {
     fn db(&self, e: postgres::Error) -> LedgerError {
         self.redactor.database(reason(&e))
     }
+
+    /// Runs `f` in a transaction (committed when it returns `Ok`) until it is
+    /// [`Attempt::Done`], at most [`CLAIM_ATTEMPTS`] times; `what` on `imei` names it in the
+    /// error when every attempt had to be retried.
+    fn retried<T>(
+        &mut self,
+        what: &str,
+        imei: &str,
+        mut f: impl FnMut(
+            &mut postgres::Transaction<'_>,
+            &Statements,
+        ) -> Result<Attempt<T>, postgres::Error>,
+    ) -> Result<T, LedgerError> {
+        for _ in 0..CLAIM_ATTEMPTS {
+            let mut tx = self
+                .client
+                .transaction()
+                .map_err(|e| self.redactor.database(reason(&e)))?;
+            let answer = f(&mut tx, &self.st).and_then(|a| tx.commit().map(|()| a));
+            match answer {
+                Ok(Attempt::Done(a)) => return Ok(a),
+                Ok(Attempt::Retry) => continue,
+                Err(e) => return Err(self.redactor.database(reason(&e))),
+            }
+        }
+        Err(self.redactor.database(format_args!(
+            "{what} on {imei} kept changing under {CLAIM_ATTEMPTS} attempts; retry"
+        )))
+    }
+}
+
+/// A `module_locks` row as [`ModuleLock::HeldBy`].
+fn lock_from_row(r: &Row) -> Result<ModuleLock, postgres::Error> {
+    Ok(ModuleLock::HeldBy {
+        run: RunId(r.try_get(0)?),
+        station: r.try_get(1)?,
+        locked_unix_ms: r.try_get(2)?,
+    })
 }
 
 fn migrate(client: &mut Client, r: &Redactor) -> Result<(), LedgerError> {
@@ -133,6 +183,11 @@ fn prepare(c: &mut Client) -> Result<Statements, postgres::Error> {
         seal_regrant: c.prepare(schema::SEAL_REGRANT)?,
         seal_confirm: c.prepare(schema::SEAL_CONFIRM)?,
         seal_release: c.prepare(schema::SEAL_RELEASE)?,
+        run_running_for_share: c.prepare(schema::RUN_RUNNING_FOR_SHARE)?,
+        lock_get_for_update: c.prepare(schema::LOCK_GET_FOR_UPDATE)?,
+        lock_insert: c.prepare(schema::LOCK_INSERT)?,
+        lock_take_over: c.prepare(schema::LOCK_TAKE_OVER)?,
+        lock_release_run: c.prepare(schema::LOCK_RELEASE_RUN)?,
     })
 }
 
@@ -221,9 +276,13 @@ impl Backend for Postgres {
         credentials: &str,
         profiles: &str,
     ) -> Result<bool, LedgerError> {
-        let n = self
+        // One transaction: a finished run never holds a module lock.
+        let mut tx = self
             .client
-            .execute(
+            .transaction()
+            .map_err(|e| self.redactor.database(reason(&e)))?;
+        let finished = (|| {
+            let n = tx.execute(
                 &self.st.finish,
                 &[
                     &run.0,
@@ -236,9 +295,15 @@ impl Backend for Postgres {
                     &e.transcript_sha256,
                     &e.detail,
                 ],
-            )
-            .map_err(|e| self.db(e))?;
-        Ok(n == 1)
+            )?;
+            if n == 1 {
+                tx.execute(&self.st.lock_release_run, &[&run.0])?;
+            }
+            Ok(n == 1)
+        })();
+        finished
+            .and_then(|f| tx.commit().map(|()| f))
+            .map_err(|e| self.redactor.database(reason(&e)))
     }
 
     fn run_exists(&mut self, run: RunId) -> Result<bool, LedgerError> {
@@ -270,62 +335,46 @@ impl Backend for Postgres {
     }
 
     fn claim_seal(&mut self, c: &Claim<'_>) -> Result<SealClaim, LedgerError> {
-        for _ in 0..CLAIM_ATTEMPTS {
-            let mut tx = self
-                .client
-                .transaction()
-                .map_err(|e| self.redactor.database(reason(&e)))?;
-            let attempt = (|| {
-                // The primary key decides: of two racing inserts exactly one inserts a row; the
-                // other waits for it to commit, then inserts nothing.
-                let inserted = tx.execute(
-                    &self.st.seal_insert,
+        self.retried("the seal claim", c.imei, |tx, st| {
+            // The primary key decides: of two racing inserts exactly one inserts a row; the
+            // other waits for it to commit, then inserts nothing.
+            let inserted = tx.execute(
+                &st.seal_insert,
+                &[
+                    &c.imei,
+                    &c.plan_sha256,
+                    &c.station,
+                    &c.run.0,
+                    &c.now_unix_ms,
+                ],
+            )?;
+            if inserted == 1 {
+                return Ok(Attempt::Done(SealClaim::Granted));
+            }
+            let Some(row) = tx.query_opt(&st.seal_get_for_update, &[&c.imei])? else {
+                // Released between our insert and our read: try again.
+                return Ok(Attempt::Retry);
+            };
+            let held = seal_from_row(&row)?;
+            if regrantable(&held, c.station) {
+                let n = tx.execute(
+                    &st.seal_regrant,
                     &[
                         &c.imei,
                         &c.plan_sha256,
-                        &c.station,
                         &c.run.0,
                         &c.now_unix_ms,
+                        &c.station,
+                        &c.lease_cutoff(),
+                        &c.take_over,
                     ],
                 )?;
-                if inserted == 1 {
-                    return Ok(Some(SealClaim::Granted));
+                if n == 1 {
+                    return Ok(Attempt::Done(SealClaim::Granted));
                 }
-                let Some(row) = tx.query_opt(&self.st.seal_get_for_update, &[&c.imei])? else {
-                    // Released between our insert and our read: try again.
-                    return Ok(None);
-                };
-                let held = seal_from_row(&row)?;
-                if regrantable(&held, c.station) {
-                    let n = tx.execute(
-                        &self.st.seal_regrant,
-                        &[
-                            &c.imei,
-                            &c.plan_sha256,
-                            &c.run.0,
-                            &c.now_unix_ms,
-                            &c.station,
-                            &c.lease_cutoff(),
-                            &c.take_over,
-                        ],
-                    )?;
-                    if n == 1 {
-                        return Ok(Some(SealClaim::Granted));
-                    }
-                }
-                Ok(Some(SealClaim::HeldBy(held)))
-            })();
-            let answer = attempt.and_then(|a| tx.commit().map(|()| a));
-            match answer {
-                Ok(Some(a)) => return Ok(a),
-                Ok(None) => continue,
-                Err(e) => return Err(self.redactor.database(reason(&e))),
             }
-        }
-        Err(self.redactor.database(format_args!(
-            "the seal claim on {} kept changing under {CLAIM_ATTEMPTS} attempts; retry",
-            c.imei
-        )))
+            Ok(Attempt::Done(SealClaim::HeldBy(held)))
+        })
     }
 
     fn confirm_seal(&mut self, imei: &str, run: RunId) -> Result<bool, LedgerError> {
@@ -342,5 +391,47 @@ impl Backend for Postgres {
             .execute(&self.st.seal_release, &[&imei, &run.0])
             .map_err(|e| self.db(e))?;
         Ok(n == 1)
+    }
+
+    fn lock_module(&mut self, l: &LockRequest<'_>) -> Result<Option<ModuleLock>, LedgerError> {
+        self.retried("the module lock", l.imei, |tx, st| {
+            // The run cannot finish (and miss this lock when it releases its own) until we
+            // commit.
+            if tx
+                .query_opt(&st.run_running_for_share, &[&l.run.0])?
+                .is_none()
+            {
+                return Ok(Attempt::Done(None));
+            }
+            // As for the seal claim, the primary key decides between racing inserts.
+            let inserted = tx.execute(
+                &st.lock_insert,
+                &[&l.imei, &l.run.0, &l.station, &l.now_unix_ms],
+            )?;
+            if inserted == 1 {
+                return Ok(Attempt::Done(Some(ModuleLock::Granted)));
+            }
+            let Some(row) = tx.query_opt(&st.lock_get_for_update, &[&l.imei])? else {
+                // Its run finished between our insert and our read: try again.
+                return Ok(Attempt::Retry);
+            };
+            let held = lock_from_row(&row)?;
+            let n = tx.execute(
+                &st.lock_take_over,
+                &[
+                    &l.imei,
+                    &l.run.0,
+                    &l.station,
+                    &l.now_unix_ms,
+                    &l.lease_cutoff(),
+                    &l.take_over,
+                ],
+            )?;
+            Ok(Attempt::Done(Some(if n == 1 {
+                ModuleLock::Granted
+            } else {
+                held
+            })))
+        })
     }
 }

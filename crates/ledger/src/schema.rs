@@ -5,7 +5,7 @@
 //! spelling of the auto-increment key ([`ID_SQLITE`], [`ID_POSTGRES`]).
 
 /// The newest schema version this build knows.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// Stands for the auto-increment primary key in [`MIGRATIONS`].
 pub(crate) const ID_PLACEHOLDER: &str = "{id}";
@@ -28,9 +28,13 @@ pub(crate) const RECORD_VERSION: &str =
 /// Version 1: `runs` (one row per `provision` / `fota` run; credentials and profiles as JSON
 /// arrays in text columns, see the crate docs) and `seals` (at most one claim per IMEI: the
 /// primary key is what decides a race between stations).
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE runs (
+///
+/// Version 2: `module_locks` (at most one run provisioning a module at a time, again decided by
+/// the primary key; see `Ledger::lock_module`).
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE runs (
         id {id},
         kind TEXT NOT NULL,
         started_unix_ms BIGINT NOT NULL,
@@ -63,7 +67,17 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(
         claimed_unix_ms BIGINT NOT NULL,
         confirmed BOOLEAN NOT NULL
     );",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE module_locks (
+        imei TEXT PRIMARY KEY,
+        run BIGINT NOT NULL REFERENCES runs (id),
+        station TEXT NOT NULL,
+        locked_unix_ms BIGINT NOT NULL
+    );",
+    ),
+];
 
 /// Starts a run (outcome `running`); returns its id.
 pub(crate) const INSERT_RUN: &str = "INSERT INTO runs \
@@ -127,6 +141,39 @@ pub(crate) const SEAL_CONFIRM: &str =
 /// The seal failed without sealing: drop this run's unconfirmed claim.
 pub(crate) const SEAL_RELEASE: &str =
     "DELETE FROM seals WHERE imei = $1 AND run = $2 AND confirmed = FALSE";
+
+/// Whether run $1 exists and is still `running` (one row, or none).
+pub(crate) const RUN_RUNNING: &str = "SELECT 1 FROM runs WHERE id = $1 AND outcome = 'running'";
+/// [`RUN_RUNNING`], and the run cannot finish until the transaction ends (PostgreSQL): a lock is
+/// never granted to a run that finished meanwhile (its `finish_run` would not have released it).
+pub(crate) const RUN_RUNNING_FOR_SHARE: &str =
+    "SELECT 1 FROM runs WHERE id = $1 AND outcome = 'running' FOR SHARE";
+
+macro_rules! lock_columns {
+    () => {
+        "SELECT run, station, locked_unix_ms FROM module_locks WHERE imei = $1"
+    };
+}
+/// One module's run lock.
+pub(crate) const LOCK_GET: &str = lock_columns!();
+/// One module's run lock, locked until the transaction ends (PostgreSQL).
+pub(crate) const LOCK_GET_FOR_UPDATE: &str = concat!(lock_columns!(), " FOR UPDATE");
+/// A new run lock; inserts nothing when the module already has one.
+pub(crate) const LOCK_INSERT: &str = "INSERT INTO module_locks \
+     (imei, run, station, locked_unix_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (imei) DO NOTHING";
+/// Moves a module's run lock to run $2 of station $3 at $4, when it may pass: it is already
+/// this run's (renewed), or its run is no longer `running`, or it is older than the lease ($5),
+/// or the caller takes over ($6) a lock of its own station. `station` in the condition is the
+/// holder's (the row before the update).
+pub(crate) const LOCK_TAKE_OVER: &str = "UPDATE module_locks \
+     SET run = $2, station = $3, locked_unix_ms = $4 \
+     WHERE imei = $1 \
+     AND (run = $2 \
+          OR NOT EXISTS (SELECT 1 FROM runs \
+                         WHERE runs.id = module_locks.run AND runs.outcome = 'running') \
+          OR locked_unix_ms <= $5 OR ($6 AND station = $3))";
+/// A finishing run's locks, deleted with its `FINISH`.
+pub(crate) const LOCK_RELEASE_RUN: &str = "DELETE FROM module_locks WHERE run = $1";
 
 /// The statement in SQLite's placeholder spelling (`$N` -> `?N`; no statement has a `$`
 /// elsewhere).

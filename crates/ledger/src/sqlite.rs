@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use crate::backend::{Backend, Claim, RunRow, regrantable, unix_ms_now};
+use crate::backend::{Backend, Claim, LockRequest, RunRow, regrantable, unix_ms_now};
 use crate::error::{LedgerError, Redactor};
-use crate::model::{ModuleFacts, RunEnd, RunId, RunStart, SealClaim, SealRecord};
+use crate::model::{ModuleFacts, ModuleLock, RunEnd, RunId, RunStart, SealClaim, SealRecord};
 use crate::schema;
 
 /// How long a statement waits for another process's write lock before failing.
@@ -135,6 +135,15 @@ fn seal_from_row(r: &Row<'_>) -> rusqlite::Result<SealRecord> {
     })
 }
 
+/// A `module_locks` row as [`ModuleLock::HeldBy`].
+fn lock_from_row(r: &Row<'_>) -> rusqlite::Result<ModuleLock> {
+    Ok(ModuleLock::HeldBy {
+        run: RunId(r.get(0)?),
+        station: r.get(1)?,
+        locked_unix_ms: r.get(2)?,
+    })
+}
+
 fn run_from_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
         id: r.get(0)?,
@@ -218,6 +227,11 @@ impl Backend for Sqlite {
                     e.transcript_sha256,
                     e.detail
                 ])?;
+            if n == 1 {
+                // A finished run never holds a module lock.
+                tx.prepare_cached(&schema::for_sqlite(schema::LOCK_RELEASE_RUN))?
+                    .execute(params![run.0])?;
+            }
             Ok(n == 1)
         })
     }
@@ -309,6 +323,40 @@ impl Backend for Sqlite {
                 .prepare_cached(&schema::for_sqlite(schema::SEAL_RELEASE))?
                 .execute(params![imei, run.0])?
                 == 1)
+        })
+    }
+
+    fn lock_module(&mut self, l: &LockRequest<'_>) -> Result<Option<ModuleLock>, LedgerError> {
+        // BEGIN IMMEDIATE, as for the seal claim: the reads and the write below see the same
+        // database, and a racing station waits for this transaction, then finds the lock.
+        self.write(|tx| {
+            let running = tx
+                .prepare_cached(&schema::for_sqlite(schema::RUN_RUNNING))?
+                .query_row(params![l.run.0], |_| Ok(()))
+                .optional()?;
+            if running.is_none() {
+                return Ok(None);
+            }
+            let held = tx
+                .prepare_cached(&schema::for_sqlite(schema::LOCK_GET))?
+                .query_row(params![l.imei], lock_from_row)
+                .optional()?;
+            let Some(held) = held else {
+                tx.prepare_cached(&schema::for_sqlite(schema::LOCK_INSERT))?
+                    .execute(params![l.imei, l.run.0, l.station, l.now_unix_ms])?;
+                return Ok(Some(ModuleLock::Granted));
+            };
+            let n = tx
+                .prepare_cached(&schema::for_sqlite(schema::LOCK_TAKE_OVER))?
+                .execute(params![
+                    l.imei,
+                    l.run.0,
+                    l.station,
+                    l.now_unix_ms,
+                    l.lease_cutoff(),
+                    l.take_over
+                ])?;
+            Ok(Some(if n == 1 { ModuleLock::Granted } else { held }))
         })
     }
 }

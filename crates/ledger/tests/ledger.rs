@@ -9,8 +9,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sealcell_ledger::{
-    BackendKind, CredentialEntry, Ledger, LedgerError, ModuleFacts, Outcome, ProfileEntry, RunEnd,
-    RunId, RunKind, RunStart, SCHEMA_VERSION, SealClaim,
+    BackendKind, CredentialEntry, Ledger, LedgerError, MODULE_LEASE_MS, ModuleFacts, ModuleLock,
+    Outcome, ProfileEntry, RunEnd, RunId, RunKind, RunStart, SCHEMA_VERSION, SealClaim,
 };
 use sealcell_testkit::pg::PgServer;
 
@@ -72,6 +72,38 @@ impl Fixture {
                 c.batch_execute(sql).unwrap();
             }
         }
+    }
+
+    /// Module `imei`'s lock as stored: `(run, station, locked_unix_ms)`.
+    fn raw_lock(&self, imei: &str) -> Option<(i64, String, i64)> {
+        const SQL: &str = "SELECT run, station, locked_unix_ms FROM module_locks WHERE imei = $1";
+        match self.kind() {
+            BackendKind::Sqlite => {
+                use rusqlite::OptionalExtension;
+                rusqlite::Connection::open(&self.spec)
+                    .unwrap()
+                    .query_row(&SQL.replace('$', "?"), [imei], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()
+                    .unwrap()
+            }
+            _ => {
+                let mut c = postgres::Client::connect(&self.spec, postgres::NoTls).unwrap();
+                c.query_opt(SQL, &[&imei])
+                    .unwrap()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+            }
+        }
+    }
+
+    /// The columns of `table`, in order (none when it does not exist).
+    fn raw_columns(&self, table: &str) -> Vec<String> {
+        self.raw_dump()
+            .into_iter()
+            .filter(|(t, _, v)| t == table && v.is_none())
+            .map(|(_, c, _)| c)
+            .collect()
     }
 
     /// Every value of every column of every table, as text: `(table, column, value)`.
@@ -157,7 +189,13 @@ both!(
     claim_rules,
     misuse_is_a_specific_error,
     two_processes_race_for_one_seal,
+    lock_granted_then_held,
+    lock_take_over_and_lease,
+    lock_released_by_finish,
+    lock_needs_a_running_run,
+    two_processes_race_for_one_module_lock,
     opening_twice_is_idempotent,
+    v1_database_migrates,
     newer_schema_is_refused,
     exports_match_golden_files,
     no_secret_in_any_column,
@@ -532,6 +570,197 @@ fn misuse_is_a_specific_error(f: &Fixture) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Module locks
+
+const OTHER_IMEI: &str = "490154203237526";
+
+fn held_by(run: RunId, station: &str, locked_unix_ms: i64) -> ModuleLock {
+    ModuleLock::HeldBy {
+        run,
+        station: station.into(),
+        locked_unix_ms,
+    }
+}
+
+fn lock_granted_then_held(f: &Fixture) {
+    let l = f.open();
+    let a1 = l.begin_run(&start("A", T0)).unwrap();
+    let a2 = l.begin_run(&start("A", T0 + 1)).unwrap();
+    let b1 = l.begin_run(&start("B", T0 + 2)).unwrap();
+
+    // Granted: nobody holds it.
+    assert_eq!(
+        l.lock_module(IMEI, "A", a1, T0 + 10, false).unwrap(),
+        ModuleLock::Granted
+    );
+    assert_eq!(f.raw_lock(IMEI), Some((a1.0, "A".into(), T0 + 10)));
+    // Held by another running run of another station...
+    assert_eq!(
+        l.lock_module(IMEI, "B", b1, T0 + 11, false).unwrap(),
+        held_by(a1, "A", T0 + 10)
+    );
+    // ...and of the same station (two ports or terminals on one module).
+    assert_eq!(
+        l.lock_module(IMEI, "A", a2, T0 + 12, false).unwrap(),
+        held_by(a1, "A", T0 + 10)
+    );
+    assert_eq!(
+        f.raw_lock(IMEI),
+        Some((a1.0, "A".into(), T0 + 10)),
+        "unchanged"
+    );
+    // Another module is another lock.
+    assert_eq!(
+        l.lock_module(OTHER_IMEI, "B", b1, T0 + 13, false).unwrap(),
+        ModuleLock::Granted
+    );
+    // The same run locking again: granted, and its lease renewed.
+    assert_eq!(
+        l.lock_module(IMEI, "A", a1, T0 + 20, false).unwrap(),
+        ModuleLock::Granted
+    );
+    assert_eq!(f.raw_lock(IMEI), Some((a1.0, "A".into(), T0 + 20)));
+    // The answer is serializable (for `--json` reports).
+    let json = serde_json::to_string(&held_by(a1, "A", T0)).unwrap();
+    assert_eq!(
+        serde_json::from_str::<ModuleLock>(&json).unwrap(),
+        held_by(a1, "A", T0)
+    );
+}
+
+fn lock_take_over_and_lease(f: &Fixture) {
+    let l = f.open();
+    let a1 = l.begin_run(&start("A", T0)).unwrap();
+    let a2 = l.begin_run(&start("A", T0 + 1)).unwrap();
+    let a3 = l.begin_run(&start("A", T0 + 2)).unwrap();
+    let b1 = l.begin_run(&start("B", T0 + 3)).unwrap();
+    assert_eq!(
+        l.lock_module(IMEI, "A", a1, T0, false).unwrap(),
+        ModuleLock::Granted
+    );
+
+    // take_over (--force) never takes another station's live lock...
+    assert_eq!(
+        l.lock_module(IMEI, "B", b1, T0 + 1, true).unwrap(),
+        held_by(a1, "A", T0)
+    );
+    assert_eq!(f.raw_lock(IMEI), Some((a1.0, "A".into(), T0)));
+    // ...but takes this station's.
+    assert_eq!(
+        l.lock_module(IMEI, "A", a2, T0 + 2, true).unwrap(),
+        ModuleLock::Granted
+    );
+    assert_eq!(f.raw_lock(IMEI), Some((a2.0, "A".into(), T0 + 2)));
+    // The run it was taken from has lost it.
+    assert_eq!(
+        l.lock_module(IMEI, "A", a1, T0 + 3, false).unwrap(),
+        held_by(a2, "A", T0 + 2)
+    );
+
+    // The lease: within it, held (even from another station); past it, the holder's station is
+    // presumed dead and any run takes it over.
+    assert_eq!(
+        l.lock_module(OTHER_IMEI, "B", b1, T0, false).unwrap(),
+        ModuleLock::Granted
+    );
+    assert_eq!(
+        l.lock_module(OTHER_IMEI, "A", a3, T0 + MODULE_LEASE_MS - 1, false)
+            .unwrap(),
+        held_by(b1, "B", T0)
+    );
+    assert_eq!(
+        l.lock_module(OTHER_IMEI, "A", a3, T0 + MODULE_LEASE_MS, false)
+            .unwrap(),
+        ModuleLock::Granted
+    );
+    assert_eq!(
+        f.raw_lock(OTHER_IMEI),
+        Some((a3.0, "A".into(), T0 + MODULE_LEASE_MS))
+    );
+    // Locking again renews the lease: a long run keeps its module.
+    let renewed = T0 + 2 * MODULE_LEASE_MS - 10;
+    assert_eq!(
+        l.lock_module(OTHER_IMEI, "A", a3, renewed, false).unwrap(),
+        ModuleLock::Granted
+    );
+    assert_eq!(
+        l.lock_module(OTHER_IMEI, "B", b1, T0 + 2 * MODULE_LEASE_MS, false)
+            .unwrap(),
+        held_by(a3, "A", renewed)
+    );
+}
+
+fn lock_released_by_finish(f: &Fixture) {
+    let l = f.open();
+    let a1 = l.begin_run(&start("A", T0)).unwrap();
+    let a2 = l.begin_run(&start("A", T0 + 1)).unwrap();
+    let b1 = l.begin_run(&start("B", T0 + 2)).unwrap();
+    let b2 = l.begin_run(&start("B", T0 + 3)).unwrap();
+    assert_eq!(
+        l.lock_module(IMEI, "A", a1, T0, false).unwrap(),
+        ModuleLock::Granted
+    );
+    // The holder finishes: the lock goes with it, and another station's run gets the module.
+    l.finish_run(a1, &end(T0 + 5, Outcome::Failed, Some("profile 1")))
+        .unwrap();
+    assert_eq!(f.raw_lock(IMEI), None);
+    assert_eq!(
+        l.lock_module(IMEI, "B", b1, T0 + 6, false).unwrap(),
+        ModuleLock::Granted
+    );
+    // A run finishing releases its own lock only.
+    assert_eq!(
+        l.lock_module(OTHER_IMEI, "A", a2, T0 + 7, false).unwrap(),
+        ModuleLock::Granted
+    );
+    l.finish_run(a2, &refused_end()).unwrap();
+    assert_eq!(f.raw_lock(OTHER_IMEI), None);
+    assert_eq!(f.raw_lock(IMEI), Some((b1.0, "B".into(), T0 + 6)));
+    // A failed finish (already finished) changes no lock.
+    assert!(l.finish_run(a2, &refused_end()).is_err());
+    assert_eq!(f.raw_lock(IMEI), Some((b1.0, "B".into(), T0 + 6)));
+    // Safety net: a lock whose run no longer shows `running` (here ended by hand, bypassing
+    // finish_run) is taken over by any run.
+    f.raw_execute(&format!(
+        "UPDATE runs SET outcome = 'failed' WHERE id = {}",
+        b1.0
+    ));
+    let a3 = l.begin_run(&start("A", T0 + 8)).unwrap();
+    assert_eq!(
+        l.lock_module(IMEI, "A", a3, T0 + 9, false).unwrap(),
+        ModuleLock::Granted
+    );
+    assert_eq!(f.raw_lock(IMEI), Some((a3.0, "A".into(), T0 + 9)));
+    // A full run (lock, seal, finish) leaves no lock behind.
+    let m = "490154203237534";
+    assert_eq!(
+        l.lock_module(m, "B", b2, T0 + 10, false).unwrap(),
+        ModuleLock::Granted
+    );
+    l.claim_seal(m, Some(PLAN_SHA), "B", b2, T0 + 11).unwrap();
+    l.confirm_seal(m, b2).unwrap();
+    l.finish_run(b2, &end(T0 + 12, Outcome::Succeeded, None))
+        .unwrap();
+    assert_eq!(f.raw_lock(m), None);
+}
+
+fn lock_needs_a_running_run(f: &Fixture) {
+    let l = f.open();
+    let ghost = RunId(4242);
+    assert!(matches!(
+        l.lock_module(IMEI, "A", ghost, T0, false),
+        Err(LedgerError::UnknownRun(r)) if r == ghost
+    ));
+    let done = l.begin_run(&start("A", T0)).unwrap();
+    l.finish_run(done, &refused_end()).unwrap();
+    assert!(matches!(
+        l.lock_module(IMEI, "A", done, T0 + 5, true),
+        Err(LedgerError::AlreadyFinished(r)) if r == done
+    ));
+    assert_eq!(f.raw_lock(IMEI), None, "a finished run never holds a lock");
+}
+
+// ---------------------------------------------------------------------------------------------
 // The race: two processes, two stations, one module, the same instant.
 
 /// Set in the environment of a re-executed test binary: it is a racing station.
@@ -540,8 +769,9 @@ const ROUNDS: usize = 20;
 
 /// Not a test of its own: the body of a racing station when the test binary re-executes itself
 /// with [`CHILD_ENV`] = `SPEC STATION`. Protocol on stdin/stdout (lines): the child says
-/// `READY`, then for each `CLAIM IMEI AT_UNIX_MS` waits until that instant, claims, and answers
-/// `GRANTED IMEI` or `HELD IMEI BY_STATION`; `QUIT` ends it.
+/// `READY`, then for each `CLAIM IMEI AT_UNIX_MS` (the seal) or `LOCK IMEI AT_UNIX_MS` (the
+/// module lock) waits until that instant, claims or locks, and answers `GRANTED IMEI` or
+/// `HELD IMEI BY_STATION`; `QUIT` ends it.
 #[test]
 fn race_child() {
     let Ok(arg) = std::env::var(CHILD_ENV) else {
@@ -565,6 +795,15 @@ fn race_child() {
                 {
                     SealClaim::Granted => format!("GRANTED {imei}"),
                     SealClaim::HeldBy(s) => format!("HELD {imei} {}", s.station),
+                };
+                writeln!(out, "{answer}").unwrap();
+                out.flush().unwrap();
+            }
+            ["LOCK", imei, at] => {
+                sleep_until(at.parse().unwrap());
+                let answer = match l.lock_module(imei, station, run, T0, false).unwrap() {
+                    ModuleLock::Granted => format!("GRANTED {imei}"),
+                    ModuleLock::HeldBy { station, .. } => format!("HELD {imei} {station}"),
                 };
                 writeln!(out, "{answer}").unwrap();
                 out.flush().unwrap();
@@ -648,15 +887,29 @@ impl Station {
 }
 
 fn two_processes_race_for_one_seal(f: &Fixture) {
-    // Migrated once up front, as a station would find it.
     let l = f.open();
+    race(f, "CLAIM", |imei| {
+        l.seal_record(imei).unwrap().unwrap().station
+    });
+}
+
+fn two_processes_race_for_one_module_lock(f: &Fixture) {
+    race(f, "LOCK", |imei| f.raw_lock(imei).unwrap().1);
+}
+
+/// [`ROUNDS`] rounds of two stations sending `verb` on a new module at the same instant:
+/// exactly one is granted each round, the other is told it is held by the winner, and
+/// `holder(imei)` (what the ledger stored) names the winner.
+fn race(f: &Fixture, verb: &str, holder: impl Fn(&str) -> String) {
+    // Migrated once up front, as a station would find it.
+    drop(f.open());
     let mut a = Station::spawn(&f.spec, "station-a");
     let mut b = Station::spawn(&f.spec, "station-b");
     let mut wins = [0usize; 2];
     for round in 0..ROUNDS {
         let imei = format!("35{round:013}");
         let at = now_ms() + 150;
-        let claim = format!("CLAIM {imei} {at}");
+        let claim = format!("{verb} {imei} {at}");
         a.send(&claim);
         b.send(&claim);
         let answers = [a.expect("GRANTED"), b.expect("GRANTED")];
@@ -672,13 +925,13 @@ fn two_processes_race_for_one_seal(f: &Fixture) {
         wins[winner] += 1;
         let winner_name = ["station-a", "station-b"][winner];
         assert_eq!(answers[1 - winner], format!("HELD {imei} {winner_name}"));
-        assert_eq!(l.seal_record(&imei).unwrap().unwrap().station, winner_name);
+        assert_eq!(holder(&imei), winner_name, "round {round}");
     }
     for s in [&mut a, &mut b] {
         s.send("QUIT");
         assert!(s.child.wait().unwrap().success());
     }
-    eprintln!("race wins (a, b): {wins:?}");
+    eprintln!("{verb} race wins (a, b): {wins:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -701,6 +954,101 @@ fn opening_twice_is_idempotent(f: &Fixture) {
         (1..=SCHEMA_VERSION)
             .map(|v| v.to_string())
             .collect::<Vec<_>>()
+    );
+}
+
+/// Version 1's DDL as the first release created it (with the back end's `{id}`).
+const V1_DDL: &str = "CREATE TABLE schema_version (\
+     version BIGINT PRIMARY KEY, applied_unix_ms BIGINT NOT NULL);
+    CREATE TABLE runs (
+        id {id},
+        kind TEXT NOT NULL,
+        started_unix_ms BIGINT NOT NULL,
+        ended_unix_ms BIGINT,
+        station TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        port TEXT NOT NULL,
+        imei TEXT,
+        iccid TEXT,
+        model TEXT,
+        firmware TEXT,
+        plan_path TEXT,
+        plan_sha256 TEXT,
+        sealed_before BOOLEAN,
+        sealed_after BOOLEAN,
+        credentials TEXT NOT NULL DEFAULT '[]',
+        profiles TEXT NOT NULL DEFAULT '[]',
+        outcome TEXT NOT NULL,
+        error TEXT,
+        transcript_sha256 TEXT,
+        detail TEXT
+    );
+    CREATE INDEX runs_by_imei ON runs (imei, started_unix_ms, id);
+    CREATE INDEX runs_by_start ON runs (started_unix_ms, id);
+    CREATE TABLE seals (
+        imei TEXT PRIMARY KEY,
+        plan_sha256 TEXT,
+        station TEXT NOT NULL,
+        run BIGINT NOT NULL REFERENCES runs (id),
+        claimed_unix_ms BIGINT NOT NULL,
+        confirmed BOOLEAN NOT NULL
+    );
+    INSERT INTO schema_version (version, applied_unix_ms) VALUES (1, 0);";
+
+fn v1_database_migrates(f: &Fixture) {
+    let id = match f.kind() {
+        BackendKind::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        _ => "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    };
+    f.raw_execute(&V1_DDL.replace("{id}", id));
+    // A run of the old build, interrupted after identifying the module.
+    f.raw_execute(&format!(
+        "INSERT INTO runs (kind, started_unix_ms, station, operator, port, imei, outcome) \
+         VALUES ('provision', {T0}, 'A', 'alice', '/dev/ttyUSB0', '{IMEI}', 'running')"
+    ));
+    assert!(f.raw_columns("module_locks").is_empty());
+
+    let l = f.open();
+    assert_eq!(
+        f.raw_columns("module_locks"),
+        ["imei", "run", "station", "locked_unix_ms"]
+    );
+    let versions: Vec<_> = f
+        .raw_dump()
+        .into_iter()
+        .filter(|(t, c, v)| t == "schema_version" && c == "version" && v.is_some())
+        .map(|(_, _, v)| v.unwrap())
+        .collect();
+    assert_eq!(versions, ["1", "2"]);
+    assert_eq!(SCHEMA_VERSION, 2);
+    // The old run is still there, and locks like a new one; a new run is kept off the module.
+    let runs = l.show(IMEI).unwrap();
+    assert_eq!(runs.len(), 1);
+    let old = RunId(runs[0].id);
+    assert_eq!(
+        l.lock_module(IMEI, "A", old, T0 + 1, false).unwrap(),
+        ModuleLock::Granted
+    );
+    let new = l.begin_run(&start("B", T0 + 2)).unwrap();
+    assert!(new > old);
+    assert_eq!(
+        l.lock_module(IMEI, "B", new, T0 + 3, false).unwrap(),
+        held_by(old, "A", T0 + 1)
+    );
+    l.finish_run(old, &refused_end()).unwrap();
+    assert_eq!(
+        l.lock_module(IMEI, "B", new, T0 + 4, false).unwrap(),
+        ModuleLock::Granted
+    );
+    // Opening again migrates nothing more.
+    drop(l);
+    f.open();
+    assert_eq!(
+        f.raw_dump()
+            .iter()
+            .filter(|(t, c, v)| t == "schema_version" && c == "version" && v.is_some())
+            .count(),
+        2
     );
 }
 
@@ -874,6 +1222,8 @@ fn no_secret_in_any_column(f: &Fixture) {
     let claimed = l.begin_run(&start("line1-b", T0 + 60_000)).unwrap();
     l.claim_seal("490154203237559", Some(PLAN_SHA), "line1-b", claimed, T0)
         .unwrap();
+    l.lock_module("490154203237559", "line1-b", claimed, T0, false)
+        .unwrap();
 
     let mut secrets = sealcell_testkit::plans::secrets();
     secrets.push(URL_PASSWORD.into());
@@ -901,6 +1251,10 @@ fn no_secret_in_any_column(f: &Fixture) {
     columns.sort();
     columns.dedup();
     let reviewed = [
+        "module_locks.imei",
+        "module_locks.locked_unix_ms",
+        "module_locks.run",
+        "module_locks.station",
         "runs.credentials",
         "runs.detail",
         "runs.ended_unix_ms",
