@@ -4,8 +4,8 @@
 //!   each) against the same 16-module job run one after another (`--jobs 1`): wall times and the
 //!   speed-up. Each module gets the full plan of tests/fixtures (seal, five credentials, one
 //!   profile), and every run is recorded in a SQLite ledger.
-//! - The ledger's cost per record (`begin_run` + `identify` + `finish_run`, what one provisioning
-//!   run writes), on SQLite (a file, synchronous=FULL) and on a throw-away PostgreSQL server
+//! - The ledger's cost per record (`begin_run`, `identify`, `lock_module`, `claim_seal`,
+//!   `confirm_seal`, `finish_run`: what one provisioning run that seals writes), on SQLite (a file, synchronous=FULL) and on a throw-away PostgreSQL server
 //!   (testkit's, which runs with fsync off), beside one module's provisioning time for scale.
 //!
 //! Run: `cargo bench -p sealcell --bench station` (needs PostgreSQL: `scripts/test-deps`).
@@ -57,7 +57,8 @@ fn provision(modules: &[Running], plan: &Path, ledger: &Path, jobs: Option<usize
     took
 }
 
-/// One record as a provisioning run writes it.
+/// One record as a provisioning run that seals writes it: the run, the module's identity, the
+/// module lock, the seal claim and its confirmation, the end (which releases the lock).
 fn write_records(ledger: &Ledger, n: usize) -> Duration {
     let start = Instant::now();
     for i in 0..n {
@@ -84,6 +85,20 @@ fn write_records(ledger: &Ledger, n: usize) -> Duration {
                 },
             )
             .unwrap();
+        let imei = format!("35925406{i:07}");
+        ledger
+            .lock_module(&imei, "bench", run, 1_700_000_000_100 + i as i64, false)
+            .unwrap();
+        ledger
+            .claim_seal(
+                &imei,
+                Some(&"ab".repeat(32)),
+                "bench",
+                run,
+                1_700_000_000_200,
+            )
+            .unwrap();
+        ledger.confirm_seal(&imei, run).unwrap();
         ledger
             .finish_run(
                 run,
@@ -166,7 +181,9 @@ fn main() {
         "  one module, serial share:          {:8.1} ms",
         ms(serial / MODULES as u32)
     );
-    println!("ledger cost per record (begin + identify + finish; mean of {RECORDS}):");
+    println!(
+        "ledger cost per record (begin, identify, lock, claim, confirm, finish; mean of {RECORDS}):"
+    );
     println!(
         "  SQLite (WAL, synchronous=FULL):    {:8.3} ms   ({:.1} % of one module's run)",
         ms(sqlite_cost),
