@@ -8,13 +8,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{BIN, Modem, killing_proxy};
+use common::{BIN, Modem, OnTerminal, killing_proxy};
 use sealcell_https::loopback::{FileServer, LoopbackPki};
 use sealcell_testkit::plans::{SEAL_PASSWORD, assert_no_secret, fw_dir, write_plan};
 
@@ -594,32 +594,15 @@ fn the_demo_runs_the_application_note_end_to_end() {
 /// that arrives while the user is idle printed above the prompt, Ctrl-C leaves with exit 0.
 #[test]
 fn the_interactive_terminal_shows_urcs_as_they_come_and_leaves_on_ctrl_c() {
-    use std::os::fd::OwnedFd;
-    use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
     let dir = tempfile::tempdir().unwrap();
     let m = Modem::start(dir.path(), &[]);
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave: OwnedFd = pty.slave;
-    let mut child = Command::new(BIN)
-        .args(["at", "--port", &port(&m)])
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave))
-        .spawn()
-        .unwrap();
-    let mut master_w = std::fs::File::from(pty.master);
-    let mut master_r = master_w.try_clone().unwrap();
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = master_r.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
+    let OnTerminal {
+        mut child,
+        master: mut master_w,
+        output: rx,
+    } = OnTerminal::spawn(&["at", "--port", &port(&m)]);
     let mut seen = Vec::new();
     // Waits until `needle` has appeared `times` times in the output.
     let mut wait_for = |needle: &str, times: usize, master: &mut std::fs::File| {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
-use common::{BIN, Modem, killing_proxy};
+use common::{BIN, Modem, OnTerminal, killing_proxy};
 use sealcell_testkit::pg::PgServer;
 use sealcell_testkit::plans::{SEAL_PASSWORD, write_plan};
 
@@ -581,36 +581,22 @@ fn the_seal_on_a_serial_line_needs_a_confirmation() {
 /// sends a seal: a wrong answer sends nothing, the right one seals.
 #[test]
 fn sealcell_at_asks_before_a_seal_on_a_pty() {
-    use std::os::fd::OwnedFd;
-    use std::sync::mpsc;
-
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("module");
     let link = dir.path().join("module.pty");
     let id = imei(300);
     let run = |typed: &str| -> (Option<i32>, String) {
         let _m = Modem::start(&data, &["--pty", link.to_str().unwrap(), "--imei", &id]);
-        let pty = nix::pty::openpty(None, None).unwrap();
-        let slave: OwnedFd = pty.slave;
-        let mut child = Command::new(BIN)
-            .args(["at", "--port", &format!("{}@115200", link.display())])
-            .arg(format!("AT+USECCFG=0,1,\"{SEAL_PASSWORD}\""))
-            .stdin(Stdio::from(slave.try_clone().unwrap()))
-            .stdout(Stdio::from(slave.try_clone().unwrap()))
-            .stderr(Stdio::from(slave))
-            .spawn()
-            .unwrap();
-        let mut master_w = std::fs::File::from(pty.master);
-        let mut master_r = master_w.try_clone().unwrap();
-        let (tx, rx) = mpsc::channel::<Vec<u8>>();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = master_r.read(&mut buf) {
-                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
+        let OnTerminal {
+            mut child,
+            master: mut master_w,
+            output: rx,
+        } = OnTerminal::spawn(&[
+            "at".to_string(),
+            "--port".to_string(),
+            format!("{}@115200", link.display()),
+            format!("AT+USECCFG=0,1,\"{SEAL_PASSWORD}\""),
+        ]);
         let mut seen = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         while !String::from_utf8_lossy(&seen).contains("last four digits") {

@@ -242,3 +242,43 @@ pub fn killing_proxy(
     });
     (addr, seen)
 }
+
+/// The `sealcell` binary with a pseudo-terminal as its stdin, stdout and stderr, as a person at a
+/// terminal runs it: `master` is the terminal's keyboard (write) and screen (`output`, chunks as
+/// they come, read by a thread).
+pub struct OnTerminal {
+    pub child: Child,
+    pub master: std::fs::File,
+    pub output: mpsc::Receiver<Vec<u8>>,
+}
+
+impl OnTerminal {
+    pub fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> OnTerminal {
+        use std::os::fd::OwnedFd;
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let slave: OwnedFd = pty.slave;
+        let child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave))
+            .spawn()
+            .unwrap();
+        let master = std::fs::File::from(pty.master);
+        let mut reader = master.try_clone().unwrap();
+        let (tx, output) = mpsc::channel::<Vec<u8>>();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        OnTerminal {
+            child,
+            master,
+            output,
+        }
+    }
+}
