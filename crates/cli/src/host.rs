@@ -170,50 +170,17 @@ fn confirm_typed_seal(
     yes: bool,
     ask: &mut dyn FnMut(&str) -> Option<String>,
 ) -> Result<(), Failure> {
+    use crate::station::{judge_seal, seal_question};
     if yes || !port.needs_seal_confirmation() {
         return Ok(());
     }
     let answer = at.ok_line("AT+CGSN").map_err(|e| client_failure(e, None))?;
     let imei = answer.lines.first().cloned().unwrap_or_default();
-    let question = format!(
-        "seal module {imei} on {port}? This cannot be undone.\n\
-         type the last four digits of its IMEI to seal it: "
-    );
-    match ask(&question) {
-        Some(typed) if sealcell_host::port::confirms_seal(&imei, &typed) => Ok(()),
-        Some(typed) => Err(Failure {
-            code: 1,
-            error: anyhow!(
-                "the seal of module {imei} was not confirmed (typed {:?}); nothing was sent",
-                typed.trim()
-            ),
-            hint: Some("the last four digits of the IMEI confirm it".into()),
-        }),
-        None => Err(Failure {
-            code: 1,
-            error: anyhow!(
-                "refusing to send a seal to module {imei} on {port} without a confirmation: the \
-                 seal is irreversible, and there is no terminal to ask on"
-            ),
-            hint: Some("pass --yes to confirm it in advance".into()),
-        }),
-    }
-}
-
-/// The question on stderr and the answer from stdin, when both are a terminal.
-fn ask_on_terminal(question: &str) -> Option<String> {
-    use std::io::{BufRead, Write};
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "{question}");
-    let _ = err.flush();
-    let mut line = String::new();
-    std::io::Read::take(std::io::stdin().lock(), 64)
-        .read_line(&mut line)
-        .ok()?;
-    Some(line)
+    judge_seal(port, &imei, ask(&seal_question(port, &imei))).map_err(|r| Failure {
+        code: 1,
+        error: anyhow!(r.reason),
+        hint: r.hint,
+    })
 }
 
 /// `sealcell fota`.
@@ -359,7 +326,12 @@ pub(crate) fn run_at(args: AtArgs) -> Result<(), Failure> {
     let mut outcome = Ok(());
     for line in &args.commands {
         if shown_line(line).is_some() {
-            confirm_typed_seal(&mut at, &port, args.yes, &mut ask_on_terminal)?;
+            confirm_typed_seal(
+                &mut at,
+                &port,
+                args.yes,
+                &mut crate::station::ask_on_terminal,
+            )?;
         }
         let mut command = command_for(line);
         if let Some((bytes, name)) = &payload {
@@ -486,7 +458,8 @@ fn interactive(at: AtClient, port: &PortSpec, yes: bool) -> Result<(), Failure> 
     result
 }
 
-pub(crate) fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
+/// Prints `value` as pretty JSON and a newline.
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     let mut text = serde_json::to_string_pretty(value)
         .map_err(|e| Failure::usage(e, None))?
         .into_bytes();

@@ -7,6 +7,7 @@ use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use sealcell_ledger::{Outcome, RunRecord};
 
+use crate::host::print_json;
 use crate::record::open_ledger_spec;
 use crate::{Failure, print_bytes};
 
@@ -89,14 +90,6 @@ pub(crate) fn run(args: LedgerArgs) -> Result<(), Failure> {
             Ok(())
         }
     }
-}
-
-fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| Failure::usage(e, None))?
-        .into_bytes();
-    text.push(b'\n');
-    print_bytes(&text)
 }
 
 /// UTC time of a Unix millisecond timestamp, ISO 8601 to the second.

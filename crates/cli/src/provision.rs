@@ -102,7 +102,6 @@ pub(crate) struct ProvisionArgs {
 struct Shared<'a> {
     args: &'a ProvisionArgs,
     plan: &'a Plan,
-    plan_sha256: String,
     ledger: Option<&'a Ledger>,
     allowlist: Option<&'a Allowlist>,
     station: String,
@@ -131,7 +130,6 @@ pub(crate) fn run_provision(args: ProvisionArgs) -> Result<(), Failure> {
 
 fn provision_command(args: &ProvisionArgs) -> Result<(), Failure> {
     let plan = Plan::load(&args.plan).map_err(|e| Failure::usage(e, None))?;
-    let plan_sha256 = file_sha256(&args.plan)?;
     let allowlist = args.allowlist.as_deref().map(Allowlist::load).transpose()?;
     let ledger = args.record.open()?;
     let ports = args.port.ports();
@@ -141,7 +139,6 @@ fn provision_command(args: &ProvisionArgs) -> Result<(), Failure> {
     let shared = Shared {
         args,
         plan: &plan,
-        plan_sha256,
         ledger: ledger.as_ref(),
         allowlist: allowlist.as_ref(),
         station: args.record.station(),
@@ -277,7 +274,7 @@ fn run_one(shared: &Shared<'_>, port: &PortSpec, bar: Option<&indicatif::Progres
             operator: shared.operator.clone(),
             port: port.to_string(),
             plan_path: Some(shared.plan.path.display().to_string()),
-            plan_sha256: Some(shared.plan_sha256.clone()),
+            plan_sha256: Some(shared.plan.sha256.clone()),
         };
         match ledger.begin_run(&start) {
             Ok(id) => Some((ledger, id)),
@@ -307,7 +304,6 @@ fn run_one(shared: &Shared<'_>, port: &PortSpec, bar: Option<&indicatif::Progres
         done: Vec::new(),
         port: port.clone(),
         station: shared.station.clone(),
-        plan_sha256: shared.plan_sha256.clone(),
         force: shared.args.force,
         dry_run: shared.args.dry_run,
         allowlist: shared.allowlist,
@@ -395,7 +391,8 @@ fn record_end(
             outcome: Outcome::Succeeded,
             error: None,
             sealed_after: Some(report.sealed),
-            credentials: report.credentials.iter().map(|c| rules.entry(c)).collect(),
+            // The same entries the run collected as it went (one per planned credential).
+            credentials: rules.done.clone(),
             profiles: report
                 .profiles
                 .iter()
@@ -458,14 +455,6 @@ fn transcript_path(args: &ProvisionArgs, port: &PortSpec, several: bool) -> Path
             .plan
             .with_file_name(format!("{stem}.{}.transcript.log", port_part())),
     }
-}
-
-/// The largest plan file hashed (the plan loader has read it already).
-const MAX_PLAN: u64 = 1024 * 1024;
-
-fn file_sha256(path: &Path) -> Result<String, Failure> {
-    let text = crate::read_capped(path, MAX_PLAN, "a plan")?;
-    Ok(hex::encode(Sha256::digest(text.as_bytes())))
 }
 
 fn provision_text(report: &Report, port: &PortSpec, transcript: &Path) -> String {

@@ -75,46 +75,64 @@ impl Confirmer {
         if self.yes || !port.needs_seal_confirmation() {
             return Ok(());
         }
-        let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-        if !interactive {
-            return Err(Refusal {
-                reason: format!(
-                    "refusing to seal module {imei} on {port} without a confirmation: the seal is \
-                     irreversible, and there is no terminal to ask on"
-                ),
-                hint: Some("pass --yes to confirm the seal of every module in advance".into()),
-            });
-        }
         let _one_at_a_time = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let ask = || -> std::io::Result<String> {
-            let mut err = std::io::stderr().lock();
-            write!(
-                err,
-                "seal module {imei} on {port}? This cannot be undone.\n\
-                 type the last four digits of its IMEI to seal it: "
-            )?;
-            err.flush()?;
-            let mut line = String::new();
-            std::io::Read::take(std::io::stdin().lock(), 64).read_line(&mut line)?;
-            Ok(line)
-        };
+        let question = seal_question(port, imei);
         let typed = match &self.progress {
-            Some(p) => p.suspend(ask),
-            None => ask(),
-        }
-        .unwrap_or_default();
-        if confirms_seal(imei, &typed) {
-            Ok(())
-        } else {
-            Err(Refusal {
-                reason: format!(
-                    "the seal of module {imei} on {port} was not confirmed (typed {:?})",
-                    typed.trim()
-                ),
-                hint: Some("the last four digits of the IMEI confirm it".into()),
-            })
-        }
+            Some(p) => p.suspend(|| ask_on_terminal(&question)),
+            None => ask_on_terminal(&question),
+        };
+        judge_seal(port, imei, typed)
     }
+}
+
+/// What a person is asked before module `imei` on `port` is sealed.
+pub(crate) fn seal_question(port: &PortSpec, imei: &str) -> String {
+    format!(
+        "seal module {imei} on {port}? This cannot be undone.\n\
+         type the last four digits of its IMEI to seal it: "
+    )
+}
+
+/// The verdict on the answer to [`seal_question`] (`None`: there was no terminal to ask on).
+pub(crate) fn judge_seal(
+    port: &PortSpec,
+    imei: &str,
+    typed: Option<String>,
+) -> Result<(), Refusal> {
+    match typed {
+        Some(typed) if confirms_seal(imei, &typed) => Ok(()),
+        Some(typed) => Err(Refusal {
+            reason: format!(
+                "the seal of module {imei} on {port} was not confirmed (typed {:?}); nothing was \
+                 sent",
+                typed.trim()
+            ),
+            hint: Some("the last four digits of the IMEI confirm it".into()),
+        }),
+        None => Err(Refusal {
+            reason: format!(
+                "refusing to seal module {imei} on {port} without a confirmation: the seal is \
+                 irreversible, and there is no terminal to ask on"
+            ),
+            hint: Some("pass --yes to confirm the seal in advance".into()),
+        }),
+    }
+}
+
+/// The question on stderr and the answer (at most 64 bytes) from stdin, when both are a
+/// terminal.
+pub(crate) fn ask_on_terminal(question: &str) -> Option<String> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let mut err = std::io::stderr().lock();
+    write!(err, "{question}").ok()?;
+    err.flush().ok()?;
+    let mut line = String::new();
+    std::io::Read::take(std::io::stdin().lock(), 64)
+        .read_line(&mut line)
+        .ok()?;
+    Some(line)
 }
 
 /// The modules this process is provisioning right now, by IMEI, with their port: two ports of
@@ -137,8 +155,6 @@ pub(crate) struct Station<'a> {
     pub(crate) port: PortSpec,
     /// The station's name (in the ledger).
     pub(crate) station: String,
-    /// The plan's SHA-256 (hex), to recognise "another plan".
-    pub(crate) plan_sha256: String,
     /// `--force`: also provision a module the ledger shows sealed under another plan.
     pub(crate) force: bool,
     /// `--dry-run`: nothing is claimed.
@@ -227,7 +243,7 @@ impl StationRules for Station<'_> {
                 .map_err(ledger_refusal)?;
             seal.confirmed = true;
         }
-        let other_plan = seal.plan_sha256.as_deref() != Some(self.plan_sha256.as_str());
+        let other_plan = seal.plan_sha256.as_deref() != Some(self.plan.sha256.as_str());
         if seal.confirmed && other_plan && !self.force {
             return Err(Refusal {
                 reason: format!(
@@ -258,7 +274,7 @@ impl StationRules for Station<'_> {
             let claim = if self.force {
                 ledger.take_over_seal(
                     &facts.imei,
-                    Some(&self.plan_sha256),
+                    Some(&self.plan.sha256),
                     &self.station,
                     run,
                     now_unix_ms(),
@@ -266,7 +282,7 @@ impl StationRules for Station<'_> {
             } else {
                 ledger.claim_seal(
                     &facts.imei,
-                    Some(&self.plan_sha256),
+                    Some(&self.plan.sha256),
                     &self.station,
                     run,
                     now_unix_ms(),
@@ -330,7 +346,7 @@ impl Station<'_> {
     }
 
     /// A credential's ledger entry (with the SHA-256 of the DER the plan holds).
-    pub(crate) fn entry(&self, c: &CredentialReport) -> sealcell_ledger::CredentialEntry {
+    fn entry(&self, c: &CredentialReport) -> sealcell_ledger::CredentialEntry {
         sealcell_ledger::CredentialEntry {
             kind: c.kind.to_string(),
             name: c.name.clone(),

@@ -36,6 +36,9 @@ pub struct Plan {
     pub credentials: Vec<PlannedCredential>,
     /// The security profiles, in plan order.
     pub profiles: Vec<PlannedProfile>,
+    /// SHA-256 of the plan file's bytes as loaded, lowercase hex (what a ledger records to tell
+    /// plans apart).
+    pub sha256: String,
 }
 
 /// The seal password (zeroized, redacted in `Debug`).
@@ -265,6 +268,7 @@ impl Plan {
             seal,
             credentials,
             profiles,
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
         })
     }
 }

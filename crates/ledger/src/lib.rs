@@ -334,14 +334,7 @@ impl Ledger {
         run: RunId,
         now_unix_ms: i64,
     ) -> Result<SealClaim, LedgerError> {
-        self.lock().claim_seal(&Claim {
-            imei,
-            plan_sha256,
-            station,
-            run,
-            now_unix_ms,
-            take_over: false,
-        })
+        self.claim(imei, plan_sha256, station, run, now_unix_ms, false)
     }
 
     /// [`Ledger::claim_seal`], but an unconfirmed claim of this same station is taken over even
@@ -360,13 +353,25 @@ impl Ledger {
         run: RunId,
         now_unix_ms: i64,
     ) -> Result<SealClaim, LedgerError> {
+        self.claim(imei, plan_sha256, station, run, now_unix_ms, true)
+    }
+
+    fn claim(
+        &self,
+        imei: &str,
+        plan_sha256: Option<&str>,
+        station: &str,
+        run: RunId,
+        now_unix_ms: i64,
+        take_over: bool,
+    ) -> Result<SealClaim, LedgerError> {
         self.lock().claim_seal(&Claim {
             imei,
             plan_sha256,
             station,
             run,
             now_unix_ms,
-            take_over: true,
+            take_over,
         })
     }
 

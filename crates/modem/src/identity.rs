@@ -329,16 +329,25 @@ mod tests {
             assert!(!matches!(a.octets()[3], 0 | 255), "{a}");
         }
         let id = Identity::generate(Model::TobyL210, None, 0).unwrap();
-        let old = Identity {
-            pdp_address: None,
-            ..id.clone()
+        assert_eq!(id.pdp_address(), id.pdp_address.unwrap());
+        // A module made before addresses were stored: derived from its IMEI (FNV-1a), the same
+        // at every start, different for another IMEI (values computed independently).
+        let derived = |imei: &str| {
+            Identity {
+                pdp_address: None,
+                imei: imei.parse().unwrap(),
+                ..id.clone()
+            }
+            .pdp_address()
         };
         assert_eq!(
-            old.pdp_address(),
-            old.pdp_address(),
-            "derived address is stable"
+            derived("490154203237518"),
+            Ipv4Addr::new(100, 115, 175, 201)
         );
-        assert_eq!(id.pdp_address(), id.pdp_address.unwrap());
+        assert_eq!(
+            derived("359254065497257"),
+            Ipv4Addr::new(100, 102, 237, 186)
+        );
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub struct Module {
     pub(crate) settings: BTreeMap<&'static str, Vec<crate::command::control::Value>>,
     /// `AT+CCLK` offset from the host clock, in milliseconds.
     clock_offset_ms: i64,
+    /// The `AT+CCLK` time zone the host set, in quarters of an hour (volatile, like the offset:
+    /// a real module's RTC zone is lost with its power).
+    clock_zone: i64,
     /// The `+USECPRF` secrets, memory only.
     pub(crate) profile_secrets: [crate::profiles::ProfileSecrets; crate::profiles::PROFILES],
     /// The `+UHTTP` profiles, last errors and requests in flight (volatile).
@@ -130,6 +133,7 @@ impl Module {
             nvm_key,
             settings: BTreeMap::new(),
             clock_offset_ms: 0,
+            clock_zone: 0,
             profile_secrets: Default::default(),
             http: Default::default(),
             epoch: 0,
@@ -287,11 +291,17 @@ impl Module {
             .div_euclid(1000)
     }
 
-    /// Sets the module clock to `unix` seconds (`AT+CCLK=`). The offset is kept to the
-    /// millisecond, so a read right after the set shows the time that was set, whatever
-    /// fraction of a second the host clock was at.
-    pub(crate) fn set_clock_unix(&mut self, unix: i64) {
+    /// Sets the module clock to `unix` seconds in time zone `zone` (quarters of an hour;
+    /// `AT+CCLK=`). The offset is kept to the millisecond, so a read right after the set shows
+    /// the time that was set, whatever fraction of a second the host clock was at.
+    pub(crate) fn set_clock(&mut self, unix: i64, zone: i64) {
         self.clock_offset_ms = unix.saturating_mul(1000).saturating_sub(now_unix_ms());
+        self.clock_zone = zone;
+    }
+
+    /// The `AT+CCLK` time zone, in quarters of an hour (0, UTC, after boot).
+    pub(crate) fn clock_zone(&self) -> i64 {
+        self.clock_zone
     }
 }
 

@@ -202,7 +202,7 @@ pub(crate) fn execute(cmd: Cmd, at: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdRes
         }
         (Cmd::Cfun, Form::Test) => ctx.info(b"+CFUN: (0,1,4,15,16),(0-1)"),
         (Cmd::Clock, Form::Read) => {
-            let text = clock::format_cclk_zoned(ctx.module.clock_unix(), clock_zone(ctx));
+            let text = clock::format_cclk_zoned(ctx.module.clock_unix(), ctx.module.clock_zone());
             ctx.info_fmt(format_args!("+CCLK: \"{text}\""));
         }
         (Cmd::Clock, Form::Set(args)) => {
@@ -210,10 +210,7 @@ pub(crate) fn execute(cmd: Cmd, at: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdRes
             let text = r.string(32)?;
             r.finish()?;
             let (t, zone) = clock::parse_cclk_zoned(text).ok_or(CmeError::OperationNotSupported)?;
-            ctx.module.set_clock_unix(t);
-            ctx.module
-                .settings
-                .insert(CLOCK_ZONE_KEY, vec![Value::Int(zone)]);
+            ctx.module.set_clock(t, zone);
         }
         (Cmd::Clock, Form::Test) => {}
         (Cmd::Greeting, Form::Set(args)) => {
@@ -257,18 +254,6 @@ pub(crate) fn execute(cmd: Cmd, at: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdRes
         (_, form) => return undefined_form(form),
     }
     Ok(Outcome::Done)
-}
-
-/// Where the `+CCLK` zone lives: with the volatile settings, so it is kept until the next
-/// reboot, like the clock offset itself (a real module's RTC zone is lost with its power).
-const CLOCK_ZONE_KEY: &str = "+CCLK";
-
-/// The zone the host last set with `AT+CCLK=`, in quarters of an hour (0, UTC, after boot).
-fn clock_zone(ctx: &Ctx<'_>) -> i64 {
-    match ctx.module.settings.get(CLOCK_ZONE_KEY).map(Vec::as_slice) {
-        Some([Value::Int(zone)]) => *zone,
-        _ => 0,
-    }
 }
 
 fn flag(n: Option<u32>) -> Result<bool, CmeError> {
