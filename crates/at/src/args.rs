@@ -172,6 +172,48 @@ impl<'a> ArgReader<'a> {
         self.iter.clone().next().is_none()
     }
 
+    /// The zero-based position the next read consumes (for errors a caller reports itself).
+    pub fn next_position(&self) -> usize {
+        self.position
+    }
+
+    /// A required integer that names a value of `T` (an enum with explicit wire values): any
+    /// other integer is out of range.
+    pub fn wire<T: TryFrom<i64>>(&mut self) -> Result<T, ArgError> {
+        let position = self.position;
+        match self.opt_wire()? {
+            Some(v) => Ok(v),
+            None => Err(ArgError::Missing { position }),
+        }
+    }
+
+    /// An optional [`ArgReader::wire`] value; `None` when absent or omitted.
+    pub fn opt_wire<T: TryFrom<i64>>(&mut self) -> Result<Option<T>, ArgError> {
+        let position = self.position;
+        self.opt_int(i64::MIN..=i64::MAX)?
+            .map(|v| T::try_from(v).map_err(|_| ArgError::OutOfRange { position }))
+            .transpose()
+    }
+
+    /// A required quoted string of at most `max_chars` characters (the manual's limits count
+    /// characters; a character is at most 4 bytes, so the byte cap is `4 * max_chars`).
+    pub fn string_chars(&mut self, max_chars: usize) -> Result<&'a str, ArgError> {
+        let position = self.position;
+        match self.opt_string_chars(max_chars)? {
+            Some(v) => Ok(v),
+            None => Err(ArgError::Missing { position }),
+        }
+    }
+
+    /// An optional [`ArgReader::string_chars`] string.
+    pub fn opt_string_chars(&mut self, max_chars: usize) -> Result<Option<&'a str>, ArgError> {
+        let position = self.position;
+        match self.opt_string(max_chars.saturating_mul(4))? {
+            Some(s) if s.chars().count() > max_chars => Err(ArgError::TooLong { position }),
+            other => Ok(other),
+        }
+    }
+
     /// A required integer within `range`.
     pub fn int(&mut self, range: RangeInclusive<i64>) -> Result<i64, ArgError> {
         match self.opt_int(range)? {

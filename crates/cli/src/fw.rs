@@ -15,9 +15,10 @@ use sealcell_fw::key::{SignatureError, VerifyingKey};
 use sealcell_fw::pkcs11::{self, Pin, Pkcs11Error, Pkcs11Uri};
 use sealcell_fw::sign::{SigningKey, SigningKeyError};
 use sealcell_fw::verify::{VerifyError, verify_package, verify_with_key};
+use sealcell_host::bounded_read::{MAX_CERTIFICATE_FILE, MAX_CREDENTIAL_FILE, MAX_SIGNATURE_FILE};
 use zeroize::Zeroizing;
 
-use crate::Failure;
+use crate::{Failure, read_capped};
 
 /// `sealcell fw ...`.
 #[derive(Debug, Args)]
@@ -167,12 +168,6 @@ pub(crate) fn run(args: FwArgs) -> Result<(), Failure> {
     }
 }
 
-fn read(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path)
-        .with_context(|| format!("cannot read the {what} {}", path.display()))
-        .map_err(|e| Failure::usage(e, None))
-}
-
 fn open_package(path: &Path) -> Result<(File, u64), Failure> {
     let f = File::open(path)
         .with_context(|| format!("cannot open the package {}", path.display()))
@@ -205,7 +200,7 @@ pub(crate) fn progress(len: u64) -> impl FnMut(u64) {
 
 fn key_password(args: &SignArgs) -> Result<Option<Zeroizing<Vec<u8>>>, Failure> {
     if let Some(file) = &args.password_file {
-        let mut p = Zeroizing::new(read(file, "password file")?);
+        let mut p = Zeroizing::new(read_capped(file, MAX_CREDENTIAL_FILE, "password file")?);
         while p.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
             p.pop();
         }
@@ -260,7 +255,7 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
         let uri = uri.to_string();
         return sign_in_token(&args, &uri);
     }
-    let key_bytes = Zeroizing::new(read(&args.key, "key")?);
+    let key_bytes = Zeroizing::new(read_capped(&args.key, MAX_CREDENTIAL_FILE, "key file")?);
     let password = key_password(&args)?;
     let key = match SigningKey::parse(&key_bytes, password.as_deref().map(|p| p.as_slice())) {
         Err(SigningKeyError::Password) if password.is_none() => {
@@ -286,7 +281,7 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
 fn write_signature(args: &SignArgs, sig: Vec<u8>) -> Result<(), Failure> {
     let out = match args.format {
         OutFormat::Base64 => format!("{}\n", to_base64(&sig)).into_bytes(),
-        OutFormat::Hex => format!("{}\n", hex_string(&sig)).into_bytes(),
+        OutFormat::Hex => format!("{}\n", hex::encode(&sig)).into_bytes(),
         OutFormat::Bin => sig,
     };
     match &args.out {
@@ -495,22 +490,18 @@ fn digest(args: DigestArgs) -> Result<(), Failure> {
         .with_context(|| format!("cannot read the package {}", args.file.display()))
         .map_err(|e| Failure::usage(e, None))?;
     let text = match args.format {
-        DigestFormat::Hex => hex_string(&digest),
+        DigestFormat::Hex => hex::encode(&digest),
         DigestFormat::Base64 => to_base64(&digest),
     };
     if args.json {
         println!(
             "{}",
-            serde_json::json!({ "sha256": hex_string(&digest), "size": size })
+            serde_json::json!({ "sha256": hex::encode(&digest), "size": size })
         );
     } else {
         println!("{text}");
     }
     Ok(())
-}
-
-fn hex_string(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn verify(args: VerifyArgs) -> Result<(), Failure> {
@@ -520,7 +511,8 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
         InFormat::Hex => SignatureFormat::Hex,
         InFormat::Bin => SignatureFormat::Binary,
     };
-    let sig = decode_signature(&read(&args.signature, "signature")?, format)
+    let sig_text = read_capped(&args.signature, MAX_SIGNATURE_FILE, "signature file")?;
+    let sig = decode_signature(&sig_text, format)
         .with_context(|| format!("cannot decode the signature {}", args.signature.display()))
         .map_err(|e| {
             Failure::usage(
@@ -531,14 +523,16 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
     let (file, len) = open_package(&args.file)?;
     let result = match (&args.cert, &args.pubkey) {
         (Some(cert), _) => {
-            let cert = SignerCertificate::parse(&read(cert, "certificate")?);
+            let der_or_pem = read_capped(cert, MAX_CERTIFICATE_FILE, "certificate file")?;
+            let cert = SignerCertificate::parse(&der_or_pem);
             match cert {
                 Ok(c) => verify_package(file, &sig, &c, ClockPolicy::Ignore, progress(len)),
                 Err(e) => Err(VerifyError::Certificate(e)),
             }
         }
         (None, Some(pubkey)) => {
-            let pem = String::from_utf8_lossy(&read(pubkey, "public key")?).into_owned();
+            let bytes = read_capped(pubkey, MAX_CERTIFICATE_FILE, "public key file")?;
+            let pem = String::from_utf8_lossy(&bytes).into_owned();
             match VerifyingKey::from_spki_pem(&pem) {
                 Ok(k) => verify_with_key(file, &sig, &k, progress(len)),
                 Err(e) => Err(VerifyError::Key(e)),
@@ -556,7 +550,7 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
             if args.json {
                 let j = serde_json::json!({
                     "valid": true,
-                    "sha256": hex_string(v.sha256()),
+                    "sha256": hex::encode(v.sha256()),
                     "size": v.size(),
                     "signer": v.signer(),
                 });
@@ -565,7 +559,7 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
                 println!(
                     "valid: {} bytes, SHA-256 {}, signed by {}",
                     v.size(),
-                    hex_string(v.sha256()),
+                    hex::encode(v.sha256()),
                     v.signer()
                 );
             }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::Args;
+use sealcell_host::bounded_read::{self, MAX_SIGNATURE_FILE};
 use sealcell_host::client::{AtClient, ClientError, ClientOptions, Command, REDACTED, result_text};
 use sealcell_host::fota::{FotaError, FotaReport, FotaRequest, HttpsUrl, fota};
 use sealcell_host::port::{Flow, PortSpec};
@@ -524,16 +525,12 @@ pub(crate) fn run_fota(args: FotaArgs) -> Result<(), Failure> {
 fn fota_command(args: FotaArgs) -> Result<(), Failure> {
     // A file, as `sealcell fw sign` writes it; or, when no such file exists, the signature
     // itself on the command line (base64 or hex: it is not a secret).
-    let sig_text = match std::fs::read(&args.signature) {
+    let read = bounded_read::read_capped(&args.signature, MAX_SIGNATURE_FILE, "signature file");
+    let sig_text = match read {
         Ok(bytes) => bytes,
         Err(e) => match literal_signature(&args.signature) {
-            Some(text) if e.kind() == std::io::ErrorKind::NotFound => text,
-            _ => {
-                return Err(Failure::usage(
-                    anyhow!("cannot read {}: {e}", args.signature.display()),
-                    None,
-                ));
-            }
+            Some(text) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => text,
+            _ => return Err(Failure::usage(e, None)),
         },
     };
     let signature = sealcell_fw::encoding::decode_signature(

@@ -109,31 +109,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads a text file of at most `max` bytes (`what` names it in the error), so a wrong path
-/// (`/dev/zero`, a disk image) is refused instead of read to the end.
-pub(crate) fn read_capped(path: &std::path::Path, max: u64, what: &str) -> Result<String, Failure> {
-    use std::io::Read;
-    let fail = |e: std::io::Error| {
-        Failure::usage(anyhow::anyhow!("cannot read {}: {e}", path.display()), None)
-    };
-    let file = std::fs::File::open(path).map_err(fail)?;
-    let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes).map_err(fail)?;
-    if bytes.len() as u64 > max {
-        return Err(Failure::usage(
-            anyhow::anyhow!(
-                "{} is larger than {what} can be ({max} bytes)",
-                path.display()
-            ),
-            None,
-        ));
-    }
-    String::from_utf8(bytes).map_err(|_| {
-        Failure::usage(
-            anyhow::anyhow!("{} is not UTF-8 text", path.display()),
-            None,
-        )
-    })
+/// Reads a file of at most `max` bytes (`what` names it in the error: `"signature file"`), so
+/// a wrong path (`/dev/zero`, a disk image) is refused instead of read to the end. The caps are
+/// [`sealcell_host::bounded_read`]'s.
+pub(crate) fn read_capped(
+    path: &std::path::Path,
+    max: u64,
+    what: &str,
+) -> Result<Vec<u8>, Failure> {
+    sealcell_host::bounded_read::read_capped(path, max, what).map_err(|e| Failure::usage(e, None))
+}
+
+/// [`read_capped`] for a text file that is not a secret (an allowlist).
+pub(crate) fn read_capped_text(
+    path: &std::path::Path,
+    max: u64,
+    what: &str,
+) -> Result<String, Failure> {
+    sealcell_host::bounded_read::read_capped_text(path, max, what)
+        .map_err(|e| Failure::usage(e, None))
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.

@@ -29,7 +29,7 @@ pub(crate) struct Allowlist(BTreeSet<String>);
 impl Allowlist {
     /// Reads and checks the file: every entry must be 15 digits.
     pub(crate) fn load(path: &Path) -> Result<Allowlist, Failure> {
-        let text = crate::read_capped(path, MAX_ALLOWLIST, "an allowlist")?;
+        let text = crate::read_capped_text(path, MAX_ALLOWLIST, "allowlist")?;
         let mut imeis = BTreeSet::new();
         for (n, line) in text.lines().enumerate() {
             let entry = line.split('#').next().unwrap_or("").trim();

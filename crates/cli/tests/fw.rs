@@ -475,3 +475,115 @@ fn keygen_then_sign_then_openssl_verifies_and_the_files_are_protected() {
     let out = sealcell(dir, &["fw", "keygen", "--out", "small", "--rsa", "1024"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Every small input (signature, certificate, public key, key, password) is read up to its cap
+/// and no further: `/dev/zero` or a file one byte over is refused at once, naming the file, what
+/// it should be and the limit (exit 2).
+#[test]
+fn inputs_larger_than_their_cap_are_refused_without_reading_them_to_the_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("update.zip"), b"a package").unwrap();
+    // 256 bytes of signature as one line of base64: it decodes, so the next input is read.
+    std::fs::write(dir.join("sig.b64"), format!("{}\n", "A".repeat(344))).unwrap();
+    std::fs::write(dir.join("big.sig"), vec![b'A'; 16 * 1024 + 1]).unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[
+                "fw",
+                "verify",
+                "--cert",
+                "cert.pem",
+                "--signature",
+                "/dev/zero",
+                "update.zip",
+            ],
+            "error: signature file /dev/zero is larger than 16 KiB (16384 bytes)\n",
+        ),
+        (
+            &[
+                "fw",
+                "verify",
+                "--cert",
+                "cert.pem",
+                "--signature",
+                "big.sig",
+                "update.zip",
+            ],
+            "error: signature file big.sig is larger than 16 KiB (16384 bytes)\n",
+        ),
+        (
+            &[
+                "fw",
+                "verify",
+                "--cert",
+                "/dev/zero",
+                "--signature",
+                "sig.b64",
+                "update.zip",
+            ],
+            "error: certificate file /dev/zero is larger than 64 KiB (65536 bytes)\n",
+        ),
+        (
+            &[
+                "fw",
+                "verify",
+                "--pubkey",
+                "/dev/zero",
+                "--signature",
+                "sig.b64",
+                "update.zip",
+            ],
+            "error: public key file /dev/zero is larger than 64 KiB (65536 bytes)\n",
+        ),
+        (
+            &["fw", "sign", "--key", "/dev/zero", "update.zip"],
+            "error: key file /dev/zero is larger than 8 KiB (8192 bytes)\n",
+        ),
+        (
+            &[
+                "fw",
+                "sign",
+                "--key",
+                "update.zip",
+                "--password-file",
+                "/dev/zero",
+                "update.zip",
+            ],
+            "error: password file /dev/zero is larger than 8 KiB (8192 bytes)\n",
+        ),
+    ];
+    for (args, expected) in cases {
+        let started = std::time::Instant::now();
+        let out = sealcell(dir, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), expected, "{args:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+}
+
+/// `sealcell fota --signature /dev/zero` fails on the signature before it opens the port.
+#[test]
+fn a_fota_signature_larger_than_its_cap_is_refused_before_the_port_is_opened() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = sealcell(
+        tmp.path(),
+        &[
+            "fota",
+            "--port",
+            "tcp:127.0.0.1:9",
+            "--url",
+            "https://fota.example.com/update.zip",
+            "--signature",
+            "/dev/zero",
+            "--cert-name",
+            "Signer",
+            "--no-ledger",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: signature file /dev/zero is larger than 16 KiB (16384 bytes)\n"
+    );
+}

@@ -240,8 +240,8 @@ fn ledger_rules(ledger: &str) {
     }
 }
 
+/// SHA-256 as `sha256sum` computes it (not the ledger's own code), as lowercase hex.
 fn hex_sha256(bytes: &[u8]) -> String {
-    use std::fmt::Write;
     let out = std::process::Command::new("sha256sum")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -251,13 +251,9 @@ fn hex_sha256(bytes: &[u8]) -> String {
             c.wait_with_output()
         })
         .unwrap();
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "{}",
-        text(&out.stdout).split_whitespace().next().unwrap()
-    );
-    s
+    let digest = hex::decode(text(&out.stdout).split_whitespace().next().unwrap()).unwrap();
+    assert_eq!(digest.len(), 32);
+    hex::encode(digest)
 }
 
 #[test]

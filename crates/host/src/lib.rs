@@ -23,6 +23,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod bounded_read;
 pub mod client;
 pub mod fota;
 pub mod plan;

@@ -219,10 +219,12 @@ struct PinFile {
 impl Plan {
     /// Reads and checks the plan at `path`.
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            crate::bounded_read::read_capped_text(path, crate::bounded_read::MAX_PLAN_FILE, "plan")
+                .map_err(|e| PlanError::Read {
+                    path: path.to_path_buf(),
+                    source: e.into(),
+                })?;
         let file: PlanFile = toml::from_str(&text).map_err(|e| PlanError::Syntax {
             path: path.to_path_buf(),
             message: e.message().to_string(),

@@ -12,14 +12,19 @@
 //! - checks the pinned server certificate (op 12) at level 0 (same public key), 1 (same
 //!   SubjectPublicKeyInfo bytes) or 2 (same certificate bytes) after the handshake.
 //!
+//! [`tls::ssl`] builds the client side of one connection (an `openssl::ssl::Ssl`) for any
+//! transport, [`tls::check_pin`] checks the pin after the handshake; [`connect`] runs both over
+//! a blocking stream. The emulator's event-driven edge (`sealcell-serve`) drives the same `Ssl`
+//! over an async socket. HTTP itself is not here: the module formats requests and parses
+//! responses sans-I/O (`sealcell_modem::http::wire`).
+//!
 //! [`loopback`] is the other side, for the demo and tests: a small HTTPS file server on
 //! 127.0.0.1 with a generated root CA and server certificate.
 //!
 //! This is the only crate of the workspace that links OpenSSL.
 #![forbid(unsafe_code)]
 
-pub mod http;
 pub mod loopback;
 pub mod tls;
 
-pub use tls::{TlsError, TlsProfile, connect};
+pub use tls::{TlsError, TlsProfile, check_pin, connect, ssl};

@@ -1,9 +1,15 @@
 //! Profile -> TLS connection.
+//!
+//! [`ssl`] turns a profile into an OpenSSL `Ssl` ready for its handshake, whatever drives the
+//! socket; [`check_pin`] is the check after it. [`connect`] is both over a blocking stream.
 
 use std::io::{Read, Write};
 
 use openssl::pkey::PKey;
-use openssl::ssl::{SslConnector, SslMethod, SslStream, SslVerifyMode, SslVersion};
+use openssl::ssl::{
+    ErrorCode, HandshakeError, Ssl, SslConnector, SslMethod, SslRef, SslStream, SslVerifyMode,
+    SslVersion,
+};
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509, X509VerifyResult};
 
@@ -29,6 +35,9 @@ pub struct TlsProfile<'a> {
     pub client_key_der: Option<&'a [u8]>,
     /// op 12: the pinned server certificate and the level.
     pub pin: Option<(&'a [u8], u8)>,
+    /// The module clock, seconds since the Unix epoch: the time certificate dates are checked
+    /// against (level 3). `None` uses the host's clock.
+    pub now_unix: Option<i64>,
 }
 
 /// Why a TLS connection failed. Every variant is reported as `+UHTTPER: <p>,3,73` on the wire.
@@ -93,12 +102,12 @@ fn profile_err<E: std::fmt::Display>(e: E) -> TlsError {
 // X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED.
 const DATE_ERRORS: [i32; 2] = [9, 10];
 
-/// Runs the TLS handshake over `stream` (already connected to `host`) as `profile` says.
-pub fn connect<S: Read + Write>(
-    profile: &TlsProfile<'_>,
-    host: &str,
-    stream: S,
-) -> Result<SslStream<S>, TlsError> {
+/// The client side of one connection as `profile` says, to `host` (the name or address
+/// connected to): the connector (versions, suites, trust, validation callback, client
+/// certificate and key) and this connection's SNI, expected hostname and verification time.
+/// Run the handshake on it with any transport: [`connect`] blocking, or an async `SslStream`;
+/// then call [`check_pin`] on the result.
+pub fn ssl(profile: &TlsProfile<'_>, host: &str) -> Result<Ssl, TlsError> {
     let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(profile_err)?;
     b.set_max_proto_version(Some(SslVersion::TLS1_2))
         .map_err(profile_err)?;
@@ -147,6 +156,7 @@ pub fn connect<S: Read + Write>(
     let connector = b.build();
 
     let mut cfg = connector.configure().map_err(profile_err)?;
+    // SNI and the hostname check follow the profile (ops 10 and 4), not the host connected to.
     cfg.set_use_server_name_indication(false);
     cfg.set_verify_hostname(false);
     if !profile.sni.is_empty() {
@@ -160,50 +170,105 @@ pub fn connect<S: Read + Write>(
         };
         cfg.param_mut().set_host(expected).map_err(profile_err)?;
     }
-    let tls = cfg.connect(host, stream).map_err(|e| match e {
-        openssl::ssl::HandshakeError::Failure(mid) => {
-            let verify = mid.ssl().verify_result();
-            let why = mid.error().to_string();
-            if verify == X509VerifyResult::OK {
-                TlsError::Handshake(why)
-            } else {
-                TlsError::Handshake(format!("{why} ({})", verify.error_string()))
-            }
-        }
-        openssl::ssl::HandshakeError::SetupFailure(e) => TlsError::Profile(e.to_string()),
-        openssl::ssl::HandshakeError::WouldBlock(_) => {
-            TlsError::Handshake("the connection would block".into())
-        }
-    })?;
-
-    if let Some((pinned_der, level)) = profile.pin {
-        let pinned = X509::from_der(pinned_der).map_err(profile_err)?;
-        let peer = tls
-            .ssl()
-            .peer_certificate()
-            .ok_or(TlsError::PinMismatch(level))?;
-        let same = match level {
-            2 => peer.to_der().map_err(profile_err)? == pinned_der,
-            1 => {
-                let a = peer
-                    .public_key()
-                    .and_then(|k| k.public_key_to_der())
-                    .map_err(profile_err)?;
-                let b = pinned
-                    .public_key()
-                    .and_then(|k| k.public_key_to_der())
-                    .map_err(profile_err)?;
-                a == b
-            }
-            _ => {
-                let a = peer.public_key().map_err(profile_err)?;
-                let b = pinned.public_key().map_err(profile_err)?;
-                a.public_eq(&b)
-            }
-        };
-        if !same {
-            return Err(TlsError::PinMismatch(level));
-        }
+    if let Some(unix) = profile.now_unix {
+        // Validity dates are the module's business: its clock (`+CCLK`), which a host may
+        // have set to any date, not the clock of the machine running the emulator.
+        let t = unix.try_into().map_err(|_| {
+            TlsError::Profile(format!(
+                "the module clock ({unix}) is out of OpenSSL's range"
+            ))
+        })?;
+        cfg.param_mut().set_time(t);
     }
+    cfg.into_ssl(host).map_err(profile_err)
+}
+
+/// Checks the server certificate of a finished handshake against the pinned one (op 12), at
+/// level 0 (same public key), 1 (same SubjectPublicKeyInfo bytes) or 2 (same certificate
+/// bytes). Without a pin there is nothing to check.
+pub fn check_pin(profile: &TlsProfile<'_>, ssl: &SslRef) -> Result<(), TlsError> {
+    let Some((pinned_der, level)) = profile.pin else {
+        return Ok(());
+    };
+    let pinned = X509::from_der(pinned_der).map_err(profile_err)?;
+    let peer = ssl.peer_certificate().ok_or(TlsError::PinMismatch(level))?;
+    let same = match level {
+        2 => peer.to_der().map_err(profile_err)? == pinned_der,
+        1 => {
+            let a = peer
+                .public_key()
+                .and_then(|k| k.public_key_to_der())
+                .map_err(profile_err)?;
+            let b = pinned
+                .public_key()
+                .and_then(|k| k.public_key_to_der())
+                .map_err(profile_err)?;
+            a == b
+        }
+        _ => {
+            let a = peer.public_key().map_err(profile_err)?;
+            let b = pinned.public_key().map_err(profile_err)?;
+            a.public_eq(&b)
+        }
+    };
+    if same {
+        Ok(())
+    } else {
+        Err(TlsError::PinMismatch(level))
+    }
+}
+
+/// What a failed handshake on `ssl` says, with the certificate verification result when
+/// that is why it failed.
+pub fn handshake_error(ssl: &SslRef, error: &dyn std::fmt::Display) -> TlsError {
+    let verify = ssl.verify_result();
+    if verify == X509VerifyResult::OK {
+        TlsError::Handshake(error.to_string())
+    } else {
+        TlsError::Handshake(format!("{error} ({})", verify.error_string()))
+    }
+}
+
+/// Whether a read error on a TLS stream is the peer closing the connection without a
+/// `close_notify` alert. HTTP servers commonly do that after `Connection: close`; like the
+/// real module, the client takes it as the end of the connection (RFC 8446 §6.1 leaves that
+/// to the application; a truncated body is still caught by the HTTP framing).
+pub fn is_unexpected_eof(error: &std::io::Error) -> bool {
+    if error.kind() == std::io::ErrorKind::UnexpectedEof {
+        return true;
+    }
+    let Some(ssl_error) = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<openssl::ssl::Error>())
+    else {
+        return false;
+    };
+    match ssl_error.ssl_error() {
+        // SSL_R_UNEXPECTED_EOF_WHILE_READING (OpenSSL 3).
+        Some(stack) => stack
+            .errors()
+            .iter()
+            .any(|e| e.reason_code() == UNEXPECTED_EOF_WHILE_READING),
+        // OpenSSL 1.1: SSL_ERROR_SYSCALL with no error behind it.
+        None => ssl_error.code() == ErrorCode::SYSCALL && ssl_error.io_error().is_none(),
+    }
+}
+
+/// `SSL_R_UNEXPECTED_EOF_WHILE_READING`.
+const UNEXPECTED_EOF_WHILE_READING: i32 = 294;
+
+/// Runs the TLS handshake over `stream` (already connected to `host`) as `profile` says,
+/// blocking, and checks the pin.
+pub fn connect<S: Read + Write>(
+    profile: &TlsProfile<'_>,
+    host: &str,
+    stream: S,
+) -> Result<SslStream<S>, TlsError> {
+    let tls = ssl(profile, host)?.connect(stream).map_err(|e| match e {
+        HandshakeError::Failure(mid) => handshake_error(mid.ssl(), mid.error()),
+        HandshakeError::SetupFailure(e) => TlsError::Profile(e.to_string()),
+        HandshakeError::WouldBlock(_) => TlsError::Handshake("the connection would block".into()),
+    })?;
+    check_pin(profile, tls.ssl())?;
     Ok(tls)
 }

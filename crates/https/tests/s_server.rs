@@ -1,15 +1,16 @@
-//! TLS and HTTP against the real, independent `openssl s_server -WWW`: it serves files from its
+//! TLS against the real, independent `openssl s_server -WWW`: it serves files from its
 //! working directory over HTTP/1.0 with no Content-Length, so the body ends with the connection.
 
 // Test code: a failed unwrap or panic is a failed test, reported with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sealcell_https::http::{Request, exchange};
+use sealcell_https::tls::is_unexpected_eof;
 use sealcell_https::{TlsError, TlsProfile, connect};
 
 struct SServer(Child, u16);
@@ -79,26 +80,37 @@ fn pki(dir: &Path) {
     );
 }
 
+/// `GET path` over HTTP/1.0, read to the end of the connection: the status and the body.
+/// (HTTP itself is the module's, `sealcell_modem::http::wire`; this is just enough for
+/// s_server.)
 fn get(port: u16, profile: &TlsProfile<'_>, path: &str) -> Result<(u16, Vec<u8>), String> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut tls = connect(profile, "localhost", tcp).map_err(|e: TlsError| e.to_string())?;
-    let host = format!("localhost:{port}");
-    let req = Request {
-        method: "GET",
-        path,
-        host: &host,
-        basic_auth: None,
-        headers: &[],
-        body: None,
-    };
-    let mut body = Vec::new();
-    let head = exchange(&mut tls, &req, 1 << 30, &mut |d| {
-        body.extend_from_slice(d);
-        Ok(())
-    })
-    .map_err(|e| e.to_string())?;
-    Ok((head.status, body))
+    write!(tls, "GET {path} HTTP/1.0\r\nHost: localhost:{port}\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    tls.flush().map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match tls.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            Err(e) if is_unexpected_eof(&e) => break,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no response head")?;
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status in {head:?}"))?;
+    Ok((status, response[split + 4..].to_vec()))
 }
 
 #[test]

@@ -1,9 +1,18 @@
 //! One AT channel: the sans-I/O engine a transport drives.
 //!
 //! [`Channel::feed`] takes the bytes the host sent and appends the module's answer to an output
-//! buffer; [`Channel::poll`] runs the timers (payload timeout) and delivers queued URCs. Both
-//! take `now` from the caller, so tests run on a virtual clock. A channel has its own echo,
+//! buffer; [`Channel::poll`] runs the timers (payload timeout, request deadlines), ends commands
+//! whose job has finished, continues a streamed answer and delivers queued URCs. Both take the
+//! time from the caller ([`Now`]), so tests run on a virtual clock. A channel has its own echo,
 //! `ATV`, `ATQ` and `AT+CMEE` settings; every channel of a module shares its state.
+//!
+//! # Back-pressure
+//!
+//! The channel stops producing once the output buffer holds [`OUTPUT_LIMIT`] bytes: input it
+//! has not run yet stays queued (up to [`MAX_PENDING_INPUT`]) and a streamed answer waits.
+//! The transport writes what it has, then polls again; it reads more input only while
+//! [`Channel::wants_input`] says so. A host that pipelines reads without reading the answers
+//! therefore costs the module at most about one output buffer, not the sum of the answers.
 
 use std::time::Instant;
 
@@ -15,8 +24,25 @@ use sealcell_at::syntax::{Line, parse_line};
 use sealcell_at::xmodem::{Receiver, Status as XmodemStatus};
 
 use crate::command::fw_update::XmodemJob;
-use crate::command::{self, Ctx, Outcome, PayloadTarget};
+use crate::command::{self, Continuation, Ctx, Outcome, PayloadTarget, Stream};
 use crate::module::{ChannelId, Module};
+use crate::time::Now;
+
+/// Output a channel produces before it stops and waits for the transport to send it.
+///
+/// # Security
+/// Bounds what one channel can make the module hold, whatever the host pipelines.
+pub const OUTPUT_LIMIT: usize = 1 << 20;
+
+/// Input a channel holds while its output is full or its command waits for a job.
+///
+/// # Security
+/// A transport that kept feeding a blocked channel would lose bytes beyond this, not grow the
+/// module; the transports here stop reading instead.
+pub const MAX_PENDING_INPUT: usize = 1 << 20;
+
+/// How much of a streamed answer is read from the file at a time.
+const STREAM_CHUNK: usize = 64 * 1024;
 
 struct Payload {
     receiver: PayloadReceiver,
@@ -31,6 +57,12 @@ pub struct Channel {
     assembler: LineAssembler,
     payload: Option<Payload>,
     xmodem: Option<(Receiver, Box<XmodemJob>)>,
+    /// A streamed answer in progress.
+    stream: Option<Stream>,
+    /// The command waits for a disk job's end.
+    waiting: bool,
+    /// Input received but not yet run (output full, or a command waiting).
+    pending: Vec<u8>,
     epoch: u64,
 }
 
@@ -40,6 +72,9 @@ impl std::fmt::Debug for Channel {
             .field("id", &self.id)
             .field("settings", &self.settings)
             .field("in_payload", &self.payload.is_some())
+            .field("streaming", &self.stream.is_some())
+            .field("waiting", &self.waiting)
+            .field("pending", &self.pending.len())
             .finish_non_exhaustive()
     }
 }
@@ -53,6 +88,9 @@ impl Channel {
             assembler: LineAssembler::new(),
             payload: None,
             xmodem: None,
+            stream: None,
+            waiting: false,
+            pending: Vec::new(),
             epoch: module.epoch(),
         }
     }
@@ -72,11 +110,29 @@ impl Channel {
         self.payload.is_some() || self.xmodem.is_some()
     }
 
-    /// When [`Channel::poll`] must run next even if no byte arrives.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// Whether the transport should read more input, given `out_len` bytes of output not yet
+    /// sent: not while input waits to be run, an answer is streaming, a command waits for its
+    /// job, or the output is full.
+    pub fn wants_input(&self, out_len: usize) -> bool {
+        self.pending.is_empty() && !self.is_busy() && out_len < OUTPUT_LIMIT
+    }
+
+    /// Whether the channel has output to produce once the transport has sent what it has
+    /// (a streamed answer, queued input): poll again after writing.
+    pub fn has_more(&self) -> bool {
+        self.stream.is_some() || (!self.pending.is_empty() && !self.waiting)
+    }
+
+    fn is_busy(&self) -> bool {
+        self.stream.is_some() || self.waiting
+    }
+
+    /// When [`Channel::poll`] must run next even if no byte arrives and nothing wakes it.
+    pub fn next_deadline(&self, module: &Module) -> Option<Instant> {
         let payload = self.payload.as_ref().map(|p| p.receiver.deadline());
         let xmodem = self.xmodem.as_ref().and_then(|(r, _)| r.deadline());
-        payload.into_iter().chain(xmodem).min()
+        let job = module.job_deadline(self.id);
+        payload.into_iter().chain(xmodem).chain(job).min()
     }
 
     /// Detaches from the module, abandoning any payload in progress.
@@ -84,34 +140,127 @@ impl Channel {
         module.detach_channel(self.id);
     }
 
-    /// Processes bytes from the host; the answer is appended to `out`.
-    pub fn feed(&mut self, module: &mut Module, mut input: &[u8], now: Instant, out: &mut Vec<u8>) {
+    /// Processes bytes from the host; the answer is appended to `out` (up to about
+    /// [`OUTPUT_LIMIT`]; what the limit holds back comes with later polls).
+    pub fn feed(&mut self, module: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>) {
+        module.observe(now);
         self.sync_with_boot(module, out);
         // URCs queued while the channel was idle go out before the answer to new input.
         if !self.assembler.is_mid_line() {
             self.deliver_urcs(module, out);
         }
-        while !input.is_empty() {
+        if self.pending.is_empty() {
+            let used = self.consume(module, input, now, out);
+            self.hold(&input[used..]);
+        } else {
+            self.hold(input);
+            self.run_pending(module, now, out);
+        }
+        self.deliver_urcs(module, out);
+    }
+
+    /// Runs timers, ends a command whose job finished, continues a streamed answer or queued
+    /// input, and delivers URCs queued while the channel was idle.
+    pub fn poll(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
+        module.observe(now);
+        module.expire_jobs(now.mono());
+        self.sync_with_boot(module, out);
+        if let Some((receiver, _)) = self.xmodem.as_mut() {
+            let status = receiver.poll(now.mono(), out);
+            if status != XmodemStatus::Receiving {
+                self.finish_xmodem(module, status, now, out);
+            }
+        }
+        if let Some(p) = self.payload.take() {
+            if p.receiver.timed_out(now.mono()) {
+                tracing::debug!(
+                    channel = self.id.0,
+                    remaining = p.receiver.remaining(),
+                    "payload timed out"
+                );
+                self.settings
+                    .write_final(out, FinalResult::Cme(p.timeout_error));
+            } else {
+                self.payload = Some(p);
+            }
+        }
+        if self.waiting
+            && let Some(answer) = module.take_answer(self.id)
+        {
+            self.waiting = false;
+            match answer.downcast::<Continuation>() {
+                Ok(then) => {
+                    let mut ctx = Ctx::new(module, self.id, &mut self.settings, out, now);
+                    let result = (*then)(&mut ctx);
+                    self.end(module, result, now, out);
+                }
+                Err(_) => {
+                    tracing::error!("a job answered with something else than a continuation");
+                    self.settings
+                        .write_final(out, FinalResult::Cme(sealcell_at::CmeError::MemoryFailure));
+                }
+            }
+        }
+        self.run_pending(module, now, out);
+        self.deliver_urcs(module, out);
+    }
+
+    /// Keeps input the channel cannot run yet.
+    fn hold(&mut self, input: &[u8]) {
+        let room = MAX_PENDING_INPUT.saturating_sub(self.pending.len());
+        if input.len() > room {
+            tracing::warn!(
+                channel = self.id.0,
+                dropped = input.len() - room,
+                "input beyond the pending limit dropped (the transport ignored wants_input)"
+            );
+        }
+        self.pending
+            .extend_from_slice(&input[..input.len().min(room)]);
+    }
+
+    /// Continues a streamed answer, then runs queued input, while the output has room.
+    fn run_pending(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
+        self.pump_stream(out);
+        if self.pending.is_empty() || self.is_busy() || out.len() >= OUTPUT_LIMIT {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let used = self.consume(module, &pending, now, out);
+        // Input that arrived meanwhile cannot exist (this channel is the only feeder), so the
+        // rest goes back as it was.
+        self.pending = pending;
+        self.pending.drain(..used);
+    }
+
+    /// Runs input until it is used up or the channel blocks; returns how much it used.
+    fn consume(&mut self, module: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>) -> usize {
+        let mut rest = input;
+        while !rest.is_empty() {
+            self.pump_stream(out);
+            if self.is_busy() || out.len() >= OUTPUT_LIMIT {
+                break;
+            }
             if let Some((receiver, job)) = self.xmodem.as_mut() {
                 // The transfer owns the line until it ends; bytes after its end are dropped.
-                let status = receiver.feed(input, now, out, &mut |d| job.write(d));
-                input = &[];
+                let status = receiver.feed(rest, now.mono(), out, &mut |d| job.write(d));
+                rest = &[];
                 if status != XmodemStatus::Receiving {
                     self.finish_xmodem(module, status, now, out);
                 }
                 continue;
             }
             if let Some(p) = self.payload.as_mut() {
-                let (taken, rest) = p.receiver.take(input, now);
+                let (taken, after) = p.receiver.take(rest, now.mono());
                 p.target.write(taken);
-                input = rest;
+                rest = after;
                 if p.receiver.is_complete() {
                     self.finish_payload(module, now, out);
                 }
                 continue;
             }
-            let mut consumed = input.len();
-            for (i, &b) in input.iter().enumerate() {
+            let mut consumed = rest.len();
+            for (i, &b) in rest.iter().enumerate() {
                 match self.assembler.push(b) {
                     Push::Pending => {
                         if self.settings.echo {
@@ -137,37 +286,57 @@ impl Channel {
                     }
                 }
             }
-            input = &input[consumed..];
+            rest = &rest[consumed..];
             // A reboot inside the line resets this channel before the rest of the input.
             self.sync_with_boot(module, out);
         }
-        self.deliver_urcs(module, out);
+        input.len() - rest.len()
     }
 
-    /// Runs timers and delivers URCs queued while the channel was idle.
-    pub fn poll(&mut self, module: &mut Module, now: Instant, out: &mut Vec<u8>) {
-        self.sync_with_boot(module, out);
-        if let Some((receiver, _)) = self.xmodem.as_mut() {
-            let status = receiver.poll(now, out);
-            if status != XmodemStatus::Receiving {
-                self.finish_xmodem(module, status, now, out);
+    /// Copies the next chunks of a streamed answer while the output has room; at its end,
+    /// the suffix and `OK`.
+    fn pump_stream(&mut self, out: &mut Vec<u8>) {
+        while let Some(stream) = self.stream.as_mut() {
+            if stream.remaining == 0 {
+                out.extend_from_slice(stream.suffix);
+                self.stream = None;
+                self.settings.write_final(out, FinalResult::Ok);
+                return;
+            }
+            if out.len() >= OUTPUT_LIMIT {
+                return;
+            }
+            let want = usize::try_from(stream.remaining)
+                .unwrap_or(usize::MAX)
+                .min(STREAM_CHUNK);
+            let start = out.len();
+            out.resize(start + want, 0);
+            match read_full(stream.reader.as_mut(), &mut out[start..]) {
+                Ok(n) if n == want => stream.remaining -= n as u64,
+                result => {
+                    // The file shrank or failed under the reader: the answer cannot be
+                    // completed with the length it announced. Padding keeps the framing the
+                    // host parses by length; the final result says it failed.
+                    let n = *result.as_ref().unwrap_or(&0);
+                    tracing::error!(
+                        channel = self.id.0,
+                        error = ?result.err(),
+                        "a streamed answer's file could not be read to its end"
+                    );
+                    stream.remaining -= n as u64;
+                    let pad = usize::try_from(stream.remaining).unwrap_or(0);
+                    out.truncate(start + n);
+                    out.resize(start + n + pad, 0);
+                    out.extend_from_slice(stream.suffix);
+                    self.stream = None;
+                    self.settings.write_final(
+                        out,
+                        FinalResult::Cme(sealcell_at::CmeError::MemoryFailure),
+                    );
+                    return;
+                }
             }
         }
-        if let Some(p) = self.payload.take() {
-            if p.receiver.timed_out(now) {
-                tracing::debug!(
-                    channel = self.id.0,
-                    remaining = p.receiver.remaining(),
-                    "payload timed out"
-                );
-                self.settings
-                    .write_final(out, FinalResult::Cme(p.timeout_error));
-            } else {
-                self.payload = Some(p);
-            }
-        }
-        module.collect_http_jobs();
-        self.deliver_urcs(module, out);
     }
 
     fn sync_with_boot(&mut self, module: &mut Module, out: &mut Vec<u8>) {
@@ -179,6 +348,8 @@ impl Channel {
         self.assembler.reset();
         self.payload = None;
         self.xmodem = None;
+        self.stream = None;
+        self.waiting = false;
         if module.nvm.values.greeting_enabled {
             let greeting = module.nvm.values.greeting.clone();
             self.settings.write_urc(out, greeting.as_bytes());
@@ -186,7 +357,7 @@ impl Channel {
     }
 
     fn deliver_urcs(&mut self, module: &mut Module, out: &mut Vec<u8>) {
-        if self.in_payload() || !module.has_urcs(self.id) {
+        if self.in_payload() || self.is_busy() || !module.has_urcs(self.id) {
             return;
         }
         for urc in module.take_urcs(self.id).unwrap_or_default() {
@@ -194,50 +365,82 @@ impl Channel {
         }
     }
 
-    fn finish_xmodem(
-        &mut self,
-        module: &mut Module,
-        status: XmodemStatus,
-        now: Instant,
-        out: &mut Vec<u8>,
-    ) {
+    fn finish_xmodem(&mut self, module: &mut Module, status: XmodemStatus, now: Now, out: &mut Vec<u8>) {
         let Some((_, job)) = self.xmodem.take() else {
             return;
         };
         let mut ctx = Ctx::new(module, self.id, &mut self.settings, out, now);
         let result = (*job).finish(status, &mut ctx);
-        self.conclude(module, result, out);
+        self.end(module, result, now, out);
     }
 
-    /// Writes the final result of a command that ended outside `run_line`.
-    fn conclude(&mut self, module: &mut Module, result: command::CmdResult, out: &mut Vec<u8>) {
+    fn finish_payload(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
+        let Some(p) = self.payload.take() else { return };
+        let mut ctx = Ctx::new(module, self.id, &mut self.settings, out, now);
+        let result = p.target.conclude(&mut ctx);
+        self.end(module, result, now, out);
+    }
+
+    /// [`Channel::conclude`] for a command that ends outside its command line (after a
+    /// payload, a transfer or a job): `Done` is its `OK`.
+    fn end(&mut self, module: &mut Module, result: command::CmdResult, now: Now, out: &mut Vec<u8>) {
+        if self.conclude(module, result, now, out) {
+            self.settings.write_final(out, FinalResult::Ok);
+        }
+    }
+
+    /// Ends a command with its outcome: the final result, or the next state (a prompt, a
+    /// transfer, a job to wait for, a stream). Returns whether the command line goes on.
+    fn conclude(&mut self, module: &mut Module, result: command::CmdResult, now: Now, out: &mut Vec<u8>) -> bool {
         match result {
+            Ok(Outcome::Done) => return true,
+            Ok(Outcome::Prompt(job)) => {
+                // Commands after a payload command on the same line are not run.
+                out.extend_from_slice(PROMPT);
+                self.payload = Some(Payload {
+                    receiver: PayloadReceiver::new(
+                        job.size,
+                        module.config().payload_timeout,
+                        now.mono(),
+                    ),
+                    target: job.target,
+                    timeout_error: job.timeout_error,
+                });
+            }
+            Ok(Outcome::Xmodem(job)) => {
+                // Commands after the transfer command on the same line are not run.
+                let receiver = Receiver::new(job.free, now.mono(), out);
+                self.xmodem = Some((receiver, job));
+            }
+            Ok(Outcome::Wait(job)) => {
+                module.start_disk_job(self.id, job);
+                self.waiting = true;
+            }
+            Ok(Outcome::Stream(stream)) => {
+                self.stream = Some(stream);
+                self.pump_stream(out);
+            }
             Ok(Outcome::RebootAfter(urcs)) => {
                 self.settings.write_final(out, FinalResult::Ok);
                 for urc in urcs {
                     self.settings.write_urc(out, &urc);
                 }
-                if let Err(e) = module.reboot() {
-                    tracing::error!(error = %e, "reboot failed; the module keeps its state");
-                }
+                reboot(module);
             }
-            Ok(_) => self.settings.write_final(out, FinalResult::Ok),
+            Ok(Outcome::Reboot) => {
+                self.settings.write_final(out, FinalResult::Ok);
+                reboot(module);
+            }
             Err(e) => self.settings.write_final(out, FinalResult::Cme(e)),
         }
+        false
     }
 
-    fn finish_payload(&mut self, module: &mut Module, now: Instant, out: &mut Vec<u8>) {
-        let Some(p) = self.payload.take() else { return };
-        let mut ctx = Ctx::new(module, self.id, &mut self.settings, out, now);
-        let result = match p.target.finish(&mut ctx) {
-            Ok(()) => FinalResult::Ok,
-            Err(e) => FinalResult::Cme(e),
-        };
-        self.settings.write_final(out, result);
-    }
-
-    fn run_line(&mut self, module: &mut Module, now: Instant, out: &mut Vec<u8>) {
-        let line = match parse_line(self.assembler.line()) {
+    fn run_line(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
+        // A copy of the line (at most the assembler's limit) so that the commands, borrowed from
+        // it, can change the channel's state.
+        let text = self.assembler.line().to_vec();
+        let line = match parse_line(&text) {
             Ok(Line::Empty) => return,
             Ok(Line::Commands(line)) => {
                 if line.discarded() > 0 {
@@ -264,45 +467,31 @@ impl Channel {
                 }
             };
             let mut ctx = Ctx::new(module, self.id, &mut self.settings, out, now);
-            match command::execute(&cmd, &mut ctx) {
-                Ok(Outcome::Done) => {}
-                Ok(Outcome::Prompt(job)) => {
-                    // Commands after a payload command on the same line are not run.
-                    out.extend_from_slice(PROMPT);
-                    self.payload = Some(Payload {
-                        receiver: PayloadReceiver::new(
-                            job.size,
-                            module.config().payload_timeout,
-                            now,
-                        ),
-                        target: job.target,
-                        timeout_error: job.timeout_error,
-                    });
-                    return;
-                }
-                Ok(Outcome::Xmodem(job)) => {
-                    // Commands after the transfer command on the same line are not run.
-                    let receiver = Receiver::new(job.free, now, out);
-                    self.xmodem = Some((receiver, job));
-                    return;
-                }
-                Ok(outcome @ Outcome::RebootAfter(_)) => {
-                    self.conclude(module, Ok(outcome), out);
-                    return;
-                }
-                Ok(Outcome::Reboot) => {
-                    self.settings.write_final(out, FinalResult::Ok);
-                    if let Err(e) = module.reboot() {
-                        tracing::error!(error = %e, "reboot failed; the module keeps its state");
-                    }
-                    return;
-                }
-                Err(e) => {
-                    self.settings.write_final(out, FinalResult::Cme(e));
-                    return;
-                }
+            let result = command::execute(&cmd, &mut ctx);
+            if !self.conclude(module, result, now, out) {
+                return;
             }
         }
         self.settings.write_final(out, FinalResult::Ok);
     }
+}
+
+fn reboot(module: &mut Module) {
+    if let Err(e) = module.reboot() {
+        tracing::error!(error = %e, "reboot failed; the module keeps its state");
+    }
+}
+
+/// Reads until `buf` is full or the reader ends.
+fn read_full(r: &mut dyn std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }

@@ -183,11 +183,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ModuleConfig::new(dir.path());
         config.kdf = sealcell_store::crypto::KdfPolicy::INSECURE_FAST_FOR_TESTS;
-        let mut m = Module::open(config).unwrap();
+        let mut m = Module::open(config, crate::Now::virtual_start(Instant::now())).unwrap();
         let mut c = Channel::new(&mut m);
         let mut at = |m: &mut Module, line: &str| {
             let mut out = Vec::new();
-            c.feed(m, format!("{line}\r").as_bytes(), Instant::now(), &mut out);
+            c.feed(m, format!("{line}\r").as_bytes(), crate::Now::virtual_start(Instant::now()), &mut out);
             String::from_utf8(out).unwrap()
         };
         at(&mut m, "ATE0");

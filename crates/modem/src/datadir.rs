@@ -18,6 +18,11 @@
 //!
 //! All access goes through a [`Storage`], so the same code runs on the real file system and on
 //! the crash-simulating disk of the tests.
+//!
+//! The directory is the module's alone: on the host file system every directory is 0700 and
+//! every file 0600 (the device key 0400), as [`FsStorage`] writes them, and a data directory
+//! an older version left 0755 is made 0700 when the module opens (logged at info). Files it
+//! wrote 0644 stay so until rewritten, but behind an owner-only root no one else reaches them.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -152,6 +157,9 @@ impl DataDir {
         imei: Option<Imei>,
         now_unix: u64,
     ) -> Result<Opened, OpenError> {
+        self.storage
+            .restrict_root()
+            .map_err(self.io_err("restrict the permissions of", ""))?;
         let created = !self.exists();
         if created {
             self.create(model.unwrap_or(Model::TobyL210), imei.clone(), now_unix)?;
@@ -317,6 +325,108 @@ mod tests {
         assert!(!again.created);
         assert_eq!(first.identity, again.identity);
         assert!(tmp.path().join("m/fs/USER").is_dir() && tmp.path().join("m/fs/FOAT").is_dir());
+    }
+
+    /// Every directory and file under `root` with its permission bits, sorted by path.
+    fn modes(root: &Path) -> Vec<(String, bool, u32)> {
+        let mut found = Vec::new();
+        let mut pending = vec![root.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            for entry in fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let meta = fs::metadata(&path).unwrap();
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
+                found.push((rel, meta.is_dir(), meta.permissions().mode() & 0o7777));
+                if meta.is_dir() {
+                    pending.push(path);
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// Asserts the root and every directory are 0700, the device key 0400, every other file
+    /// 0600; returns the files found.
+    fn assert_owner_only(root: &Path) -> Vec<String> {
+        let mode = fs::metadata(root).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o700, "the data directory");
+        let mut files = Vec::new();
+        for (path, dir, mode) in modes(root) {
+            let want = match (dir, path.as_str()) {
+                (true, _) => 0o700,
+                (false, DUK) => 0o400,
+                (false, _) => 0o600,
+            };
+            assert_eq!(mode, want, "{path}: {mode:04o}");
+            if !dir {
+                files.push(path);
+            }
+        }
+        files
+    }
+
+    /// A data directory as an older version left it: 0755.
+    fn loose_root(tmp: &tempfile::TempDir) -> PathBuf {
+        let root = tmp.path().join("m");
+        fs::create_dir(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        root
+    }
+
+    #[test]
+    fn the_layout_is_owner_only_and_a_loose_root_is_tightened() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = loose_root(&tmp);
+        DataDir::new(&root).open_or_create(None, None, 1).unwrap();
+        assert_eq!(assert_owner_only(&root), [DUK, IDENTITY]);
+    }
+
+    #[test]
+    fn a_module_writes_only_owner_only_files() {
+        use crate::{Channel, Module, ModuleConfig};
+        let tmp = tempfile::tempdir().unwrap();
+        let root = loose_root(&tmp);
+        let mut config = ModuleConfig::new(&root);
+        config.kdf = sealcell_store::crypto::KdfPolicy::INSECURE_FAST_FOR_TESTS;
+        let now = crate::time::Now::virtual_start(std::time::Instant::now());
+        let mut m = Module::open(config, now).unwrap();
+        let mut c = Channel::new(&mut m);
+        let pem = fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pki/root.pem"),
+        )
+        .unwrap();
+        let import = format!("AT+USECMNG=0,0,\"Root\",{}\r", pem.len());
+        let mut answers = Vec::new();
+        for input in [
+            &b"ATE0\r"[..],
+            b"AT+UDWNFILE=\"notes.txt\",3\r",
+            b"abc",
+            import.as_bytes(),
+            &pem,
+            b"AT+CSGT=1,\"hello\"\r",
+        ] {
+            let mut out = Vec::new();
+            c.feed(&mut m, input, now, &mut out);
+            c.poll(&mut m, now, &mut out);
+            answers.push(String::from_utf8(out).unwrap());
+        }
+        assert_eq!(
+            answers[..4],
+            ["ATE0\r\r\nOK\r\n", "\r\n>", "\r\nOK\r\n", "\r\n>"]
+        );
+        assert!(
+            answers[4].starts_with("\r\n+USECMNG: 0,0,\"Root\","),
+            "{answers:?}"
+        );
+        assert_eq!(answers[5], "\r\nOK\r\n");
+        drop(c);
+        drop(m);
+        let files = assert_owner_only(&root);
+        for want in [DUK, IDENTITY, NVM, "fs/USER/notes.txt"] {
+            assert!(files.iter().any(|f| f == want), "{want} in {files:?}");
+        }
+        assert!(files.iter().any(|f| f.starts_with("sec/")), "{files:?}");
     }
 
     #[test]

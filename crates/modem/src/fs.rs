@@ -3,7 +3,10 @@
 //!
 //! - **Names: 1..248 characters**, none of `/ * : % | " < > ?`, no control characters, not `.`
 //!   or `..`. With no `/` and no `..`, no name leads out of its area, so the credential store
-//!   (`DIR/sec/`) is never reachable from here.
+//!   (`DIR/sec/`) is never reachable from here. A name is also at most [`MAX_NAME_BYTES`] bytes
+//!   of UTF-8, what the host file system can store as one file name, so a name of multibyte
+//!   characters that could never be stored is refused before the `>` prompt, not after the
+//!   payload.
 //! - **Capacity** is configurable (default 1 GiB); both areas share it.
 //! - `+UDWNFILE` appends to an existing file. An [`Upload`] streams the payload into a
 //!   temporary file (a copy of the existing file when appending) and renames it into place only
@@ -18,6 +21,16 @@ use sealcell_store::{Storage, TempFile, is_temp_name};
 
 /// The longest file name (**248 characters on TOBY-L2**).
 pub const MAX_NAME_LEN: usize = 248;
+
+/// The longest file name in bytes of UTF-8: `NAME_MAX` of Linux file systems (ext4, XFS, Btrfs,
+/// tmpfs). Each name is stored verbatim as one host file name, and an upload's temporary file is
+/// named by the storage (`:tmp:<pid>:<n>`), not after the name, so nothing is added to it. 248
+/// ASCII characters always fit; 128 `é` (256 bytes) do not.
+///
+/// # Security
+/// Checked with the other rules before `+UDWNFILE` prompts, so a payload is never taken for a
+/// file that cannot be created.
+pub const MAX_NAME_BYTES: usize = 255;
 
 /// The default capacity of the file system: 1 GiB.
 pub const DEFAULT_CAPACITY: u64 = 1 << 30;
@@ -75,7 +88,7 @@ pub enum FsError {
     Io(#[from] io::Error),
 }
 
-/// Checks a file name against the module's rules.
+/// Checks a file name against the module's rules: characters, then bytes.
 pub fn validate_name(name: &str) -> Result<(), FsError> {
     let bad_char = |c: char| {
         c.is_control()
@@ -86,6 +99,7 @@ pub fn validate_name(name: &str) -> Result<(), FsError> {
     };
     if name.is_empty()
         || name.chars().count() > MAX_NAME_LEN
+        || name.len() > MAX_NAME_BYTES
         || name == "."
         || name == ".."
         || name.contains(bad_char)
@@ -96,7 +110,7 @@ pub fn validate_name(name: &str) -> Result<(), FsError> {
 }
 
 /// The file system under `fs/` of the data directory.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct FileSystem {
     storage: Arc<dyn Storage>,
     root: PathBuf,
@@ -325,9 +339,10 @@ impl Upload {
 }
 
 /// A file of the module file system as `Read + Seek`, read in chunks through the storage (a
-/// package of hundreds of MiB is never loaded whole).
-pub struct FileReader<'a> {
-    storage: &'a dyn sealcell_store::Storage,
+/// package of hundreds of MiB is never loaded whole). It owns its handle on the storage, so a
+/// job can read it off the module lock and a response can stream it.
+pub struct FileReader {
+    storage: Arc<dyn Storage>,
     path: PathBuf,
     pos: u64,
     len: u64,
@@ -335,11 +350,11 @@ pub struct FileReader<'a> {
 
 impl FileSystem {
     /// Opens a file for streaming reads.
-    pub fn reader(&self, tag: Tag, name: &str) -> Result<FileReader<'_>, FsError> {
+    pub fn reader(&self, tag: Tag, name: &str) -> Result<FileReader, FsError> {
         let path = self.path(tag, name)?;
         let len = self.storage.len(&path).map_err(not_found)?;
         Ok(FileReader {
-            storage: self.storage.as_ref(),
+            storage: self.storage.clone(),
             path,
             pos: 0,
             len,
@@ -347,7 +362,7 @@ impl FileSystem {
     }
 }
 
-impl FileReader<'_> {
+impl FileReader {
     /// The file's size.
     pub fn len(&self) -> u64 {
         self.len
@@ -359,7 +374,7 @@ impl FileReader<'_> {
     }
 }
 
-impl io::Read for FileReader<'_> {
+impl io::Read for FileReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pos >= self.len || buf.is_empty() {
             return Ok(0);
@@ -373,7 +388,7 @@ impl io::Read for FileReader<'_> {
     }
 }
 
-impl io::Seek for FileReader<'_> {
+impl io::Seek for FileReader {
     fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
         let target = match to {
             io::SeekFrom::Start(n) => Some(n),
@@ -415,6 +430,74 @@ mod tests {
         ] {
             assert!(validate_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// A file system on a real directory, where the host's name limit applies.
+    fn on_disk(tmp: &tempfile::TempDir) -> FileSystem {
+        let storage = Arc::new(sealcell_store::FsStorage::new(tmp.path()));
+        FileSystem::open(storage, Path::new("fs"), 1 << 20).unwrap()
+    }
+
+    /// Uploads, lists, reads and deletes `name` through every path that stores it.
+    fn round_trip(fs: &FileSystem, name: &str) {
+        let mut up = fs.begin_upload(Tag::User, name, 3).unwrap();
+        up.write(b"abc");
+        up.commit().unwrap();
+        fs.write(Tag::Foat, name, b"xyz").unwrap();
+        assert_eq!(fs.list(Tag::User).unwrap(), [name]);
+        assert_eq!(fs.read(Tag::User, name).unwrap(), b"abc");
+        assert_eq!(fs.read(Tag::Foat, name).unwrap(), b"xyz");
+        fs.delete(Tag::User, name).unwrap();
+        fs.delete(Tag::Foat, name).unwrap();
+        assert_eq!(fs.list(Tag::User).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn names_of_248_ascii_characters_and_of_255_bytes_are_stored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = on_disk(&tmp);
+        let at_the_limit = [
+            ("n".repeat(MAX_NAME_LEN), 248),
+            ("€".repeat(85), 255),
+            (format!("a{}", "é".repeat(127)), 255),
+            (format!("{}{}", "é".repeat(123), "n".repeat(9)), 255),
+        ];
+        for (name, bytes) in &at_the_limit {
+            assert_eq!(name.len(), *bytes);
+            round_trip(&fs, name);
+        }
+    }
+
+    #[test]
+    fn names_longer_than_the_host_can_store_are_refused_before_any_write() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = on_disk(&tmp);
+        // Each within the 248 characters; each over the 255 bytes.
+        let too_long = [
+            ("é".repeat(128), 256),
+            ("€".repeat(100), 300),
+            (format!("{}n", "€".repeat(85)), 256),
+            (format!("{}{}", "é".repeat(124), "n".repeat(8)), 256),
+        ];
+        for (name, bytes) in &too_long {
+            assert_eq!(name.len(), *bytes);
+            assert!(matches!(validate_name(name), Err(FsError::InvalidName)));
+            assert!(matches!(
+                fs.begin_upload(Tag::User, name, 3),
+                Err(FsError::InvalidName)
+            ));
+            assert!(matches!(
+                fs.write(Tag::User, name, b"abc"),
+                Err(FsError::InvalidName)
+            ));
+        }
+        assert_eq!(
+            std::fs::read_dir(tmp.path().join("fs/USER"))
+                .unwrap()
+                .count(),
+            0,
+            "not even a temporary file"
+        );
     }
 
     #[test]

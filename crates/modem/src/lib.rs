@@ -1,19 +1,23 @@
 //! The emulated u-blox TOBY-L2 / MPC1-L2 module.
 //!
-//! The engine is sans-I/O: a [`Channel`] takes the bytes a host sent and the current time, and
-//! returns the module's answer; it never touches a socket. The module's state lives in a data
-//! directory ([`datadir`]) and every change is written atomically through a
-//! [`sealcell_store::Storage`] before the command answers. [`serve`] connects channels to TCP, a PTY or stdio.
+//! The engine is sans-I/O: a [`Channel`] takes the bytes a host sent and the time ([`Now`]),
+//! and returns the module's answer; it never touches a socket, starts a thread or reads a
+//! clock. Long work leaves the engine as a [`job`]: the network through a
+//! [`job::Connector`] the transport layer supplies, disk and CPU work off the module lock. The
+//! module's state lives in a data directory ([`datadir`]) and every change is written
+//! atomically through a [`sealcell_store::Storage`] before the command answers. The
+//! transports (TCP, a PTY, stdio) are `sealcell-serve`'s.
 //!
 //! ```
 //! use std::time::Instant;
-//! use sealcell_modem::{Channel, Module, ModuleConfig};
+//! use sealcell_modem::{Channel, Module, ModuleConfig, Now};
 //!
 //! let dir = tempfile::tempdir().unwrap();
-//! let mut module = Module::open(ModuleConfig::new(dir.path())).unwrap();
+//! let now = Now::virtual_start(Instant::now());
+//! let mut module = Module::open(ModuleConfig::new(dir.path()), now).unwrap();
 //! let mut channel = Channel::new(&mut module);
 //! let mut out = Vec::new();
-//! channel.feed(&mut module, b"AT+CGMI\r", Instant::now(), &mut out);
+//! channel.feed(&mut module, b"AT+CGMI\r", now, &mut out);
 //! assert_eq!(out, b"AT+CGMI\r\r\nu-blox\r\n\r\nOK\r\n");
 //! ```
 #![forbid(unsafe_code)]
@@ -25,14 +29,16 @@ pub mod datadir;
 pub mod firmware;
 pub mod fs;
 pub mod fuzzing;
-pub mod http_client;
+pub mod http;
 pub mod identity;
+pub mod job;
 mod module;
 pub mod nvm;
 pub mod profiles;
 pub mod radio;
-pub mod serve;
 pub mod status;
+pub mod time;
 
-pub use channel::Channel;
-pub use module::{ChannelId, MAX_QUEUED_URCS, Module, ModuleConfig, now_unix};
+pub use channel::{Channel, MAX_PENDING_INPUT, OUTPUT_LIMIT};
+pub use module::{ChannelId, MAX_QUEUED_URCS, Module, ModuleConfig, Waker};
+pub use time::Now;

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use sealcell_at::payload::DEFAULT_PAYLOAD_TIMEOUT;
 use sealcell_store::crypto::KdfPolicy;
@@ -14,7 +14,9 @@ use crate::datadir::{self, DataDir, OpenError};
 use crate::firmware::FirmwareFile;
 use crate::fs::{DEFAULT_CAPACITY, FileSystem};
 use crate::identity::{Identity, Imei, Model};
+use crate::job::{Dispatch, DiskJob, Done, Job, JobDone, JobId, Work};
 use crate::nvm::NvmFile;
+use crate::time::Now;
 
 /// How to start a module (the `sealcell modem` options).
 #[derive(Clone, Debug)]
@@ -66,7 +68,7 @@ pub struct Module {
     /// key, so a copied `nvm.toml` reveals nothing.
     nvm_key: sealcell_store::crypto::SecretKey,
     /// Stored values of the "accept and read back" settings, by command name.
-    pub(crate) settings: BTreeMap<&'static str, Vec<crate::command::control::Value>>,
+    pub(crate) settings: BTreeMap<&'static str, Vec<crate::nvm::Value>>,
     /// `AT+CCLK` offset from the host clock, in milliseconds.
     clock_offset_ms: i64,
     /// The `AT+CCLK` time zone the host set, in quarters of an hour (volatile, like the offset:
@@ -75,11 +77,56 @@ pub struct Module {
     /// The `+USECPRF` secrets, memory only.
     pub(crate) profile_secrets: [crate::profiles::ProfileSecrets; crate::profiles::PROFILES],
     /// The `+UHTTP` profiles, last errors and requests in flight (volatile).
-    pub(crate) http: crate::http_client::HttpState,
+    pub(crate) http: crate::http::HttpState,
+    /// Jobs for the edge, and the channels waiting for theirs.
+    jobs: Jobs,
+    /// The time of the latest call into the engine.
+    now: Now,
+    /// Called when a channel has something new (a URC, the end of its job).
+    waker: Option<WakerSlot>,
     epoch: u64,
     next_channel: u64,
     urcs: HashMap<ChannelId, VecDeque<Vec<u8>>>,
     created: bool,
+}
+
+/// What the edge is told when a channel has something new to send: a URC, or the end of the
+/// job its command waits for. It should poll that channel soon (no lock is held... the call
+/// happens under the module's, so it must only signal, never lock the module).
+pub type Waker = std::sync::Arc<dyn Fn(ChannelId) + Send + Sync>;
+
+/// The waker, with a `Debug` that says only whether one is set.
+struct WakerSlot(Waker);
+
+impl std::fmt::Debug for WakerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waker")
+    }
+}
+
+/// The jobs side of the module: queued for the edge, to cancel, and waited for.
+#[derive(Default)]
+struct Jobs {
+    next_id: u64,
+    /// Started, not yet taken by the edge.
+    start: Vec<Job>,
+    /// To stop (deadline passed, reboot), not yet taken by the edge.
+    cancel: Vec<JobId>,
+    /// Disk jobs in progress, and the channel each one's command waits on.
+    waiting: BTreeMap<JobId, ChannelId>,
+    /// Finished disk jobs' continuations, for their channels' next poll.
+    answers: HashMap<ChannelId, crate::job::Answer>,
+}
+
+impl std::fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jobs")
+            .field("start", &self.start.len())
+            .field("cancel", &self.cancel.len())
+            .field("waiting", &self.waiting.len())
+            .field("answers", &self.answers.len())
+            .finish()
+    }
 }
 
 /// The most URCs queued for one channel; older ones are dropped first.
@@ -91,18 +138,21 @@ pub const MAX_QUEUED_URCS: usize = 256;
 impl Module {
     /// Opens (creating on first start) the module described by `config`, in its data
     /// directory on the host file system.
-    pub fn open(config: ModuleConfig) -> Result<Module, OpenError> {
+    /// `now` is the time of the start (a new module records it as its creation time).
+    pub fn open(config: ModuleConfig, now: Now) -> Result<Module, OpenError> {
         let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(&config.data_dir));
-        Module::open_with_storage(config, storage)
+        Module::open_with_storage(config, storage, now)
     }
 
     /// Opens the module on another storage (the crash-simulating disk of the tests).
     pub fn open_with_storage(
         config: ModuleConfig,
         storage: Arc<dyn Storage>,
+        now: Now,
     ) -> Result<Module, OpenError> {
         let dir = DataDir::with_storage(&config.data_dir, storage.clone());
-        let opened = dir.open_or_create(config.model, config.imei.clone(), now_unix())?;
+        let created_unix = u64::try_from(now.unix()).unwrap_or(0);
+        let opened = dir.open_or_create(config.model, config.imei.clone(), created_unix)?;
         let nvm = NvmFile::load(storage.clone(), Path::new(datadir::NVM))
             .map_err(dir.io_err("read", datadir::NVM))?;
         let fs = FileSystem::open(storage.clone(), Path::new(datadir::FS), config.fs_capacity)
@@ -136,6 +186,9 @@ impl Module {
             clock_zone: 0,
             profile_secrets: Default::default(),
             http: Default::default(),
+            jobs: Jobs::default(),
+            now,
+            waker: None,
             epoch: 0,
             next_channel: 0,
             urcs: HashMap::new(),
@@ -203,19 +256,129 @@ impl Module {
 
     /// Power-cycles the module: volatile state back to factory, persistent state re-read from
     /// the data directory, and every channel reset at its next input (`AT+CFUN=15/16`).
+    /// Every job is cancelled: requests in flight end without a URC, their connections close,
+    /// and commands waiting for a disk job are forgotten with their channels' state.
     pub fn reboot(&mut self) -> Result<(), OpenError> {
-        let fresh = Module::open_with_storage(self.config.clone(), self.dir.storage().clone())?;
+        let fresh =
+            Module::open_with_storage(self.config.clone(), self.dir.storage().clone(), self.now)?;
         let epoch = self.epoch + 1;
         let next_channel = self.next_channel;
         let channels: Vec<ChannelId> = self.urcs.keys().copied().collect();
+        let mut jobs = std::mem::take(&mut self.jobs);
+        jobs.cancel.extend(self.http.abandon_all());
+        jobs.cancel.extend(jobs.waiting.keys().copied());
+        jobs.cancel.extend(jobs.start.drain(..).map(|j| j.id));
+        jobs.waiting.clear();
+        jobs.answers.clear();
+        let waker = self.waker.take();
         *self = fresh;
         self.epoch = epoch;
         self.next_channel = next_channel;
+        self.jobs = jobs;
+        self.waker = waker;
         for id in channels {
             self.urcs.insert(id, VecDeque::new());
+            self.wake(id);
         }
         tracing::info!(epoch, "module rebooted");
         Ok(())
+    }
+
+    /// Records the time of a call into the engine (channels do it on every feed and poll).
+    pub fn observe(&mut self, now: Now) {
+        self.now = now;
+    }
+
+    /// The time of the latest call into the engine.
+    pub fn now(&self) -> Now {
+        self.now
+    }
+
+    /// Sets what is called when a channel has something new to send.
+    pub fn set_waker(&mut self, waker: Waker) {
+        self.waker = Some(WakerSlot(waker));
+    }
+
+    fn wake(&self, id: ChannelId) {
+        if let Some(WakerSlot(w)) = &self.waker {
+            w(id);
+        }
+    }
+
+    /// Queues network work for the edge.
+    pub(crate) fn start_net_job(&mut self, job: crate::job::NetJob) -> JobId {
+        let id = self.next_job_id();
+        self.jobs.start.push(Job {
+            id,
+            work: Work::Net(job),
+        });
+        id
+    }
+
+    /// Queues disk work for the edge; `channel`'s command waits for it.
+    pub(crate) fn start_disk_job(&mut self, channel: ChannelId, job: DiskJob) -> JobId {
+        let id = self.next_job_id();
+        self.jobs.waiting.insert(id, channel);
+        self.jobs.start.push(Job {
+            id,
+            work: Work::Disk(job),
+        });
+        id
+    }
+
+    fn next_job_id(&mut self) -> JobId {
+        self.jobs.next_id += 1;
+        JobId(self.jobs.next_id)
+    }
+
+    /// Takes the jobs to start and to cancel. The edge calls it after every call into the
+    /// engine and runs what it gets ([`crate::job::dispatch`]).
+    pub fn take_work(&mut self) -> Dispatch {
+        Dispatch {
+            start: std::mem::take(&mut self.jobs.start),
+            cancel: std::mem::take(&mut self.jobs.cancel),
+        }
+    }
+
+    /// Whether [`Module::take_work`] has something.
+    pub fn has_work(&self) -> bool {
+        !self.jobs.start.is_empty() || !self.jobs.cancel.is_empty()
+    }
+
+    /// Reports the end of job `id`. The end of a job the module gave up on (its deadline
+    /// passed, or a reboot came between) is ignored.
+    pub fn finish_job(&mut self, id: JobId, done: JobDone) {
+        match done.0 {
+            Done::Net(done) => {
+                if let Some((channel, urc)) = self.http.finished(id, &done) {
+                    self.post_urc(channel, urc.into_bytes());
+                }
+            }
+            Done::Disk(then) => {
+                if let Some(channel) = self.jobs.waiting.remove(&id) {
+                    self.jobs.answers.insert(channel, then);
+                    self.wake(channel);
+                }
+            }
+        }
+    }
+
+    /// Fails the requests whose deadline has passed (their jobs are cancelled).
+    pub(crate) fn expire_jobs(&mut self, now: Instant) {
+        for (id, channel, urc) in self.http.expire(now) {
+            self.jobs.cancel.push(id);
+            self.post_urc(channel, urc.into_bytes());
+        }
+    }
+
+    /// The earliest deadline of the jobs `channel` started.
+    pub(crate) fn job_deadline(&self, channel: ChannelId) -> Option<Instant> {
+        self.http.next_deadline(channel)
+    }
+
+    /// Takes the continuation of `channel`'s finished disk job.
+    pub(crate) fn take_answer(&mut self, channel: ChannelId) -> Option<crate::job::Answer> {
+        self.jobs.answers.remove(&channel)
     }
 
     /// Counts boots since the process started; channels compare it to notice a reboot.
@@ -235,6 +398,9 @@ impl Module {
     pub fn detach_channel(&mut self, id: ChannelId) {
         self.urcs.remove(&id);
         self.radio.forget(id);
+        self.jobs.answers.remove(&id);
+        // Its disk jobs run to their end (they cannot be stopped midway), unanswered.
+        self.jobs.waiting.retain(|_, c| *c != id);
     }
 
     /// Queues a URC for the channel that started the work.
@@ -244,6 +410,7 @@ impl Module {
                 q.pop_front();
             }
             q.push_back(text.into());
+            self.wake(id);
         }
     }
 
@@ -284,18 +451,18 @@ impl Module {
         self.urcs.get(&id).is_some_and(|q| !q.is_empty())
     }
 
-    /// The module clock (`AT+CCLK`), seconds since the Unix epoch.
-    pub fn clock_unix(&self) -> i64 {
-        now_unix_ms()
+    /// The module clock (`AT+CCLK`) at `now`, seconds since the Unix epoch.
+    pub fn clock_unix(&self, now: Now) -> i64 {
+        now.unix_ms()
             .saturating_add(self.clock_offset_ms)
             .div_euclid(1000)
     }
 
     /// Sets the module clock to `unix` seconds in time zone `zone` (quarters of an hour;
-    /// `AT+CCLK=`). The offset is kept to the millisecond, so a read right after the set shows
-    /// the time that was set, whatever fraction of a second the host clock was at.
-    pub(crate) fn set_clock(&mut self, unix: i64, zone: i64) {
-        self.clock_offset_ms = unix.saturating_mul(1000).saturating_sub(now_unix_ms());
+    /// `AT+CCLK=`) at `now`. The offset is kept to the millisecond, so a read right after the
+    /// set shows the time that was set, whatever fraction of a second the host clock was at.
+    pub(crate) fn set_clock(&mut self, unix: i64, zone: i64, now: Now) {
+        self.clock_offset_ms = unix.saturating_mul(1000).saturating_sub(now.unix_ms());
         self.clock_zone = zone;
     }
 
@@ -303,20 +470,4 @@ impl Module {
     pub(crate) fn clock_zone(&self) -> i64 {
         self.clock_zone
     }
-}
-
-/// The host clock, milliseconds since the Unix epoch.
-fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// The host clock, seconds since the Unix epoch.
-pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -1,8 +1,12 @@
 //! [`Storage`] on a real directory: temp file -> `sync_all` -> rename -> fsync of the directory.
+//!
+//! Everything it makes is the module's alone: directories 0700, files 0600 unless the writer
+//! asks for a mode (the device key is 0400). The data directory holds the device key, the
+//! sealed store and the user's files; no other account on the host has a reason to read them.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,6 +30,18 @@ impl FsStorage {
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    /// The mode of every directory it creates.
+    ///
+    /// # Security
+    /// Owner only: the tree holds the device key and the credential store.
+    pub const DIR_MODE: u32 = 0o700;
+
+    /// The mode of every file it writes, unless [`TempFile::commit`] is given one.
+    ///
+    /// # Security
+    /// Owner only, like [`FsStorage::DIR_MODE`].
+    pub const FILE_MODE: u32 = 0o600;
 
     fn full(&self, path: &Path) -> PathBuf {
         self.root.join(path)
@@ -94,7 +110,7 @@ impl Storage for FsStorage {
             }
         }
         for d in missing.iter().rev() {
-            match fs::create_dir(d) {
+            match DirBuilder::new().mode(FsStorage::DIR_MODE).create(d) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
@@ -119,6 +135,7 @@ impl Storage for FsStorage {
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(FsStorage::FILE_MODE)
             .open(&path)?;
         Ok(Box::new(FsTemp {
             file: Some(file),
@@ -135,6 +152,28 @@ impl Storage for FsStorage {
             Some(p) => sync_dir(p),
             None => Ok(()),
         }
+    }
+
+    /// Sets the root to [`FsStorage::DIR_MODE`] when a group or others have any access to it,
+    /// as data directories made by older versions (0755) do, and logs the change. A missing
+    /// root is left for the first write to create.
+    fn restrict_root(&self) -> io::Result<()> {
+        let mode = match fs::metadata(&self.root) {
+            Ok(meta) => meta.permissions().mode() & 0o7777,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if mode & 0o077 == 0 {
+            return Ok(());
+        }
+        fs::set_permissions(&self.root, fs::Permissions::from_mode(Self::DIR_MODE))?;
+        tracing::info!(
+            dir = %self.root.display(),
+            was = format_args!("{mode:04o}"),
+            now = format_args!("{:04o}", Self::DIR_MODE),
+            "made the data directory owner-only"
+        );
+        Ok(())
     }
 }
 
@@ -220,7 +259,112 @@ impl Drop for FsTemp {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+
+    /// Every directory and file under `root` with its permission bits, sorted by path.
+    fn modes(root: &Path) -> Vec<(String, bool, u32)> {
+        let mut found = Vec::new();
+        let mut pending = vec![root.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            for entry in fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let meta = fs::metadata(&path).unwrap();
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
+                found.push((rel, meta.is_dir(), meta.permissions().mode() & 0o7777));
+                if meta.is_dir() {
+                    pending.push(path);
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn everything_written_is_owner_only_unless_a_mode_is_asked_for() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("module");
+        let s = Arc::new(FsStorage::new(&root));
+        s.create_dir_all(Path::new("fs/USER")).unwrap();
+        s.write_atomic(Path::new("nvm.toml"), b"echo = false")
+            .unwrap();
+        let device = crate::DeviceSecrets {
+            duk: secrecy::SecretBox::new(Box::new([7; 32])),
+            imei: "490154203237518".into(),
+        };
+        let mut store = crate::Store::open(
+            s.clone(),
+            device,
+            crate::crypto::KdfPolicy::INSECURE_FAST_FOR_TESTS,
+        )
+        .unwrap();
+        let root_pem = fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pki/root.pem"),
+        )
+        .unwrap();
+        let ca = crate::credential::CredentialType::TrustedRootCa;
+        store.import(ca, "Plain", &root_pem, None).unwrap();
+        store.seal(b"a seal password").unwrap();
+        store.import(ca, "Sealed", &root_pem, None).unwrap();
+        // The store made otp/; the device key asks for 0400.
+        s.write_atomic_mode(Path::new("otp/duk.bin"), &[7; 32], Some(0o400))
+            .unwrap();
+        let mut upload = s.create_temp(Path::new("fs/USER")).unwrap();
+        upload.write(b"payload").unwrap();
+        upload.commit(Path::new("fs/USER/file.txt"), None).unwrap();
+
+        assert_eq!(mode_of(&root), 0o700);
+        let found = modes(&root);
+        let files: Vec<&str> = found
+            .iter()
+            .filter(|(_, dir, _)| !dir)
+            .map(|(p, _, _)| p.as_str())
+            .collect();
+        for want in ["nvm.toml", "otp/duk.bin", "fs/USER/file.txt"] {
+            assert!(files.contains(&want), "{want} in {files:?}");
+        }
+        assert!(
+            files.iter().filter(|f| f.starts_with("sec/")).count() >= 3,
+            "{files:?}"
+        );
+        for (path, dir, mode) in &found {
+            let want = match (*dir, path.as_str()) {
+                (true, _) => 0o700,
+                (false, "otp/duk.bin") => 0o400,
+                (false, _) => 0o600,
+            };
+            assert_eq!(*mode, want, "{path}: {mode:04o}");
+        }
+    }
+
+    #[test]
+    fn a_loose_root_is_tightened_and_a_tight_one_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("old");
+        fs::create_dir(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        let s = FsStorage::new(&root);
+        s.restrict_root().unwrap();
+        assert_eq!(mode_of(&root), 0o700);
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o500)).unwrap();
+        s.restrict_root().unwrap();
+        assert_eq!(
+            mode_of(&root),
+            0o500,
+            "owner-only already: not ours to change"
+        );
+        FsStorage::new(tmp.path().join("missing"))
+            .restrict_root()
+            .unwrap();
+        assert!(!tmp.path().join("missing").exists());
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).unwrap();
+    }
 
     #[test]
     fn atomic_writes_and_temps() {

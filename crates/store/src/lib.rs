@@ -86,6 +86,11 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn create_temp(&self, dir: &Path) -> io::Result<Box<dyn TempFile>>;
     /// Removes a file and syncs its directory.
     fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Makes the root owner-only where the backend has permission bits, tightening a root that
+    /// an older version made looser; a module calls it when it opens. Default: nothing to do.
+    fn restrict_root(&self) -> io::Result<()> {
+        Ok(())
+    }
 
     /// Replaces `path` with `bytes` atomically and durably.
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {

@@ -17,6 +17,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod escape;
+pub mod net;
 pub mod pg;
 pub mod plans;
 pub mod softhsm;
@@ -25,7 +26,10 @@ pub mod transcript;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sealcell_modem::{Channel, Module, ModuleConfig};
+use sealcell_modem::job::{Connector, JobDone, JobId, dispatch};
+use sealcell_modem::{Channel, Module, ModuleConfig, Now};
+
+use crate::net::{ScriptedNet, ThreadNet};
 
 /// The IMEI every test module gets, so transcripts can show it.
 pub const TEST_IMEI: &str = "490154203237518";
@@ -39,24 +43,132 @@ pub fn test_config(dir: &Path) -> ModuleConfig {
     c
 }
 
+/// The start of a virtual clock: now on the monotonic clock, 2026-12-01 00:00 UTC on the wall.
+pub fn virtual_now() -> Now {
+    Now::virtual_start(Instant::now())
+}
+
 /// Opens the module in `dir` with [`test_config`] and a channel set to `ATE0;+CMEE=1` (the
 /// suites that reboot a module and compare numeric errors).
 pub fn boot(dir: &Path) -> (Module, Channel) {
-    let mut m = Module::open(test_config(dir)).unwrap_or_else(|e| panic!("open: {e}"));
+    let now = virtual_now();
+    let mut m = Module::open(test_config(dir), now).unwrap_or_else(|e| panic!("open: {e}"));
     let mut c = Channel::new(&mut m);
-    let mut out = Vec::new();
-    c.feed(&mut m, b"ATE0;+CMEE=1\r", Instant::now(), &mut out);
+    at(&mut m, &mut c, b"ATE0;+CMEE=1\r");
     (m, c)
 }
 
-/// Feeds `input` to the channel and returns the answer as text.
+/// Feeds `input` to the channel, runs the jobs it starts to their end (no network: a request
+/// fails to connect) and returns the answer as text.
 pub fn at(m: &mut Module, c: &mut Channel, input: &[u8]) -> String {
+    let now = m.now();
     let mut out = Vec::new();
-    c.feed(m, input, Instant::now(), &mut out);
+    c.feed(m, input, now, &mut out);
+    settle(m, c, now, &mut Network::default(), &mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A module in its own temporary directory, with one channel and a virtual clock.
+/// The network a test module's requests reach.
+pub enum Network {
+    /// Scripted servers on virtual time (the default: nothing answers until scripted).
+    Scripted(ScriptedNet),
+    /// Real connections.
+    Real(ThreadNet),
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network::Scripted(ScriptedNet::default())
+    }
+}
+
+impl Network {
+    fn connector(&mut self) -> &mut dyn Connector {
+        match self {
+            Network::Scripted(n) => n,
+            Network::Real(n) => n,
+        }
+    }
+
+    fn take_ended(&mut self, now: Instant) -> Vec<(JobId, JobDone)> {
+        match self {
+            Network::Scripted(n) => {
+                n.advance(now);
+                n.take_ended()
+            }
+            Network::Real(n) => n.take_ended(),
+        }
+    }
+
+    fn next_event(&self) -> Option<Instant> {
+        match self {
+            Network::Scripted(n) => n.next_event(),
+            Network::Real(_) => None,
+        }
+    }
+
+    /// The scripted network (panics on a real one: a test bug).
+    pub fn scripted(&mut self) -> &mut ScriptedNet {
+        match self {
+            Network::Scripted(n) => n,
+            Network::Real(_) => panic!("this test module has a real network"),
+        }
+    }
+}
+
+/// Runs `channel` to rest at `now`: starts the jobs its module queued (disk jobs inline,
+/// network jobs on `net`), reports their ends, and polls until the channel has nothing more to
+/// say. The answer is appended to `out`.
+pub fn settle(m: &mut Module, c: &mut Channel, now: Now, net: &mut Network, out: &mut Vec<u8>) {
+    loop {
+        let work = m.take_work();
+        let mut progressed = !work.is_empty();
+        for (id, job) in dispatch(work, net.connector()) {
+            m.finish_job(id, job.run());
+        }
+        let ended = net.take_ended(now.mono());
+        progressed |= !ended.is_empty();
+        for (id, done) in ended {
+            m.finish_job(id, done);
+        }
+        if !progressed && !c.has_more() {
+            return;
+        }
+        c.poll(m, now, out);
+    }
+}
+
+/// Moves the virtual clock `now` on by `d`, stopping at every timer and scripted network
+/// event on the way so each fires at its time; the channel's answers are appended to `out`.
+pub fn advance(
+    m: &mut Module,
+    c: &mut Channel,
+    now: &mut Now,
+    d: Duration,
+    net: &mut Network,
+    out: &mut Vec<u8>,
+) {
+    let target = now.mono() + d;
+    loop {
+        let next = [net.next_event(), c.next_deadline(m)]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t <= target)
+            .min();
+        let step_to = next.unwrap_or(target);
+        if step_to > now.mono() {
+            *now = now.after(step_to - now.mono());
+        }
+        c.poll(m, *now, out);
+        settle(m, c, *now, net, out);
+        if next.is_none() {
+            return;
+        }
+    }
+}
+
+/// A module in its own temporary directory, with one channel, a virtual clock and a network
+/// (scripted unless [`TestModule::with_real_network`]).
 pub struct TestModule {
     /// The directory (removed on drop).
     pub dir: tempfile::TempDir,
@@ -65,44 +177,68 @@ pub struct TestModule {
     /// Its first channel.
     pub channel: Channel,
     /// The virtual clock's current time.
-    pub now: Instant,
+    pub now: Now,
+    /// Where its requests go.
+    pub net: Network,
 }
 
 impl TestModule {
     /// A new module with [`test_config`].
     pub fn new() -> TestModule {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let now = virtual_now();
         let mut module =
-            Module::open(test_config(dir.path())).unwrap_or_else(|e| panic!("open: {e}"));
+            Module::open(test_config(dir.path()), now).unwrap_or_else(|e| panic!("open: {e}"));
         let channel = Channel::new(&mut module);
         TestModule {
             dir,
             module,
             channel,
-            now: Instant::now(),
+            now,
+            net: Network::default(),
         }
     }
 
-    /// Sends bytes on the channel and returns the answer.
+    /// A new module whose requests make real connections (test servers, `openssl s_server`).
+    pub fn with_real_network() -> TestModule {
+        let mut m = TestModule::new();
+        m.net = Network::Real(ThreadNet::default());
+        m
+    }
+
+    /// Sends bytes on the channel and returns the answer (jobs run to their end).
     pub fn send(&mut self, input: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         self.channel
             .feed(&mut self.module, input, self.now, &mut out);
+        settle(
+            &mut self.module,
+            &mut self.channel,
+            self.now,
+            &mut self.net,
+            &mut out,
+        );
         out
     }
 
-    /// Advances the virtual clock and polls the channel.
+    /// Advances the virtual clock, firing what falls due, and returns what the channel said.
     pub fn wait(&mut self, d: Duration) -> Vec<u8> {
-        self.now += d;
         let mut out = Vec::new();
-        self.channel.poll(&mut self.module, self.now, &mut out);
+        advance(
+            &mut self.module,
+            &mut self.channel,
+            &mut self.now,
+            d,
+            &mut self.net,
+            &mut out,
+        );
         out
     }
 
     /// Simulates a power cycle of the process: the module is reopened from its directory.
     pub fn restart(&mut self) {
         let config = self.module.config().clone();
-        self.module = Module::open(config).unwrap_or_else(|e| panic!("reopen: {e}"));
+        self.module = Module::open(config, self.now).unwrap_or_else(|e| panic!("reopen: {e}"));
         self.channel = Channel::new(&mut self.module);
     }
 }

@@ -20,6 +20,17 @@
 //! fixture's size and the facts openssl computed for it (`facts.txt`); `{FILE:NAME}` stands
 //! for a (text) fixture's content. Names are relative to `tests/fixtures/pki/`
 //! (`../fw/...` reaches the firmware fixtures).
+//!
+//! Requests made with `+UHTTPC` reach scripted servers on the virtual clock
+//! ([`crate::net::ScriptedNet`]); a server must be scripted before the request:
+//!
+//! ```text
+//! @ serve 192.0.2.10:80 at 100 HTTP/1.0 200 OK\r\n\r\nhi   bytes sent 100 ms after connecting
+//! @ trickle 192.0.2.10:81 1000 HTTP/1.0 200 OK\r\n          one byte a second
+//! @ serve-end 192.0.2.10:80 close                            then close (default), hang or reset
+//! @ connections 0                                            assert the open connections
+//! ```
+//!
 //! Each step's output must equal the `<` lines that follow it, byte for byte. Setting
 //! `SEALCELL_BLESS=1` rewrites the `<` lines from what the module said (review the diff!).
 
@@ -27,10 +38,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sealcell_modem::{Channel, Module, ModuleConfig};
+use sealcell_modem::{Channel, Module, ModuleConfig, Now};
 
 use crate::escape::{escape, unescape};
-use crate::test_config;
+use crate::net::{Script, ScriptEnd};
+use crate::{Network, advance, settle, test_config};
 
 /// One line of a transcript.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,8 +61,35 @@ pub enum Step {
     Option(String, String),
     /// `@ send-file <fixture>`.
     SendFile(String),
+    /// `@ serve <host:port> at <ms> <bytes>`: the server sends `bytes` `ms` after connecting.
+    Serve(String, u64, Vec<u8>),
+    /// `@ trickle <host:port> <ms> <bytes>`: the server sends `bytes` a byte every `ms`.
+    Trickle(String, u64, Vec<u8>),
+    /// `@ serve-end <host:port> close|hang|reset`.
+    ServeEnd(String, String),
+    /// `@ connections <n>`: the scripted connections open now.
+    Connections(usize),
     /// A comment or blank line (kept so blessing preserves the file).
     Comment(String),
+}
+
+/// `host:port` to its parts.
+fn server(text: &str) -> Result<(String, u16), String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("bad server {text:?}"))?;
+    let port = port.parse().map_err(|_| format!("bad port in {text:?}"))?;
+    Ok((host.to_string(), port))
+}
+
+/// The rest of `line` after `n` words and the spaces after them (bytes may contain spaces).
+fn after_words(line: &str, n: usize) -> &str {
+    let mut rest = line;
+    for _ in 0..n {
+        rest = rest.trim_start();
+        rest = rest.find(' ').map_or("", |i| &rest[i..]);
+    }
+    rest.strip_prefix(' ').unwrap_or(rest)
 }
 
 /// A parsed transcript.
@@ -95,6 +134,23 @@ impl Transcript {
                     ),
                     ["option", name, value] => Step::Option(name.to_string(), value.to_string()),
                     ["send-file", name] => Step::SendFile(name.to_string()),
+                    ["serve", srv, "at", ms, ..] => Step::Serve(
+                        srv.to_string(),
+                        ms.parse().map_err(|_| format!("line {n}: bad ms {ms:?}"))?,
+                        unescape(after_words(rest, 4)).map_err(|e| format!("line {n}: {e}"))?,
+                    ),
+                    ["trickle", srv, ms, ..] => Step::Trickle(
+                        srv.to_string(),
+                        ms.parse().map_err(|_| format!("line {n}: bad ms {ms:?}"))?,
+                        unescape(after_words(rest, 3)).map_err(|e| format!("line {n}: {e}"))?,
+                    ),
+                    ["serve-end", srv, how @ ("close" | "hang" | "reset")] => {
+                        Step::ServeEnd(srv.to_string(), how.to_string())
+                    }
+                    ["connections", c] => Step::Connections(
+                        c.parse()
+                            .map_err(|_| format!("line {n}: bad count {c:?}"))?,
+                    ),
                     _ => return Err(format!("line {n}: unknown directive {rest:?}")),
                 }
             } else if line.is_empty() || line.starts_with('#') {
@@ -121,6 +177,14 @@ impl Transcript {
                 Step::Channel(c) => s.push_str(&format!("@ channel {c}\n")),
                 Step::Option(k, v) => s.push_str(&format!("@ option {k} {v}\n")),
                 Step::SendFile(f) => s.push_str(&format!("@ send-file {f}\n")),
+                Step::Serve(srv, ms, b) => {
+                    s.push_str(&format!("@ serve {srv} at {ms} {}\n", escape(b)))
+                }
+                Step::Trickle(srv, ms, b) => {
+                    s.push_str(&format!("@ trickle {srv} {ms} {}\n", escape(b)))
+                }
+                Step::ServeEnd(srv, how) => s.push_str(&format!("@ serve-end {srv} {how}\n")),
+                Step::Connections(c) => s.push_str(&format!("@ connections {c}\n")),
                 Step::Comment(c) => s.push_str(&format!("{c}\n")),
             }
         }
@@ -133,32 +197,39 @@ struct Runner {
     module: Option<Module>,
     channels: BTreeMap<u32, Channel>,
     current: u32,
-    now: Instant,
+    now: Now,
+    net: Network,
+    /// The scripts, by server (kept across restarts).
+    scripts: BTreeMap<(String, u16), Script>,
 }
 
 impl Runner {
     fn module(&mut self) -> Result<&mut Module, String> {
         if self.module.is_none() {
             self.module =
-                Some(Module::open(self.config.clone()).map_err(|e| format!("open: {e}"))?);
+                Some(Module::open(self.config.clone(), self.now).map_err(|e| format!("open: {e}"))?);
         }
         self.module.as_mut().ok_or_else(|| "no module".to_string())
     }
 
     fn with_channel<T>(
         &mut self,
-        f: impl FnOnce(&mut Channel, &mut Module, Instant) -> T,
+        f: impl FnOnce(&mut Channel, &mut Module, &mut Now, &mut Network) -> T,
     ) -> Result<T, String> {
-        let now = self.now;
         let current = self.current;
         self.module()?;
-        let (Some(module), channels) = (self.module.as_mut(), &mut self.channels) else {
+        let (Some(module), channels, now, net) = (
+            self.module.as_mut(),
+            &mut self.channels,
+            &mut self.now,
+            &mut self.net,
+        ) else {
             return Err("no module".into());
         };
         let channel = channels
             .entry(current)
             .or_insert_with(|| Channel::new(module));
-        Ok(f(channel, module, now))
+        Ok(f(channel, module, now, net))
     }
 
     fn substitute(&mut self, expected: &[u8]) -> Result<Vec<u8>, String> {
@@ -393,7 +464,9 @@ pub fn run(
         module: None,
         channels: BTreeMap::new(),
         current: 0,
-        now: Instant::now(),
+        now: Now::virtual_start(Instant::now()),
+        net: Network::default(),
+        scripts: BTreeMap::new(),
     };
     let mut rec = Recorder {
         bless,
@@ -433,24 +506,75 @@ pub fn run(
                     Delivery::Bytewise => bytes.chunks(1).collect(),
                 };
                 for chunk in chunks {
-                    let out = runner.with_channel(|c, m, now| {
+                    let out = runner.with_channel(|c, m, now, net| {
                         let mut out = Vec::new();
-                        c.feed(m, chunk, now, &mut out);
+                        c.feed(m, chunk, *now, &mut out);
+                        settle(m, c, *now, net, &mut out);
                         out
                     })?;
                     rec.actual.extend_from_slice(&out);
                 }
             }
             Step::Wait(d) => {
-                runner.now += *d;
-                let out = runner.with_channel(|c, m, now| {
+                let out = runner.with_channel(|c, m, now, net| {
                     let mut out = Vec::new();
-                    c.poll(m, now, &mut out);
+                    advance(m, c, now, *d, net, &mut out);
                     out
                 })?;
                 rec.actual.extend_from_slice(&out);
             }
+            Step::Serve(..) | Step::Trickle(..) | Step::ServeEnd(..) => {
+                let (srv, script) = match step {
+                    Step::Serve(srv, ..) | Step::Trickle(srv, ..) | Step::ServeEnd(srv, _) => {
+                        (srv, server(srv).map_err(|e| format!("line {line}: {e}"))?)
+                    }
+                    _ => unreachable!("matched above"),
+                };
+                let _ = srv;
+                let entry = runner.scripts.entry(script.clone()).or_insert(Script {
+                    pieces: Vec::new(),
+                    end: ScriptEnd::Close,
+                });
+                match step {
+                    Step::Serve(_, ms, b) => entry
+                        .pieces
+                        .push((Duration::from_millis(*ms), b.clone())),
+                    Step::Trickle(_, ms, b) => {
+                        let start = entry.pieces.last().map_or(Duration::ZERO, |p| p.0);
+                        let t = Script::trickle(b, Duration::from_millis(*ms), ScriptEnd::Close);
+                        entry
+                            .pieces
+                            .extend(t.pieces.into_iter().map(|(at, b)| (start + at, b)));
+                    }
+                    Step::ServeEnd(_, how) => {
+                        entry.end = match how.as_str() {
+                            "hang" => ScriptEnd::Hang,
+                            "reset" => ScriptEnd::Reset,
+                            _ => ScriptEnd::Close,
+                        }
+                    }
+                    _ => {}
+                }
+                let script_now = entry.clone();
+                runner
+                    .net
+                    .scripted()
+                    .serve(&script.0, script.1, script_now);
+            }
+            Step::Connections(want) => {
+                let open = runner.net.scripted().open_connections();
+                if open != *want {
+                    return Err(format!(
+                        "line {line}: {open} scripted connections open, expected {want}"
+                    ));
+                }
+            }
             Step::Restart => {
+                // The process is gone, and its connections with it.
+                runner.net = Network::default();
+                for ((host, port), script) in &runner.scripts {
+                    runner.net.scripted().serve(host, *port, script.clone());
+                }
                 runner.channels.clear();
                 runner.module = None;
                 runner.current = 0;

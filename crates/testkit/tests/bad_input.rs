@@ -85,6 +85,54 @@ fn error_results_for_each_kind_of_bad_input() {
     }
 }
 
+/// Names are checked in bytes as well as characters before the `>` prompt: 128 `é` are 128
+/// characters but 256 bytes, more than one host file name holds, so they get 1638 at once and
+/// no payload is taken (regression: they got the prompt, then 23 after the payload). 248 ASCII
+/// characters and 255 bytes of multibyte characters go end to end.
+#[test]
+fn file_names_the_host_cannot_store_are_refused_before_the_prompt() {
+    let mut m = TestModule::new();
+    m.send(b"ATE0;+CMEE=1\r");
+    for name in ["é".repeat(128), "€".repeat(100)] {
+        let line = format!("AT+UDWNFILE=\"{name}\",3\r");
+        assert_eq!(m.send(line.as_bytes()), b"\r\n+CME ERROR: 1638\r\n");
+        assert_eq!(
+            m.send(b"AT\r"),
+            b"\r\nOK\r\n",
+            "command mode, not a payload"
+        );
+    }
+    for name in ["n".repeat(248), "€".repeat(85)] {
+        let mut answers = Vec::new();
+        for line in [
+            format!("AT+UDWNFILE=\"{name}\",3\r"),
+            "abc".to_string(),
+            "AT+ULSTFILE\r".to_string(),
+            format!("AT+URDFILE=\"{name}\"\r"),
+            format!("AT+UDELFILE=\"{name}\"\r"),
+            "AT+ULSTFILE\r".to_string(),
+        ] {
+            let mut out = m.send(line.as_bytes());
+            // A write may finish on the module's next poll.
+            out.extend(m.wait(Duration::ZERO));
+            answers.push(String::from_utf8(out).unwrap());
+        }
+        assert_eq!(
+            answers,
+            [
+                "\r\n>".to_string(),
+                "\r\nOK\r\n".to_string(),
+                format!("\r\n+ULSTFILE: \"{name}\"\r\n\r\nOK\r\n"),
+                format!("\r\n+URDFILE: \"{name}\",3,\"abc\"\r\n\r\nOK\r\n"),
+                "\r\nOK\r\n".to_string(),
+                "\r\n+ULSTFILE: \r\n\r\nOK\r\n".to_string(),
+            ],
+            "{} bytes",
+            name.len()
+        );
+    }
+}
+
 fn fragment() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         prop::collection::vec(any::<u8>(), 0..16),

@@ -202,7 +202,7 @@ pub(crate) fn execute(cmd: Cmd, at: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdRes
         }
         (Cmd::Cfun, Form::Test) => ctx.info(b"+CFUN: (0,1,4,15,16),(0-1)"),
         (Cmd::Clock, Form::Read) => {
-            let text = clock::format_cclk_zoned(ctx.module.clock_unix(), ctx.module.clock_zone());
+            let text = clock::format_cclk_zoned(ctx.clock_unix(), ctx.module.clock_zone());
             ctx.info_fmt(format_args!("+CCLK: \"{text}\""));
         }
         (Cmd::Clock, Form::Set(args)) => {
@@ -210,7 +210,7 @@ pub(crate) fn execute(cmd: Cmd, at: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdRes
             let text = r.string(32)?;
             r.finish()?;
             let (t, zone) = clock::parse_cclk_zoned(text).ok_or(CmeError::OperationNotSupported)?;
-            ctx.module.set_clock(t, zone);
+            ctx.module.set_clock(t, zone, ctx.now);
         }
         (Cmd::Clock, Form::Test) => {}
         (Cmd::Greeting, Form::Set(args)) => {

@@ -3,13 +3,24 @@
 //! Error mapping: an invalid name is `+CME ERROR: 1638` (FFS invalid filename), a missing file
 //! 1612 (FILE NOT FOUND), no room 1637, a payload stall 1649 (FFS TIMEOUT), a bad tag or a
 //! wrong argument 4.
+//!
+//! `+URDFILE` and `+URDBLOCK` answers are streamed from the file as the host reads them (see
+//! [`crate::Channel`]'s back-pressure): a 1 MiB file costs one chunk of memory, not a copy per
+//! pipelined read. An upload's commit (its fsync and rename) runs as a job off the module lock,
+//! so other channels are not held behind it.
 
 use sealcell_at::CmeError;
 use sealcell_at::args::ArgReader;
 use sealcell_at::format::push_decimal;
 use sealcell_at::syntax::Form;
 
-use super::{CmdResult, Ctx, Outcome, PayloadJob, PayloadTarget, storage_failure, undefined_form};
+use std::io::{Seek, SeekFrom};
+
+use super::{
+    CmdResult, Continuation, Ctx, Outcome, PayloadJob, PayloadTarget, Stream, storage_failure,
+    undefined_form,
+};
+use crate::job::DiskJob;
 use crate::fs::{FsError, MAX_NAME_LEN, Tag, Upload};
 
 /// The largest block `AT+URDBLOCK` returns at once.
@@ -99,8 +110,9 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
             let name = name(&mut r)?;
             let tag = tag(&mut r)?;
             r.finish()?;
-            let data = ctx.module.fs.read(tag, name).map_err(fs_error)?;
-            ctx.info(&data_line(b"+URDFILE: ", name, &data));
+            let reader = ctx.module.fs.reader(tag, name).map_err(fs_error)?;
+            let len = reader.len();
+            return Ok(stream(ctx, b"+URDFILE: ", name, Box::new(reader), len));
         }
         (Cmd::ReadBlock, Form::Set(args)) => {
             let mut r = args.reader();
@@ -108,12 +120,11 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
             let offset = r.int(0..=i64::MAX)?;
             let size = r.int(0..=MAX_READ_BLOCK as i64)?;
             r.finish()?;
-            let data = ctx
-                .module
-                .fs
-                .read_block(Tag::User, name, offset as u64, size as u64)
-                .map_err(fs_error)?;
-            ctx.info(&data_line(b"+URDBLOCK: ", name, &data));
+            let mut reader = ctx.module.fs.reader(Tag::User, name).map_err(fs_error)?;
+            let offset = (offset as u64).min(reader.len());
+            let len = (size as u64).min(reader.len() - offset);
+            reader.seek(SeekFrom::Start(offset)).map_err(storage_failure)?;
+            return Ok(stream(ctx, b"+URDBLOCK: ", name, Box::new(reader), len));
         }
         (Cmd::Delete, Form::Set(args)) => {
             let mut r = args.reader();
@@ -174,18 +185,31 @@ fn list(ctx: &mut Ctx<'_>, tag: Tag) -> Result<(), CmeError> {
     Ok(())
 }
 
-/// `<prefix>"<name>",<size>,"<raw bytes>"`: the data is raw, not escaped.
-fn data_line(prefix: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
-    let mut line = Vec::with_capacity(prefix.len() + name.len() + data.len() + 32);
-    line.extend_from_slice(prefix);
-    line.push(b'"');
-    line.extend_from_slice(name.as_bytes());
-    line.extend_from_slice(b"\",");
-    push_decimal(&mut line, data.len() as u64);
-    line.extend_from_slice(b",\"");
-    line.extend_from_slice(data);
-    line.push(b'"');
-    line
+/// Starts the answer `<prefix>"<name>",<size>,"<raw bytes>"` (the data raw, not escaped) and
+/// returns the stream that copies the bytes and closes the line.
+fn stream(
+    ctx: &mut Ctx<'_>,
+    prefix: &[u8],
+    name: &str,
+    reader: Box<dyn std::io::Read + Send>,
+    len: u64,
+) -> Outcome {
+    let mut head = Vec::with_capacity(prefix.len() + name.len() + 32);
+    if ctx.verbose() {
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(prefix);
+    head.push(b'"');
+    head.extend_from_slice(name.as_bytes());
+    head.extend_from_slice(b"\",");
+    push_decimal(&mut head, len);
+    head.extend_from_slice(b",\"");
+    ctx.raw(&head);
+    Outcome::Stream(Stream {
+        reader,
+        remaining: len,
+        suffix: b"\"\r\n",
+    })
 }
 
 struct FileTarget {
@@ -199,5 +223,14 @@ impl PayloadTarget for FileTarget {
 
     fn finish(self: Box<Self>, _ctx: &mut Ctx<'_>) -> Result<(), CmeError> {
         self.upload.commit().map_err(storage_failure)
+    }
+
+    fn conclude(self: Box<Self>, _ctx: &mut Ctx<'_>) -> CmdResult {
+        let upload = self.upload;
+        Ok(Outcome::Wait(DiskJob::new(move || {
+            let committed = upload.commit().map_err(storage_failure);
+            let then: Continuation = Box::new(move |_ctx: &mut Ctx<'_>| committed.map(|()| Outcome::Done));
+            Box::new(then)
+        })))
     }
 }

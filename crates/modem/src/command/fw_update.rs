@@ -2,9 +2,12 @@
 //! refused once sealed) and `+UFWSINSTALL` (a signature checked against a `VC` item, enabled
 //! only by the seal). The package is `FOAT/updatePackage.bin`.
 //!
-//! Every check happens before `OK`. Then the install is recorded in `fw/state.toml` (atomically:
-//! after a crash the module has the old firmware or the new one), the package is removed, the
-//! `+UUFWINSTALL` URCs report progress and 128 (success), and the module reboots.
+//! Every check happens before `OK`. The checks that read the whole package (its MD5, its
+//! SHA-256, the signature) run as a [`DiskJob`] off the module lock: other channels are served
+//! while a large package is hashed; this channel waits. Then, back on the channel, the install
+//! is recorded in `fw/state.toml` (atomically: after a crash the module has the old firmware or
+//! the new one), the package is removed, the `+UUFWINSTALL` URCs report progress and 128
+//! (success), and the module reboots.
 //!
 //! `+UFWUPD=3[,<baud>[,"<md5>"]]` answers `+UFWUPD: ONGOING`, then runs an Xmodem-1k receiver
 //! (`sealcell_at::xmodem`); the image replaces the package, then installs as `+UFWINSTALL`.
@@ -17,14 +20,15 @@ use sealcell_at::syntax::Form;
 use sealcell_fw::certificate::{ClockPolicy, SignerCertificate};
 use sealcell_fw::encoding::{SignatureFormat, decode_signature};
 use sealcell_fw::key::SignatureError;
-use sealcell_fw::verify::{VerifiedFirmware, VerifyError, verify_package};
+use sealcell_fw::verify::{VerifyError, verify_package};
 use sealcell_store::StoreError;
 use sealcell_store::credential::CredentialType;
 
 use super::security::store_error;
-use super::{CmdResult, Ctx, Outcome, storage_failure, undefined_form};
+use super::{CmdResult, Continuation, Ctx, Outcome, storage_failure, undefined_form};
 use crate::firmware::{InstallRecord, PACKAGE, UpdateMethod, package_version};
-use crate::fs::{FsError, Tag};
+use crate::fs::{FileReader, FsError, Tag};
+use crate::job::DiskJob;
 
 /// The longest signature text accepted (4096-bit RSA is 684 base64 or 1024 hex characters).
 ///
@@ -56,8 +60,17 @@ impl Cmd {
 
 /// How a package came to be trusted: only these two ways exist.
 enum Authority {
-    Signed(VerifiedFirmware, String),
-    Unsealed { method: UpdateMethod },
+    /// Its signature verified against the named `VC` item.
+    Signed(String),
+    /// The module is not sealed; installed by this method.
+    Unsealed(UpdateMethod),
+}
+
+/// What the disk job learned about the package, for the install record.
+struct Package {
+    size: u64,
+    version: Option<String>,
+    sha256: String,
 }
 
 pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
@@ -133,40 +146,53 @@ fn package_error(e: FsError) -> CmeError {
 fn md5_install(ctx: &mut Ctx<'_>, md5: Option<&str>) -> CmdResult {
     ctx.module
         .firmware_update_allowed(UpdateMethod::Md5Install)?;
-    let reader = ctx
-        .module
-        .fs
-        .reader(Tag::Foat, PACKAGE)
-        .map_err(package_error)?;
-    if let Some(want) = md5 {
-        if want.len() != 32 || !want.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let (reader, again) = package_readers(ctx)?;
+    let want = match md5 {
+        Some(m) if m.len() != 32 || !m.bytes().all(|b| b.is_ascii_hexdigit()) => {
             return Err(CmeError::OperationNotSupported);
         }
-        let mut hasher = Md5::new();
-        let mut reader = reader;
-        std::io::copy(&mut reader, &mut DigestWriter(&mut hasher)).map_err(storage_failure)?;
-        if hex::encode(hasher.finalize()) != want.to_ascii_lowercase() {
-            return Err(CmeError::FotaPackageDataCorrupted);
-        }
-    }
-    install(
-        ctx,
-        Authority::Unsealed {
-            method: UpdateMethod::Md5Install,
-        },
-    )
+        m => m.map(str::to_ascii_lowercase),
+    };
+    Ok(Outcome::Wait(DiskJob::new(move || {
+        let checked = hash_package(reader, again).and_then(|(md5, package)| {
+            if want.is_some_and(|want| want != md5) {
+                return Err(CmeError::FotaPackageDataCorrupted);
+            }
+            Ok(package)
+        });
+        installer(checked, Authority::Unsealed(UpdateMethod::Md5Install))
+    })))
 }
 
-struct DigestWriter<'a>(&'a mut Md5);
+/// Two readers of the package: one to hash, one to find its version.
+fn package_readers(ctx: &mut Ctx<'_>) -> Result<(FileReader, FileReader), CmeError> {
+    let fs = &ctx.module.fs;
+    let a = fs.reader(Tag::Foat, PACKAGE).map_err(package_error)?;
+    let b = fs.reader(Tag::Foat, PACKAGE).map_err(package_error)?;
+    Ok((a, b))
+}
 
-impl std::io::Write for DigestWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
+/// Reads the package once for its MD5 (hex) and SHA-256, and its `VERSION` entry.
+fn hash_package(mut reader: FileReader, again: FileReader) -> Result<(String, Package), CmeError> {
+    use sha2::Digest as _;
+    let size = reader.len();
+    let mut md5 = Md5::new();
+    let mut sha = sha2::Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = std::io::Read::read(&mut reader, &mut buf).map_err(storage_failure)?;
+        if n == 0 {
+            break;
+        }
+        Digest::update(&mut md5, &buf[..n]);
+        sha.update(&buf[..n]);
     }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    let package = Package {
+        size,
+        version: package_version(again),
+        sha256: hex::encode(sha.finalize()),
+    };
+    Ok((hex::encode(md5.finalize()), package))
 }
 
 fn signed_install(ctx: &mut Ctx<'_>, signature: &str, iname: &str) -> CmdResult {
@@ -190,59 +216,56 @@ fn signed_install(ctx: &mut Ctx<'_>, signature: &str, iname: &str) -> CmdResult 
     }
     let sig = decode_signature(signature.as_bytes(), SignatureFormat::Auto)
         .map_err(|_| CmeError::OperationNotSupported)?;
-    let reader = ctx
-        .module
-        .fs
-        .reader(Tag::Foat, PACKAGE)
-        .map_err(package_error)?;
-    let clock = ClockPolicy::At(ctx.module.clock_unix());
-    let verified = verify_package(reader, &sig, &cert, clock, |_| {}).map_err(|e| match e {
-        VerifyError::Signature(SignatureError::WrongLength { .. }) => {
-            CmeError::OperationNotSupported
-        }
-        VerifyError::Io(e) => storage_failure(e),
-        other => {
-            tracing::info!(certificate = iname, reason = %other, "firmware package refused");
-            CmeError::SecFwPackageNotValid
-        }
-    })?;
-    install(ctx, Authority::Signed(verified, iname.to_string()))
+    let (reader, again) = package_readers(ctx)?;
+    // Certificate validity is judged by the module clock at the command, not the host's.
+    let clock = ClockPolicy::At(ctx.clock_unix());
+    let iname = iname.to_string();
+    Ok(Outcome::Wait(DiskJob::new(move || {
+        let size = reader.len();
+        let checked = verify_package(reader, &sig, &cert, clock, |_| {})
+            .map(|verified| Package {
+                size,
+                version: package_version(again),
+                sha256: hex::encode(verified.sha256()),
+            })
+            .map_err(|e| match e {
+                VerifyError::Signature(SignatureError::WrongLength { .. }) => {
+                    CmeError::OperationNotSupported
+                }
+                VerifyError::Io(e) => storage_failure(e),
+                other => {
+                    tracing::info!(certificate = %iname, reason = %other, "firmware package refused");
+                    CmeError::SecFwPackageNotValid
+                }
+            });
+        installer(checked, Authority::Signed(iname))
+    })))
 }
 
-fn install(ctx: &mut Ctx<'_>, authority: Authority) -> CmdResult {
+/// The continuation of an install job: on the channel, under the module lock, the install
+/// when the checks passed, their error when not.
+fn installer(checked: Result<Package, CmeError>, authority: Authority) -> crate::job::Answer {
+    let then: Continuation = Box::new(move |ctx: &mut Ctx<'_>| install(ctx, checked?, authority));
+    Box::new(then)
+}
+
+fn install(ctx: &mut Ctx<'_>, package: Package, authority: Authority) -> CmdResult {
+    let time_unix = u64::try_from(ctx.clock_unix()).unwrap_or(0);
     let module = &mut *ctx.module;
-    let reader = module
-        .fs
-        .reader(Tag::Foat, PACKAGE)
-        .map_err(package_error)?;
-    let size = reader.len();
-    let new_version = package_version(reader);
-    let (method, sha256, signer) = match authority {
-        Authority::Signed(v, name) => ("UFWSINSTALL", hex::encode(v.sha256()), Some(name)),
-        Authority::Unsealed { method } => {
-            let reader = module
-                .fs
-                .reader(Tag::Foat, PACKAGE)
-                .map_err(package_error)?;
-            let (digest, _) =
-                sealcell_fw::hash::sha256_reader(reader, |_| {}).map_err(storage_failure)?;
-            let name = if method == UpdateMethod::Xmodem {
-                "UFWUPD"
-            } else {
-                "UFWINSTALL"
-            };
-            (name, hex::encode(digest), None)
-        }
+    let (method, signer) = match authority {
+        Authority::Signed(name) => ("UFWSINSTALL", Some(name)),
+        Authority::Unsealed(UpdateMethod::Xmodem) => ("UFWUPD", None),
+        Authority::Unsealed(_) => ("UFWINSTALL", None),
     };
     let mut next = module.firmware.state.clone();
-    if let Some(v) = &new_version {
+    if let Some(v) = &package.version {
         next.version = v.clone();
     }
     next.installs.push(InstallRecord {
-        time_unix: u64::try_from(module.clock_unix()).unwrap_or(0),
+        time_unix,
         version: next.version.clone(),
-        sha256,
-        size,
+        sha256: package.sha256,
+        size: package.size,
         method: method.to_string(),
         signer,
     });
@@ -292,16 +315,25 @@ impl XmodemJob {
             Status::Failed(_) | Status::Receiving => return Err(CmeError::CommandTimeout),
         }
         let upload = self.upload.take().ok_or(CmeError::MemoryFailure)?;
-        upload.commit().map_err(storage_failure)?;
         let got = hex::encode(std::mem::take(&mut self.hasher).finalize());
         if self.md5.as_ref().is_some_and(|want| *want != got) {
+            // The image stays out: the old package (if any) is kept.
             return Err(CmeError::FotaPackageDataCorrupted);
         }
-        install(
-            ctx,
-            Authority::Unsealed {
-                method: UpdateMethod::Xmodem,
-            },
-        )
+        let fs = ctx.module.fs.clone();
+        // The commit (fsync, rename) and the hashing of the image run off the module lock.
+        Ok(Outcome::Wait(DiskJob::new(move || {
+            let checked = upload
+                .commit()
+                .map_err(storage_failure)
+                .and_then(|()| {
+                    let a = fs.reader(Tag::Foat, PACKAGE).map_err(package_error)?;
+                    let b = fs.reader(Tag::Foat, PACKAGE).map_err(package_error)?;
+                    hash_package(a, b)
+                })
+                .map(|(_, package)| package);
+            installer(checked, Authority::Unsealed(UpdateMethod::Xmodem))
+        })))
     }
+
 }

@@ -1,8 +1,12 @@
 //! `+UHTTP`, `+UHTTPC`, `+UHTTPER` (at-contract §5; application note §4.1): the HTTP(S) client.
 //!
 //! `+UHTTP` configures one of four volatile profiles; `+UHTTPC` starts a request and answers `OK`
-//! at once, the result arriving later as `+UUHTTPCR` (see [`crate::http_client`]); `+UHTTPER`
-//! reads the last error of a profile (codes in docs/uhttper.md).
+//! at once, the result arriving later as `+UUHTTPCR`; `+UHTTPER` reads the last error of a
+//! profile (codes in docs/uhttper.md).
+//!
+//! A request is a [`NetJob`] for the edge's connector: this module formats it
+//! ([`crate::http::wire`]), opens the file the response goes to and sets the deadline (op 7,
+//! for the whole exchange); the engine fails the request when the deadline passes.
 
 use std::time::Duration;
 
@@ -15,7 +19,10 @@ use zeroize::Zeroizing;
 use super::{CmdResult, Ctx, Outcome, undefined_form};
 use crate::firmware::PACKAGE;
 use crate::fs::{Tag, validate_name};
-use crate::http_client::{HTTP_PROFILES, HttpProfile, Job, OwnedTls, Spec, err, run};
+use crate::http::sink::ResponseSink;
+use crate::http::wire::{Request, request_bytes};
+use crate::http::{HTTP_PROFILES, HttpProfile, InFlight, err};
+use crate::job::{Abandoned, NetJob, Target, TlsSettings};
 
 /// The HTTP commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,8 +53,11 @@ const PATH: usize = 128;
 const HEADER: usize = 256;
 /// Longest `+UHTTPC=...,5` data.
 const DATA: usize = 1024;
-/// Requests that may run at once (one per profile on the real module).
-const MAX_JOBS: usize = HTTP_PROFILES;
+/// The largest file `+UHTTPC` commands 3 and 4 send (PUT, POST a file).
+///
+/// # Security
+/// The request is built in memory: a 1 GiB file would take the module with it.
+pub const MAX_SEND_FILE: u64 = 1 << 20;
 
 pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
     match (cmd, form) {
@@ -217,6 +227,13 @@ fn request(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> Result<(), CmeError> {
         3 | 4 => {
             let name = string(&mut r, PATH)?.to_string();
             let ctype = content_type(&mut r)?;
+            match ctx.module.fs.size(Tag::User, &name) {
+                Ok(n) if n > MAX_SEND_FILE => {
+                    ctx.module.http.errors[p] = err::TOO_LARGE;
+                    return Err(CmeError::OperationNotAllowed);
+                }
+                _ => {}
+            }
             match ctx.module.fs.read(Tag::User, &name) {
                 Ok(b) => Some((b, ctype)),
                 Err(_) => {
@@ -233,8 +250,7 @@ fn request(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> Result<(), CmeError> {
         _ => None,
     };
     r.finish()?;
-    if ctx.module.http.jobs.len() >= MAX_JOBS || ctx.module.http.jobs.iter().any(|j| j.profile == p)
-    {
+    if ctx.module.http.is_busy(p) {
         return Err(CmeError::OperationNotAllowed);
     }
     let prof = ctx.module.http.profiles[p].clone();
@@ -259,44 +275,49 @@ fn request(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> Result<(), CmeError> {
     } else {
         format!("{host}:{port}")
     };
+    let headers: Vec<(String, String)> = prof.headers.iter().flatten().cloned().collect();
+    let request = request_bytes(&Request {
+        method,
+        path: &path,
+        host: &host_header,
+        basic_auth: (prof.auth == 1).then(|| (prof.user.as_str(), prof.password.as_str())),
+        headers: &headers,
+        body: body.as_ref().map(|(b, t)| (b.as_slice(), t.as_str())),
+    });
     let free = ctx.module.fs.free().map_err(super::storage_failure)?;
     let upload = ctx
         .module
         .fs
         .begin_replace(tag, &file)
         .map_err(|_| CmeError::MemoryFailure)?;
-    let spec = Spec {
-        host,
-        port,
-        tls,
-        method,
-        path,
-        host_header,
-        basic: (prof.auth == 1).then(|| (prof.user.clone(), prof.password.clone())),
-        headers: prof.headers.iter().flatten().cloned().collect(),
-        body,
-        timeout: Duration::from_secs(u64::from(prof.timeout)),
-        max: free,
-        fota: cmd == 100,
-        upload,
-    };
-    let handle = std::thread::Builder::new()
-        .name(format!("uhttpc-{p}"))
-        .spawn(move || run(spec))
-        .map_err(|_| CmeError::MemoryFailure)?;
-    ctx.module.http.errors[p] = err::NONE;
-    ctx.module.http.jobs.push(Job {
-        channel: ctx.channel,
-        profile: p,
-        cmd,
-        handle,
+    // Op 7 bounds the whole exchange, not each read: a server that trickles cannot hold the
+    // profile past it (op 7 is at most 3600 s, its default 180 s).
+    let deadline = ctx.now.mono() + Duration::from_secs(u64::from(prof.timeout));
+    let abandoned = Abandoned::default();
+    let sink = ResponseSink::new(method, free, upload, cmd == 100, abandoned.clone());
+    let id = ctx.module.start_net_job(NetJob {
+        target: Target { host, port, tls },
+        request,
+        deadline,
+        sink,
     });
+    ctx.module.http.errors[p] = err::NONE;
+    ctx.module.http.in_flight.insert(
+        id,
+        InFlight {
+            channel: ctx.channel,
+            profile: p,
+            cmd,
+            deadline,
+            abandoned,
+        },
+    );
     Ok(())
 }
 
 /// The TLS settings of a `+USECPRF` profile, with its credentials read (and decrypted, in memory
 /// only) from the store. A named credential that is missing fails the command at once.
-fn tls_settings(ctx: &mut Ctx<'_>, sp: usize) -> Result<OwnedTls, CmeError> {
+fn tls_settings(ctx: &mut Ctx<'_>, sp: usize) -> Result<TlsSettings, CmeError> {
     let prof = ctx.module.security_profile(sp);
     let store = ctx.module.store();
     let fetch =
@@ -309,7 +330,8 @@ fn tls_settings(ctx: &mut Ctx<'_>, sp: usize) -> Result<OwnedTls, CmeError> {
                 .map(Some)
                 .map_err(|_| CmeError::OperationNotAllowed)
         };
-    Ok(OwnedTls {
+    let now_unix = ctx.clock_unix();
+    Ok(TlsSettings {
         validation: prof.validation,
         min_tls: prof.min_tls,
         cipher: prof.cipher.iana(),
@@ -319,5 +341,6 @@ fn tls_settings(ctx: &mut Ctx<'_>, sp: usize) -> Result<OwnedTls, CmeError> {
         client_cert: fetch(CredentialType::ClientCertificate, &prof.client_cert)?,
         client_key: fetch(CredentialType::ClientPrivateKey, &prof.client_key)?,
         pin: fetch(CredentialType::ServerCertificate, &prof.pin_name)?.map(|d| (d, prof.pin_level)),
+        now_unix,
     })
 }

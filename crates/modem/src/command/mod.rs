@@ -1,7 +1,9 @@
 //! The commands, organised like the u-blox AT manual's chapters. [`Command`] is the one
 //! dispatch point: a name maps to exactly one variant (or [`Command::Unknown`]), and each
 //! chapter module parses its arguments and answers with a response value: information lines
-//! written through [`Ctx`], then an [`Outcome`] or a `+CME ERROR`. Handlers never see a socket.
+//! written through [`Ctx`], then an [`Outcome`] or a `+CME ERROR`. Handlers never see a socket,
+//! start a thread or read a clock: long work leaves as a job ([`crate::job`]), and the time is
+//! [`Ctx::now`].
 
 pub mod control;
 pub mod file_system;
@@ -16,13 +18,14 @@ pub mod sim;
 pub mod tls_profile;
 
 use std::io::Write;
-use std::time::Instant;
 
 use sealcell_at::CmeError;
 use sealcell_at::format::ChannelSettings;
 use sealcell_at::syntax::{AtCommand, Form};
 
+use crate::job::DiskJob;
 use crate::module::{ChannelId, Module};
+use crate::time::Now;
 
 /// Every command the module knows, by manual chapter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +99,25 @@ pub(crate) enum Outcome {
     RebootAfter(Vec<Vec<u8>>),
     /// Run an Xmodem-1k receive (`AT+UFWUPD`); the final result comes when it ends.
     Xmodem(Box<fw_update::XmodemJob>),
+    /// Run this off the module lock; the command ends with what its continuation returns.
+    /// Input waits meanwhile.
+    Wait(DiskJob),
+    /// Stream these bytes into the answer (chunk by chunk, as the host reads), then `OK`.
+    Stream(Stream),
+}
+
+/// What runs on the channel once a [`DiskJob`] is done: under the module lock, with the
+/// channel's context, ending the command that started the job.
+pub(crate) type Continuation = Box<dyn FnOnce(&mut Ctx<'_>) -> CmdResult + Send>;
+
+/// A long answer read from a file as the host takes it (`+URDFILE`, `+URDBLOCK`): never more
+/// than one chunk in memory.
+pub(crate) struct Stream {
+    pub(crate) reader: Box<dyn std::io::Read + Send>,
+    /// Bytes still to copy from `reader`.
+    pub(crate) remaining: u64,
+    /// Written after the last byte (the closing quote and line end).
+    pub(crate) suffix: &'static [u8],
 }
 
 /// A raw payload a command waits for after its prompt.
@@ -111,6 +133,11 @@ pub(crate) trait PayloadTarget: Send {
     fn write(&mut self, bytes: &[u8]);
     /// Called once every byte has arrived; may write information lines.
     fn finish(self: Box<Self>, ctx: &mut Ctx<'_>) -> Result<(), CmeError>;
+    /// How the command ends: [`PayloadTarget::finish`]'s result, unless the target has long
+    /// work left and ends with a job to wait for (a file's commit, off the module lock).
+    fn conclude(self: Box<Self>, ctx: &mut Ctx<'_>) -> CmdResult {
+        self.finish(ctx).map(|()| Outcome::Done)
+    }
 }
 
 pub(crate) type CmdResult = Result<Outcome, CmeError>;
@@ -121,8 +148,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) channel: ChannelId,
     pub(crate) settings: &'a mut ChannelSettings,
     out: &'a mut Vec<u8>,
-    #[allow(dead_code)]
-    pub(crate) now: Instant,
+    /// The time (monotonic and wall) of the input being answered.
+    pub(crate) now: Now,
 }
 
 impl<'a> Ctx<'a> {
@@ -131,7 +158,7 @@ impl<'a> Ctx<'a> {
         channel: ChannelId,
         settings: &'a mut ChannelSettings,
         out: &'a mut Vec<u8>,
-        now: Instant,
+        now: Now,
     ) -> Self {
         Ctx {
             module,
@@ -148,6 +175,21 @@ impl<'a> Ctx<'a> {
         change: impl FnOnce(&mut crate::nvm::Nvm),
     ) -> Result<(), CmeError> {
         self.module.nvm.update(change).map_err(storage_failure)
+    }
+
+    /// Writes bytes as they are (the start of a streamed answer).
+    pub(crate) fn raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Whether information lines start with a line end (`ATV1`).
+    pub(crate) fn verbose(&self) -> bool {
+        self.settings.verbose
+    }
+
+    /// The module clock (`+CCLK`), seconds since the Unix epoch.
+    pub(crate) fn clock_unix(&self) -> i64 {
+        self.module.clock_unix(self.now)
     }
 
     /// Writes one information line.

@@ -354,12 +354,12 @@ mod tests {
     fn module(dir: &std::path::Path) -> Module {
         let mut config = ModuleConfig::new(dir);
         config.kdf = sealcell_store::crypto::KdfPolicy::INSECURE_FAST_FOR_TESTS;
-        Module::open(config).unwrap()
+        Module::open(config, crate::Now::virtual_start(Instant::now())).unwrap()
     }
 
     fn at(m: &mut Module, c: &mut Channel, line: &str) -> String {
         let mut out = Vec::new();
-        c.feed(m, format!("{line}\r").as_bytes(), Instant::now(), &mut out);
+        c.feed(m, format!("{line}\r").as_bytes(), crate::Now::virtual_start(Instant::now()), &mut out);
         String::from_utf8(out).unwrap()
     }
 

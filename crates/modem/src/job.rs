@@ -1,0 +1,315 @@
+//! Long work as jobs: what a command hands to the edge instead of doing it on the AT engine.
+//!
+//! A handler never opens a socket, starts a thread or waits. When a command needs the network
+//! (`+UHTTPC`) it queues a [`NetJob`]; when it needs a long stretch of disk or CPU (hashing and
+//! verifying a firmware package, committing a large upload) it queues a [`DiskJob`]. The edge
+//! takes them with [`crate::Module::take_work`]:
+//!
+//! - net jobs go to a [`Connector`] (the transport layer's, over real sockets; testkit's, a
+//!   scripted server on virtual time), which connects, sends [`NetJob::request`], pushes every
+//!   byte the server sends into [`NetJob::receive`] and ends with [`NetJob::finish`];
+//! - disk jobs run off the module lock ([`DiskJob::run`]).
+//!
+//! Either way the edge reports the end with [`crate::Module::finish_job`], which records the
+//! result, queues URCs and wakes the channel that asked. Deadlines are the engine's: a request
+//! whose `+UHTTP` op 7 time has passed is failed by the next poll and its job cancelled, so a
+//! trickling server cannot hold a profile. A reboot cancels every job.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use zeroize::Zeroizing;
+
+use crate::http::sink::{HttpDone, ResponseSink};
+
+/// What a disk job hands back: the continuation of the command that waits for it, opaque
+/// here (the module routes it to its channel without knowing what it is; the channel runs it).
+pub(crate) type Answer = Box<dyn std::any::Any + Send>;
+
+/// Identifies one job for as long as the process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub u64);
+
+/// A job the edge must run.
+#[derive(Debug)]
+pub struct Job {
+    /// Its id, for [`crate::Module::finish_job`] and [`Connector::cancel`].
+    pub id: JobId,
+    /// The work.
+    pub work: Work,
+}
+
+/// What a job does.
+#[derive(Debug)]
+pub enum Work {
+    /// Network work, for a [`Connector`].
+    Net(NetJob),
+    /// Disk or CPU work, run off the module lock.
+    Disk(DiskJob),
+}
+
+/// What the edge takes from the module after each call: jobs to start and jobs to stop.
+#[derive(Debug, Default)]
+pub struct Dispatch {
+    /// Jobs to start.
+    pub start: Vec<Job>,
+    /// Jobs to stop at once, closing their connections (deadline passed, reboot).
+    pub cancel: Vec<JobId>,
+}
+
+impl Dispatch {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.start.is_empty() && self.cancel.is_empty()
+    }
+}
+
+/// Where the module's network work runs. The transport layer implements it over real sockets;
+/// testkit with a scripted server on virtual time.
+pub trait Connector {
+    /// Starts `job`: connect to [`NetJob::target`], send [`NetJob::request`], push what the
+    /// server sends to [`NetJob::receive`] until it says [`Flow::Done`] or the connection ends,
+    /// then report [`NetJob::finish`] through [`crate::Module::finish_job`].
+    fn start(&mut self, id: JobId, job: NetJob);
+    /// Stops job `id` and closes its connection; its end is not reported.
+    fn cancel(&mut self, id: JobId);
+}
+
+/// Hands a [`Dispatch`] to `connector` (net jobs) and returns the disk jobs, which the caller
+/// runs off the module lock.
+pub fn dispatch(work: Dispatch, connector: &mut dyn Connector) -> Vec<(JobId, DiskJob)> {
+    for id in work.cancel {
+        connector.cancel(id);
+    }
+    let mut disk = Vec::new();
+    for job in work.start {
+        match job.work {
+            Work::Net(net) => connector.start(job.id, net),
+            Work::Disk(d) => disk.push((job.id, d)),
+        }
+    }
+    disk
+}
+
+/// The server to reach.
+#[derive(Debug)]
+pub struct Target {
+    /// Host name or address, as the profile gives it.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// TLS, when the profile asks for it.
+    pub tls: Option<TlsSettings>,
+}
+
+/// The TLS settings of a `+USECPRF` profile, with its credentials read (and decrypted, in
+/// memory only) from the store. `Debug` shows which credentials are present, never their bytes.
+#[derive(Default)]
+pub struct TlsSettings {
+    /// Certificate validation level (0 none .. 3 with dates).
+    pub validation: u8,
+    /// Minimum TLS version (0 any, 1 TLS 1.0, 2 TLS 1.1, 3 TLS 1.2).
+    pub min_tls: u8,
+    /// One IANA cipher suite, or the automatic list.
+    pub cipher: Option<u16>,
+    /// The name to check the server certificate against (empty: the server's).
+    pub hostname: String,
+    /// Server Name Indication (empty: none).
+    pub sni: String,
+    /// The trusted root, DER.
+    pub root: Option<Zeroizing<Vec<u8>>>,
+    /// The client certificate, DER.
+    pub client_cert: Option<Zeroizing<Vec<u8>>>,
+    /// The client private key, DER.
+    pub client_key: Option<Zeroizing<Vec<u8>>>,
+    /// The pinned server certificate (DER) and pinning level.
+    pub pin: Option<(Zeroizing<Vec<u8>>, u8)>,
+    /// The module clock, seconds since the Unix epoch: certificate dates are checked against
+    /// it, not against the host's clock.
+    pub now_unix: i64,
+}
+
+impl std::fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("validation", &self.validation)
+            .field("min_tls", &self.min_tls)
+            .field("cipher", &self.cipher)
+            .field("hostname", &self.hostname)
+            .field("sni", &self.sni)
+            .field("root", &self.root.is_some())
+            .field("client_cert", &self.client_cert.is_some())
+            .field("client_key", &self.client_key.is_some())
+            .field("pin", &self.pin.as_ref().map(|(_, level)| level))
+            .field("now_unix", &self.now_unix)
+            .finish()
+    }
+}
+
+/// How much more a net job wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep reading.
+    More,
+    /// The response is whole (or refused): stop reading and call [`NetJob::finish`].
+    Done,
+}
+
+/// Why the connection of a net job ended without the response being whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetFailure {
+    /// The server name did not resolve.
+    Dns,
+    /// No connection could be made.
+    Connect,
+    /// The connection or handshake took too long.
+    Timeout,
+    /// The TLS handshake or a certificate check failed (the reason is logged, not shown).
+    Tls(String),
+    /// Reading or writing failed after the connection was made.
+    Io,
+}
+
+/// How the connection of a net job ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetEnd {
+    /// The server closed the connection, or the job said [`Flow::Done`].
+    Closed,
+    /// It failed.
+    Failed(NetFailure),
+}
+
+/// One HTTP exchange for a [`Connector`].
+#[derive(Debug)]
+pub struct NetJob {
+    /// Where to connect.
+    pub target: Target,
+    /// The bytes to send once connected.
+    pub request: Vec<u8>,
+    /// When the engine gives up (informative: the engine enforces it itself).
+    pub deadline: Instant,
+    pub(crate) sink: ResponseSink,
+}
+
+impl NetJob {
+    /// Takes bytes the server sent. Cheap and never blocking apart from writing to the
+    /// module's file system.
+    pub fn receive(&mut self, bytes: &[u8]) -> Flow {
+        self.sink.receive(bytes)
+    }
+
+    /// Ends the job: stores the response (or discards it) and returns what to report.
+    pub fn finish(self, end: NetEnd) -> JobDone {
+        JobDone(Done::Net(self.sink.finish(end)))
+    }
+}
+
+/// Disk or CPU work that must not hold the module: it returns what to do, under the module
+/// lock, on the channel that waits for it.
+pub struct DiskJob {
+    run: Box<dyn FnOnce() -> Answer + Send>,
+}
+
+impl std::fmt::Debug for DiskJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DiskJob")
+    }
+}
+
+impl DiskJob {
+    pub(crate) fn new(run: impl FnOnce() -> Answer + Send + 'static) -> DiskJob {
+        DiskJob { run: Box::new(run) }
+    }
+
+    /// Does the work (off the module lock).
+    pub fn run(self) -> JobDone {
+        JobDone(Done::Disk((self.run)()))
+    }
+}
+
+/// The end of a job, to give to [`crate::Module::finish_job`].
+pub struct JobDone(pub(crate) Done);
+
+impl std::fmt::Debug for JobDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Done::Net(d) => f.debug_tuple("JobDone::Net").field(d).finish(),
+            Done::Disk(_) => f.write_str("JobDone::Disk"),
+        }
+    }
+}
+
+pub(crate) enum Done {
+    Net(HttpDone),
+    Disk(Answer),
+}
+
+/// A flag shared by the engine and a job: set when the engine has given up on it, so a job
+/// that ends late does not commit its file.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Abandoned(Arc<AtomicBool>);
+
+impl Abandoned {
+    pub(crate) fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A connector for hosts with no network: every exchange fails as if nothing answered (the
+/// fuzzer, and tests that never reach a server).
+#[derive(Debug, Default)]
+pub struct NoNetwork {
+    failed: Vec<(JobId, JobDone)>,
+}
+
+impl Connector for NoNetwork {
+    fn start(&mut self, id: JobId, job: NetJob) {
+        self.failed
+            .push((id, job.finish(NetEnd::Failed(NetFailure::Connect))));
+    }
+
+    fn cancel(&mut self, _id: JobId) {}
+}
+
+impl NoNetwork {
+    /// The ends of the exchanges started since the last call.
+    pub fn take_ended(&mut self) -> Vec<(JobId, JobDone)> {
+        std::mem::take(&mut self.failed)
+    }
+}
+
+/// Drives `channel` to rest on one thread: runs the module's disk jobs inline, fails its
+/// network jobs ([`NoNetwork`]), and polls until the channel has nothing more to say. Output
+/// accumulates in `out` (the output limit applies per poll, so `out` is drained into the
+/// returned bytes between polls). For synchronous callers: unit tests, the fuzzer, scripts.
+pub fn settle(
+    module: &mut crate::Module,
+    channel: &mut crate::Channel,
+    now: crate::Now,
+    out: &mut Vec<u8>,
+) {
+    let mut network = NoNetwork::default();
+    let mut answer = std::mem::take(out);
+    let mut step = Vec::new();
+    loop {
+        let work = module.take_work();
+        let idle = work.is_empty() && !channel.has_more();
+        for (id, job) in dispatch(work, &mut network) {
+            module.finish_job(id, job.run());
+        }
+        for (id, done) in network.take_ended() {
+            module.finish_job(id, done);
+        }
+        if idle {
+            break;
+        }
+        channel.poll(module, now, &mut step);
+        answer.append(&mut step);
+    }
+    *out = answer;
+}
