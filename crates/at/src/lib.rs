@@ -10,6 +10,7 @@
 //! | Write responses honouring `ATE`/`ATV`/`ATQ`/`AT+CMEE` | [`format::ChannelSettings`] |
 //! | Count a raw payload after `>` with its timeout | [`payload::PayloadReceiver`] |
 //! | The one `+CME ERROR` table | [`cme::CmeError`] |
+//! | Build or parse `+USECPRF`, `+USECMNG`, `+USECCFG`, `+UHTTP...` lines as types | [`commands`] |
 //! | Digest the module's output on the host side | [`dte::Digester`] |
 //!
 //! ```
@@ -22,6 +23,7 @@
 
 pub mod args;
 pub mod cme;
+pub mod commands;
 pub mod dte;
 pub mod format;
 pub mod fuzzing;

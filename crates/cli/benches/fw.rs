@@ -169,10 +169,13 @@ fn main() {
     // 2. AT+UFWSINSTALL on 256 MiB, in-process on a real data directory.
     let module_dir = dir.join("module");
     let mut module =
-        sealcell_modem::Module::open(sealcell_testkit::test_config(&module_dir)).unwrap();
+        sealcell_modem::Module::open(
+            sealcell_testkit::test_config(&module_dir),
+            sealcell_testkit::virtual_now(),
+        )
+        .unwrap();
     let mut ch = sealcell_modem::Channel::new(&mut module);
     let mut out = Vec::new();
-    let now = Instant::now();
     let generated =
         sealcell_fw::keygen::generate(sealcell_fw::keygen::KeyAlgorithm::Rsa(2048), "Bench", 30)
             .unwrap();
@@ -181,19 +184,9 @@ fn main() {
     std::fs::write(dir.join("vc.pub"), &generated.public_key_pem).unwrap();
     std::fs::write(dir.join("vc.key"), generated.private_key_pem.as_bytes()).unwrap();
     let pem = generated.certificate_pem.as_bytes();
-    ch.feed(
-        &mut module,
-        b"ATE0;+CMEE=1;+USECCFG=0,1,\"pw\"\r",
-        now,
-        &mut out,
-    );
-    ch.feed(
-        &mut module,
-        format!("AT+USECMNG=0,4,\"VC\",{}\r", pem.len()).as_bytes(),
-        now,
-        &mut out,
-    );
-    ch.feed(&mut module, pem, now, &mut out);
+    out.extend_from_slice(sealcell_testkit::at(&mut module, &mut ch, b"ATE0;+CMEE=1;+USECCFG=0,1,\"pw\"\r").as_bytes());
+    out.extend_from_slice(sealcell_testkit::at(&mut module, &mut ch, format!("AT+USECMNG=0,4,\"VC\",{}\r", pem.len()).as_bytes()).as_bytes());
+    out.extend_from_slice(sealcell_testkit::at(&mut module, &mut ch, pem).as_bytes());
     let package = module_dir.join("fs/FOAT/updatePackage.bin");
     let mut at_times = Vec::new();
     let mut os_times = Vec::new();
@@ -222,12 +215,7 @@ fn main() {
         ));
         out.clear();
         let t = Instant::now();
-        ch.feed(
-            &mut module,
-            format!("AT+UFWSINSTALL=\"{b64}\",\"VC\"\r").as_bytes(),
-            Instant::now(),
-            &mut out,
-        );
+        out.extend_from_slice(sealcell_testkit::at(&mut module, &mut ch, format!("AT+UFWSINSTALL=\"{b64}\",\"VC\"\r").as_bytes()).as_bytes());
         at_times.push(t.elapsed());
         assert!(
             String::from_utf8_lossy(&out).ends_with("+UUFWINSTALL: 128\r\n"),
@@ -235,7 +223,7 @@ fn main() {
             String::from_utf8_lossy(&out)
         );
         out.clear();
-        ch.feed(&mut module, b"ATE0;+CMEE=1\r", Instant::now(), &mut out);
+        out.extend_from_slice(sealcell_testkit::at(&mut module, &mut ch, b"ATE0;+CMEE=1\r").as_bytes());
     }
     let (at, ov) = (median(at_times), median(os_times));
     println!();

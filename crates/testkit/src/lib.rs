@@ -43,9 +43,14 @@ pub fn test_config(dir: &Path) -> ModuleConfig {
     c
 }
 
-/// The start of a virtual clock: now on the monotonic clock, 2026-12-01 00:00 UTC on the wall.
+/// The start of a virtual clock, at the host's time (so certificates made by a test, valid
+/// from now, are valid to the module); from then on it moves only when the test says so.
+/// Transcripts start at the fixed [`sealcell_modem::time::VIRTUAL_EPOCH_UNIX_MS`] instead.
 pub fn virtual_now() -> Now {
-    Now::virtual_start(Instant::now())
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Now::new(Instant::now(), unix_ms)
 }
 
 /// Opens the module in `dir` with [`test_config`] and a channel set to `ATE0;+CMEE=1` (the

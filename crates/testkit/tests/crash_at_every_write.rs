@@ -10,7 +10,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use sealcell_modem::{Channel, Module};
 use sealcell_store::{CrashMode, SimStorage, Storage};
@@ -18,18 +17,19 @@ use sealcell_testkit::test_config;
 
 fn boot(disk: &SimStorage) -> Result<(Module, Channel), String> {
     let mut module =
-        Module::open_with_storage(test_config(Path::new("sim")), Arc::new(disk.clone()))
-            .map_err(|e| e.to_string())?;
+        Module::open_with_storage(
+            test_config(Path::new("sim")),
+            Arc::new(disk.clone()),
+            sealcell_testkit::virtual_now(),
+        )
+        .map_err(|e| e.to_string())?;
     let mut channel = Channel::new(&mut module);
-    let mut out = Vec::new();
-    channel.feed(&mut module, b"ATE0\r", Instant::now(), &mut out);
+    sealcell_testkit::at(&mut module, &mut channel, b"ATE0\r");
     Ok((module, channel))
 }
 
 fn send(m: &mut Module, c: &mut Channel, input: &[u8]) -> String {
-    let mut out = Vec::new();
-    c.feed(m, input, Instant::now(), &mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    sealcell_testkit::at(m, c, input)
 }
 
 struct Scenario {
@@ -288,14 +288,8 @@ fn a_stale_upload_is_removed_at_boot_even_when_a_directory_sync_made_it_durable(
     let mut other = Channel::new(&mut m);
     assert!(send(&mut m, &mut c, b"AT+UDWNFILE=\"slow\",10\r").ends_with(">"));
     send(&mut m, &mut c, b"12345");
-    let mut out = Vec::new();
-    other.feed(
-        &mut m,
-        b"AT+UDWNFILE=\"fast\",1\rx",
-        Instant::now(),
-        &mut out,
-    );
-    assert!(String::from_utf8_lossy(&out).ends_with("\r\nOK\r\n"));
+    let out = sealcell_testkit::at(&mut m, &mut other, b"AT+UDWNFILE=\"fast\",1\rx");
+    assert!(out.ends_with("\r\nOK\r\n"));
     drop((m, c, other));
     let after = disk.crash(CrashMode::LoseUnsynced);
     assert_eq!(

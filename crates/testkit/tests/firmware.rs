@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
-use std::time::Instant;
 
 use base64::Engine;
 use md5::Digest;
@@ -232,7 +231,7 @@ fn sealed_signed_install_and_every_refusal() {
         "\r\n+CME ERROR: 1675\r\n",
         "expired"
     );
-    let now = sealcell_modem::clock::format_cclk(sealcell_modem::now_unix() as i64);
+    let now = sealcell_modem::clock::format_cclk(m.now().unix());
     at(&mut m, &mut c, format!("AT+CCLK=\"{now}\"\r").as_bytes());
     // Nothing was installed by any of that: same version, package kept.
     assert!(at(&mut m, &mut c, b"AT+CGMR\r").contains("\r\n17.00\r\n"));
@@ -269,7 +268,7 @@ fn sealed_signed_install_and_every_refusal() {
     assert_eq!(state.matches("method = \"UFWSINSTALL\"").count(), 2);
 }
 
-fn wait(m: &mut Module, c: &mut Channel, t: Instant) -> String {
+fn wait(m: &mut Module, c: &mut Channel, t: sealcell_modem::Now) -> String {
     let mut out = Vec::new();
     c.poll(m, t, &mut out);
     String::from_utf8_lossy(&out).into_owned()
@@ -353,7 +352,7 @@ fn ufwupd_md5_mismatch_keeps_the_image_and_installs_nothing() {
 fn ufwupd_gives_up_after_ten_starts_and_is_refused_once_sealed() {
     let dir = tempfile::tempdir().unwrap();
     let (mut m, mut c) = boot(dir.path());
-    let t0 = Instant::now();
+    let t0 = m.now();
     assert_eq!(
         at(&mut m, &mut c, b"AT+UFWUPD=3\r"),
         "\r\n+UFWUPD: ONGOING\r\nC"
@@ -363,7 +362,7 @@ fn ufwupd_gives_up_after_ten_starts_and_is_refused_once_sealed() {
         seen.push_str(&wait(
             &mut m,
             &mut c,
-            t0 + std::time::Duration::from_secs(s),
+            t0.after(std::time::Duration::from_secs(s)),
         ));
     }
     assert_eq!(

@@ -14,7 +14,7 @@ fn engine_corpus() {
     let tmp = tempfile::tempdir().unwrap();
     let mut config = test_config(tmp.path());
     config.fs_capacity = 1 << 20;
-    let mut module = Module::open(config).unwrap();
+    let mut module = Module::open(config, sealcell_testkit::virtual_now()).unwrap();
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let data = std::fs::read(entry.unwrap().path()).unwrap();

@@ -67,7 +67,8 @@ fn answer<S: Read + Write>(s: &mut S, response: &[u8]) -> Vec<u8> {
 }
 
 fn module() -> TestModule {
-    let mut m = TestModule::new();
+    // Real servers on loopback: the module's requests make real connections.
+    let mut m = TestModule::with_real_network();
     m.send(b"ATE0;+CMEE=1\r");
     m
 }

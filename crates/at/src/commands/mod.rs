@@ -315,8 +315,7 @@ impl<const MAX: usize> Secret<MAX> {
     }
 
     pub(crate) fn read_opt(r: &mut ArgReader<'_>) -> Result<Option<Self>, ArgError> {
-        Ok(r
-            .opt_string_chars(MAX)?
+        Ok(r.opt_string_chars(MAX)?
             .map(|s| Secret(Zeroizing::new(s.to_string()))))
     }
 
@@ -370,11 +369,7 @@ macro_rules! secret_args {
     ($name:ty) => {
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                $crate::commands::WriteArgs::write_args(
-                    self,
-                    f,
-                    $crate::commands::Reveal::Secrets,
-                )
+                $crate::commands::WriteArgs::write_args(self, f, $crate::commands::Reveal::Secrets)
             }
         }
     };
@@ -552,8 +547,14 @@ mod tests {
             Some("0123456789abcdef0123456789abcdef".into())
         );
         assert_eq!(Md5Digest::from_hex("0123"), None);
-        assert_eq!(Md5Digest::from_hex("g123456789abcdef0123456789abcdef"), None);
-        assert_eq!(Md5Digest::from_hex("+123456789abcdef0123456789abcdef"), None);
+        assert_eq!(
+            Md5Digest::from_hex("g123456789abcdef0123456789abcdef"),
+            None
+        );
+        assert_eq!(
+            Md5Digest::from_hex("+123456789abcdef0123456789abcdef"),
+            None
+        );
     }
 
     #[test]

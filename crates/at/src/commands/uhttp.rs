@@ -19,8 +19,8 @@ use std::num::NonZeroU16;
 use super::usecprf::SecProfileId;
 use super::{
     AtString, InfoLine, Md5Digest, ParseError, Reveal, Secret, SetCommand, StringError, Wire,
-    WriteArgs, info_fields, parse_all, read_bool, secret_args, shown_line, wire_display,
-    wire_enum, write_bool,
+    WriteArgs, info_fields, parse_all, read_bool, secret_args, shown_line, wire_display, wire_enum,
+    write_bool,
 };
 use crate::args::{ArgError, ArgReader, Args};
 
@@ -665,8 +665,8 @@ impl Wire for HttpRequestResult {
         let command = r.wire()?;
         let success = read_bool(&mut r)?;
         let result = if command == HttpCommand::FirmwareDownload {
-            let status = u16::try_from(r.int(0..=i64::from(u16::MAX))?)
-                .map_err(|_| ArgError::OutOfRange { position: 3 })?;
+            // In range: read with the type's bounds.
+            let status = u16::try_from(r.int(0..=i64::from(u16::MAX))?).unwrap_or(u16::MAX);
             let position = r.next_position();
             let md5 = match r.string(32)? {
                 "" => None,
@@ -728,7 +728,7 @@ impl Wire for HttpErrorReport {
         r.finish()?;
         Ok(HttpErrorReport {
             profile,
-            // In range: read with the type's bounds just above.
+            // In range: read with the types' bounds just above.
             class: u8::try_from(class).unwrap_or(u8::MAX),
             code: u16::try_from(code).unwrap_or(u16::MAX),
         })
@@ -781,7 +781,10 @@ mod tests {
             profile: p(0),
             setting,
         };
-        assert_eq!(HttpProfileCommand::Reset(p(0)).line().as_str(), "AT+UHTTP=0");
+        assert_eq!(
+            HttpProfileCommand::Reset(p(0)).line().as_str(),
+            "AT+UHTTP=0"
+        );
         assert_eq!(
             set(HttpSetting::ServerName(text("fota.example.com")))
                 .line()
@@ -802,7 +805,15 @@ mod tests {
         assert_eq!(HttpProfileCommand::parse("0,6,1,1"), Ok(secure));
         let pw = set(HttpSetting::Password(Secret::new("pw").unwrap()));
         assert_eq!(pw.shown(), "AT+UHTTP=0,3,\"<redacted>\"");
-        for bad in ["4", "0,8,1", "0,5,0", "0,5,65536", "0,7,3601", "0,6,1,5", "0,2,\"u\",1"] {
+        for bad in [
+            "4",
+            "0,8,1",
+            "0,5,0",
+            "0,5,65536",
+            "0,7,3601",
+            "0,6,1,5",
+            "0,2,\"u\",1",
+        ] {
             assert!(HttpProfileCommand::parse(bad).is_err(), "{bad}");
         }
     }
@@ -824,11 +835,11 @@ mod tests {
             path: text("/api"),
             action: HttpAction::PostData {
                 response: text(""),
-                data: text("{\u{7b}}"),
+                data: text("{}"),
                 content_type: HttpContentType::UserDefined(MediaType::new("text/csv").unwrap()),
             },
         };
-        assert_eq!(post.to_string(), "1,5,\"/api\",\"\",\"{{}\",6,\"text/csv\"");
+        assert_eq!(post.to_string(), "1,5,\"/api\",\"\",\"{}\",6,\"text/csv\"");
         assert_eq!(HttpRequest::parse(&post.to_string()), Ok(post));
         assert!(HttpRequest::parse("0,6,\"/\",\"f\"").is_err());
         assert!(HttpRequest::parse("0,4,\"/\",\"f\",\"g\",6,\"\"").is_err());

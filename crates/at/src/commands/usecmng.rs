@@ -12,8 +12,8 @@
 use std::fmt;
 
 use super::{
-    AtString, Md5Digest, ParseError, Reveal, Secret, SetCommand, Wire, WriteArgs, info_fields,
-    parse_all, secret_args, shown_line, wire_display, wire_enum, InfoLine,
+    AtString, InfoLine, Md5Digest, ParseError, Reveal, Secret, SetCommand, Wire, WriteArgs,
+    info_fields, parse_all, secret_args, shown_line, wire_display, wire_enum,
 };
 use crate::args::{ArgError, ArgReader, Args};
 
@@ -383,7 +383,8 @@ impl Wire for SecMngListItem {
     fn parse(line: &str) -> Result<SecMngListItem, ParseError> {
         let mut r = Args(line).reader();
         let position = r.next_position();
-        let kind = CredentialType::from_tag(r.string(2)?).ok_or(ArgError::OutOfRange { position })?;
+        let kind =
+            CredentialType::from_tag(r.string(2)?).ok_or(ArgError::OutOfRange { position })?;
         let name = AtString::read(&mut r)?;
         let certificate = match AtString::read_opt(&mut r)? {
             None => None,
@@ -415,9 +416,15 @@ mod tests {
             .iter()
             .map(|t| (t.wire(), t.tag()))
             .collect();
-        assert_eq!(wire, [(0, "CA"), (1, "CC"), (2, "PK"), (3, "SC"), (4, "VC")]);
+        assert_eq!(
+            wire,
+            [(0, "CA"), (1, "CC"), (2, "PK"), (3, "SC"), (4, "VC")]
+        );
         assert_eq!(CredentialType::from_wire(5), None);
-        assert_eq!(CredentialType::from_tag("VC"), Some(CredentialType::SignatureVerificationCertificate));
+        assert_eq!(
+            CredentialType::from_tag("VC"),
+            Some(CredentialType::SignatureVerificationCertificate)
+        );
         assert_eq!(CredentialType::ServerCertificate.to_string(), "SC");
         assert!(!CredentialType::ClientPrivateKey.is_certificate());
     }
@@ -434,7 +441,10 @@ mod tests {
             import.line().as_str(),
             "AT+USECMNG=0,2,\"DeviceKey\",1217,\"keypass123\""
         );
-        assert_eq!(import.shown(), "AT+USECMNG=0,2,\"DeviceKey\",1217,\"<redacted>\"");
+        assert_eq!(
+            import.shown(),
+            "AT+USECMNG=0,2,\"DeviceKey\",1217,\"<redacted>\""
+        );
         assert_eq!(
             SecMngCommand::parse("0,2,\"DeviceKey\",1217,\"keypass123\""),
             Ok(import)
@@ -448,7 +458,10 @@ mod tests {
             kind: CredentialType::SignatureVerificationCertificate,
             name: name("CustomerFWVerificationCert"),
         };
-        assert_eq!(md5.line().as_str(), "AT+USECMNG=4,4,\"CustomerFWVerificationCert\"");
+        assert_eq!(
+            md5.line().as_str(),
+            "AT+USECMNG=4,4,\"CustomerFWVerificationCert\""
+        );
         assert_eq!(md5.shown(), md5.line().as_str());
         assert_eq!(
             SecMngCommand::parse("1,3,\"Pinned\",\"ca.der\""),

@@ -133,8 +133,10 @@ impl SecPrfOp {
 
 wire_enum! {
     /// Op 0: how much of the server's certificate is checked. Each level adds to the one before.
+    #[derive(Default)]
     pub enum ValidationLevel {
         /// 0 (factory default): no validation.
+        #[default]
         NoValidation = 0,
         /// 1: the chain must end at the trusted root (op 3).
         RootCa = 1,
@@ -145,16 +147,12 @@ wire_enum! {
     }
 }
 
-impl Default for ValidationLevel {
-    fn default() -> ValidationLevel {
-        ValidationLevel::NoValidation
-    }
-}
-
 wire_enum! {
     /// Op 1: the lowest TLS version the module accepts.
+    #[derive(Default)]
     pub enum MinTlsVersion {
         /// 0 (factory default): any.
+        #[default]
         Any = 0,
         /// 1: TLS 1.0.
         Tls1_0 = 1,
@@ -165,16 +163,12 @@ wire_enum! {
     }
 }
 
-impl Default for MinTlsVersion {
-    fn default() -> MinTlsVersion {
-        MinTlsVersion::Any
-    }
-}
-
 wire_enum! {
     /// Op 12: what of the server certificate must match the pinned `SC` item.
+    #[derive(Default)]
     pub enum PinLevel {
         /// 0 (factory default): the same public key, compared by value.
+        #[default]
         PublicKey = 0,
         /// 1: the same SubjectPublicKeyInfo bytes.
         SubjectPublicKeyInfo = 1,
@@ -183,25 +177,15 @@ wire_enum! {
     }
 }
 
-impl Default for PinLevel {
-    fn default() -> PinLevel {
-        PinLevel::PublicKey
-    }
-}
-
 wire_enum! {
     /// Ops 8 and 9: how a PSK or PSK identity is written.
+    #[derive(Default)]
     pub enum PskEncoding {
         /// 0 (the default when omitted): as ASCII text.
+        #[default]
         Ascii = 0,
         /// 1: as hex digits, two per byte.
         Hex = 1,
-    }
-}
-
-impl Default for PskEncoding {
-    fn default() -> PskEncoding {
-        PskEncoding::Ascii
     }
 }
 
@@ -217,15 +201,11 @@ wire_enum! {
 
 wire_enum! {
     /// Op 13 tag 1: the resumption type.
+    #[derive(Default)]
     pub enum ResumptionType {
         /// 0 (the only one): by session id.
+        #[default]
         SessionId = 0,
-    }
-}
-
-impl Default for ResumptionType {
-    fn default() -> ResumptionType {
-        ResumptionType::SessionId
     }
 }
 
@@ -579,21 +559,15 @@ impl SecPrfValue {
             SecPrfValue::ClientKey(v) => SecPrfReading::ClientKey(v.clone()),
             SecPrfValue::ClientKeyPassword(_) | SecPrfValue::PreSharedKey(_) => return None,
             SecPrfValue::PskIdentity(v) => SecPrfReading::PskIdentity(v.clone()),
-            SecPrfValue::ServerNameIndication(v) => {
-                SecPrfReading::ServerNameIndication(v.clone())
-            }
+            SecPrfValue::ServerNameIndication(v) => SecPrfReading::ServerNameIndication(v.clone()),
             SecPrfValue::ServerCertificatePinning(v) => {
                 SecPrfReading::ServerCertificatePinning(v.clone())
             }
-            SecPrfValue::SessionResumption(s) => {
-                SecPrfReading::SessionResumption(match s {
-                    ResumptionSetting::Enabled(b) => ResumptionReading::Enabled(*b),
-                    ResumptionSetting::Type(t) => ResumptionReading::Type(*t),
-                    ResumptionSetting::Session { id, .. } => {
-                        ResumptionReading::SessionId(id.clone())
-                    }
-                })
-            }
+            SecPrfValue::SessionResumption(s) => SecPrfReading::SessionResumption(match s {
+                ResumptionSetting::Enabled(b) => ResumptionReading::Enabled(*b),
+                ResumptionSetting::Type(t) => ResumptionReading::Type(*t),
+                ResumptionSetting::Session { id, .. } => ResumptionReading::SessionId(id.clone()),
+            }),
         })
     }
 
@@ -618,9 +592,7 @@ impl SecPrfValue {
                 SecPrfValue::PreSharedKey(Psk { key, encoding })
             }
             SecPrfOp::PskIdentity => SecPrfValue::PskIdentity(read_identity(r)?),
-            SecPrfOp::ServerNameIndication => {
-                SecPrfValue::ServerNameIndication(AtString::read(r)?)
-            }
+            SecPrfOp::ServerNameIndication => SecPrfValue::ServerNameIndication(AtString::read(r)?),
             SecPrfOp::ServerCertificatePinning => {
                 SecPrfValue::ServerCertificatePinning(read_pinning(r)?)
             }
@@ -933,8 +905,7 @@ impl Wire for SecPrfRead {
         let profile = r.wire()?;
         let position = r.next_position();
         let op = r.wire()?;
-        let reading =
-            SecPrfReading::read(op, &mut r)?.ok_or(ArgError::OutOfRange { position })?;
+        let reading = SecPrfReading::read(op, &mut r)?.ok_or(ArgError::OutOfRange { position })?;
         r.finish()?;
         Ok(SecPrfRead { profile, reading })
     }
@@ -963,8 +934,14 @@ mod tests {
     fn op_numbers_are_the_contract_s() {
         let numbers: Vec<u8> = SecPrfOp::ALL.iter().map(|o| o.wire()).collect();
         assert_eq!(numbers, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13]);
-        assert_eq!(SecPrfOp::try_from(11), Err(crate::commands::UnknownValue(11)));
-        assert_eq!(ValidationLevel::try_from(3), Ok(ValidationLevel::RootCaHostnameDates));
+        assert_eq!(
+            SecPrfOp::try_from(11),
+            Err(crate::commands::UnknownValue(11))
+        );
+        assert_eq!(
+            ValidationLevel::try_from(3),
+            Ok(ValidationLevel::RootCaHostnameDates)
+        );
         assert_eq!(MinTlsVersion::Tls1_2.to_string(), "3");
         assert_eq!(PinLevel::try_from(2), Ok(PinLevel::Certificate));
         assert!(PinLevel::try_from(3).is_err());
@@ -1036,7 +1013,9 @@ mod tests {
         assert_eq!(SecPrfRead::parse("+USECPRF: 1,2,255,\"c02b\""), Ok(read));
         assert_eq!(
             SecPrfRead::parse("+USECPRF: 0,2,4").map(|r| r.reading),
-            Ok(SecPrfReading::CipherSuite(CipherSuite::Legacy(LegacySuite(4))))
+            Ok(SecPrfReading::CipherSuite(CipherSuite::Legacy(
+                LegacySuite(4)
+            )))
         );
         assert_eq!(LegacySuite(4).iana_code(), Some(0x003D));
     }
@@ -1061,7 +1040,10 @@ mod tests {
         let psk = set("1,8,\"0102AB\",1");
         assert_eq!(psk.to_string(), "1,8,\"0102AB\",1");
         assert_eq!(psk.shown(), "AT+USECPRF=1,8,\"<redacted>\",1");
-        assert_eq!(set("1,8,\"secret psk\"").to_string(), "1,8,\"secret psk\",0");
+        assert_eq!(
+            set("1,8,\"secret psk\"").to_string(),
+            "1,8,\"secret psk\",0"
+        );
         assert!(SecPrfCommand::parse("1,8,\"XYZ\",1").is_err());
         assert!(SecPrfCommand::parse(&format!("1,8,\"{}\"", "p".repeat(65))).is_err());
         assert!(SecPrfRead::parse("+USECPRF: 1,7,\"x\"").is_err());
@@ -1102,9 +1084,9 @@ mod tests {
             "+USECPRF: 0,9,\"\",0"
         );
         assert_eq!(
-            line(SecPrfReading::SessionResumption(ResumptionReading::Enabled(
-                false
-            ))),
+            line(SecPrfReading::SessionResumption(
+                ResumptionReading::Enabled(false)
+            )),
             "+USECPRF: 0,13,0,0"
         );
         assert_eq!(

@@ -316,10 +316,8 @@ impl XmodemJob {
         }
         let upload = self.upload.take().ok_or(CmeError::MemoryFailure)?;
         let got = hex::encode(std::mem::take(&mut self.hasher).finalize());
-        if self.md5.as_ref().is_some_and(|want| *want != got) {
-            // The image stays out: the old package (if any) is kept.
-            return Err(CmeError::FotaPackageDataCorrupted);
-        }
+        // A mismatch keeps the image (the host may inspect or install it) but installs nothing.
+        let md5_ok = self.md5.as_ref().is_none_or(|want| *want == got);
         let fs = ctx.module.fs.clone();
         // The commit (fsync, rename) and the hashing of the image run off the module lock.
         Ok(Outcome::Wait(DiskJob::new(move || {
@@ -327,6 +325,9 @@ impl XmodemJob {
                 .commit()
                 .map_err(storage_failure)
                 .and_then(|()| {
+                    if !md5_ok {
+                        return Err(CmeError::FotaPackageDataCorrupted);
+                    }
                     let a = fs.reader(Tag::Foat, PACKAGE).map_err(package_error)?;
                     let b = fs.reader(Tag::Foat, PACKAGE).map_err(package_error)?;
                     hash_package(a, b)

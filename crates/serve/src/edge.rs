@@ -1,0 +1,202 @@
+//! The edge of one module: its channels' wake-ups and the tasks running its jobs.
+//!
+//! The module wakes a channel (a URC, the end of its job, a reboot) by calling its waker under
+//! the module lock; the waker here only looks the channel's [`Notify`] up in a registry behind
+//! its own mutex and signals it, so it never waits for the module. Lock order, wherever two
+//! are held: module, then registry or jobs; never the other way.
+//!
+//! Jobs are tasks on the runtime, kept by id so a cancel can abort one. An aborted task is
+//! awaited by a reaper task: once that returns, the task's future (and its socket) is dropped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sealcell_modem::job::{Connector, Dispatch, DiskJob, JobDone, JobId, NetJob};
+use sealcell_modem::{Channel, ChannelId, Module};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::{SharedModule, lock, net, session};
+
+/// The wake-up of every open channel, by id.
+type Registry = Mutex<HashMap<ChannelId, Arc<Notify>>>;
+
+/// The event-driven edge of one module: runs its channels and its jobs on a tokio runtime.
+/// Cheap to clone (all clones are the same edge).
+#[derive(Clone)]
+pub struct Edge {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    module: SharedModule,
+    handle: Handle,
+    channels: Arc<Registry>,
+    jobs: Mutex<HashMap<JobId, JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Edge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge")
+            .field("channels", &lock(&self.inner.channels).len())
+            .field("jobs", &lock(&self.inner.jobs).len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Edge {
+    /// The edge of `module`, running its tasks on `handle`'s runtime. Installs the module's
+    /// waker (replacing any other: one module has one edge).
+    pub fn new(module: SharedModule, handle: Handle) -> Edge {
+        let channels: Arc<Registry> = Arc::default();
+        let registry = Arc::clone(&channels);
+        module.lock().set_waker(Arc::new(move |id: ChannelId| {
+            // Under the module lock: signal only. `notify_one` keeps the wake-up for a channel
+            // that is busy elsewhere (writing) until it next waits.
+            if let Some(notify) = lock(&registry).get(&id) {
+                notify.notify_one();
+            }
+        }));
+        Edge {
+            inner: Arc::new(Inner {
+                module,
+                handle,
+                channels,
+                jobs: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The module.
+    pub fn module(&self) -> &SharedModule {
+        &self.inner.module
+    }
+
+    /// The runtime the edge runs on.
+    pub fn handle(&self) -> &Handle {
+        &self.inner.handle
+    }
+
+    /// Runs `f` on the locked module, then hands the work it queued to [`Edge::dispatch`]
+    /// under the same lock (so a start and a later cancel of one job are seen in order).
+    pub fn with_module<T>(&self, f: impl FnOnce(&mut Module) -> T) -> T {
+        let mut module = self.inner.module.lock();
+        let result = f(&mut module);
+        if module.has_work() {
+            self.dispatch(module.take_work());
+        }
+        result
+    }
+
+    /// Runs what the module handed out: cancels first (abort, then join in the background so
+    /// the connection closes), then starts net jobs as tasks and disk jobs on the blocking
+    /// pool. Each reports its end with [`Module::finish_job`] and dispatches what follows.
+    pub fn dispatch(&self, work: Dispatch) {
+        let mut connector = self.clone();
+        for (id, job) in sealcell_modem::job::dispatch(work, &mut connector) {
+            self.start_disk(id, job);
+        }
+    }
+
+    /// Serves one AT channel over `reader` and `writer` until the peer leaves (end of input,
+    /// once every answer to it is written) or `stop` turns true.
+    pub async fn serve<R, W>(&self, reader: R, writer: W, label: &str, stop: watch::Receiver<bool>)
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let transport = session::Transport {
+            label,
+            stall: None,
+        };
+        session::run(self, reader, writer, transport, stop).await;
+    }
+
+    /// How many job tasks are running (net and disk), cancelled ones not counted.
+    pub fn jobs_running(&self) -> usize {
+        lock(&self.inner.jobs).len()
+    }
+
+    /// Aborts every job and waits until each task is gone (its socket closed). The module
+    /// is not told: the edge is going away with it.
+    pub async fn shutdown(&self) {
+        let tasks: Vec<JoinHandle<()>> = lock(&self.inner.jobs).drain().map(|(_, t)| t).collect();
+        for task in &tasks {
+            task.abort();
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Attaches a new channel and registers its wake-up, under one module lock so no wake-up
+    /// between the two is lost.
+    pub(crate) fn open_channel(&self) -> (Channel, Arc<Notify>) {
+        let notify = Arc::new(Notify::new());
+        let mut module = self.inner.module.lock();
+        let channel = Channel::new(&mut module);
+        lock(&self.inner.channels).insert(channel.id(), Arc::clone(&notify));
+        (channel, notify)
+    }
+
+    /// Detaches a channel and forgets its wake-up.
+    pub(crate) fn close_channel(&self, channel: Channel) {
+        let id = channel.id();
+        self.with_module(|m| channel.close(m));
+        lock(&self.inner.channels).remove(&id);
+    }
+
+    /// Spawns a job's task and keeps its handle. The jobs lock is held across the spawn so the
+    /// task, should it end at once, finds its entry to remove.
+    fn spawn_job(&self, id: JobId, work: impl Future<Output = Option<JobDone>> + Send + 'static) {
+        let edge = self.clone();
+        let mut jobs = lock(&self.inner.jobs);
+        let task = self.inner.handle.spawn(async move {
+            if let Some(done) = work.await {
+                edge.with_module(|m| m.finish_job(id, done));
+            }
+            lock(&edge.inner.jobs).remove(&id);
+        });
+        if let Some(old) = jobs.insert(id, task) {
+            // Ids are unique per module; a second start of one id would be an engine bug.
+            tracing::error!(job = id.0, "a job id was started twice; the first task is stopped");
+            old.abort();
+        }
+    }
+
+    fn start_disk(&self, id: JobId, job: DiskJob) {
+        tracing::debug!(job = id.0, "disk job started");
+        self.spawn_job(id, async move {
+            match tokio::task::spawn_blocking(move || job.run()).await {
+                Ok(done) => Some(done),
+                Err(e) => {
+                    tracing::error!(job = id.0, error = %e, "a disk job failed to run to its end");
+                    None
+                }
+            }
+        });
+    }
+}
+
+impl Connector for Edge {
+    fn start(&mut self, id: JobId, job: NetJob) {
+        tracing::debug!(job = id.0, host = %job.target.host, port = job.target.port, "net job started");
+        self.spawn_job(id, net::run(id, job));
+    }
+
+    fn cancel(&mut self, id: JobId) {
+        let Some(task) = lock(&self.inner.jobs).remove(&id) else {
+            // Already ended (its end is ignored by the module) or never ours.
+            return;
+        };
+        tracing::debug!(job = id.0, "job cancelled");
+        task.abort();
+        // Joined off the caller's path (which may hold the module lock): the socket closes when
+        // the aborted future is dropped, which the join waits for.
+        self.inner.handle.spawn(async move {
+            let _ = task.await;
+        });
+    }
+}

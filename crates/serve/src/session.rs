@@ -1,0 +1,134 @@
+//! One AT channel as a task, the same for every transport.
+//!
+//! The task waits for whichever comes first: input (only while the channel wants input), its
+//! wake-up (a URC, its job's end, a reboot), the engine's next deadline for it, or shutdown.
+//! Each event is one call into the engine under the module lock, then the answer is written
+//! in full before anything else happens. While the peer does not read, the write waits and so
+//! does the reading: that is the back-pressure, and the only buffer is the channel's output
+//! (about 1 MiB) plus the read chunk.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+
+use crate::{Edge, system_now};
+
+/// How much input is read at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// How a transport behaves.
+pub(crate) struct Transport<'a> {
+    /// The peer, for the logs.
+    pub(crate) label: &'a str,
+    /// Drop output that cannot be written within this time instead of waiting for the peer:
+    /// a pseudo-terminal with no client, like a UART with no flow control. `None` waits.
+    pub(crate) stall: Option<Duration>,
+}
+
+/// Serves one channel until the peer leaves or `stop` turns true.
+pub(crate) async fn run<R, W>(
+    edge: &Edge,
+    mut reader: R,
+    mut writer: W,
+    transport: Transport<'_>,
+    mut stop: watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let label = transport.label;
+    let (mut channel, notify) = edge.open_channel();
+    tracing::info!(channel = channel.id().0, peer = label, "channel opened");
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut eof = false;
+    loop {
+        if !out.is_empty() {
+            tokio::select! {
+                written = write_out(&mut writer, &out, transport.stall) => {
+                    if let Err(e) = written {
+                        tracing::debug!(peer = label, error = %e, "write failed");
+                        break;
+                    }
+                }
+                () = stopped(&mut stop) => break,
+            }
+            out.clear();
+        }
+        if channel.has_more() {
+            edge.with_module(|m| channel.poll(m, system_now(), &mut out));
+            if !out.is_empty() {
+                continue;
+            }
+            // The engine had more but produced nothing: wait for an event rather than spin.
+            tracing::debug!(channel = channel.id().0, "channel has more but produced nothing");
+        }
+        // After the end of input: done once every answer to it has been written.
+        if eof && channel.wants_input(0) {
+            break;
+        }
+        let want_input = !eof && channel.wants_input(out.len());
+        let deadline = channel
+            .next_deadline(&edge.module().lock())
+            .map(tokio::time::Instant::from_std);
+        tokio::select! {
+            biased;
+            () = stopped(&mut stop) => break,
+            () = notify.notified() => {
+                edge.with_module(|m| channel.poll(m, system_now(), &mut out));
+            }
+            () = sleep_until(deadline) => {
+                edge.with_module(|m| channel.poll(m, system_now(), &mut out));
+            }
+            read = reader.read(&mut buf), if want_input => match read {
+                Ok(0) => eof = true,
+                Ok(n) => {
+                    let input = &buf[..n];
+                    edge.with_module(|m| channel.feed(m, input, system_now(), &mut out));
+                }
+                Err(e) => {
+                    tracing::debug!(peer = label, error = %e, "read failed");
+                    break;
+                }
+            },
+        }
+    }
+    tracing::info!(channel = channel.id().0, peer = label, "channel closed");
+    edge.close_channel(channel);
+}
+
+/// Writes all of `out`; with a stall limit, what cannot be written in time is dropped.
+async fn write_out<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    out: &[u8],
+    stall: Option<Duration>,
+) -> std::io::Result<()> {
+    let write = async {
+        writer.write_all(out).await?;
+        writer.flush().await
+    };
+    match stall {
+        None => write.await,
+        Some(limit) => match tokio::time::timeout(limit, write).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::debug!(bytes = out.len(), "nobody reads the terminal; output dropped");
+                Ok(())
+            }
+        },
+    }
+}
+
+/// Resolves once `stop` is true (or its sender is gone, which means the same).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
