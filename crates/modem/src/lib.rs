@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 mod channel;
+mod cme_map;
 pub mod clock;
 pub mod command;
 pub mod datadir;

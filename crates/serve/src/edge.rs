@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sealcell_modem::job::{Connector, Dispatch, DiskJob, JobDone, JobId, NetJob};
+use sealcell_modem::job::{Connector, DiskJob, Dispatch, JobDone, JobId, NetJob};
 use sealcell_modem::{Channel, ChannelId, Module};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
@@ -107,10 +107,7 @@ impl Edge {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
-        let transport = session::Transport {
-            label,
-            stall: None,
-        };
+        let transport = session::Transport { label, stall: None };
         session::run(self, reader, writer, transport, stop).await;
     }
 
@@ -161,7 +158,10 @@ impl Edge {
         });
         if let Some(old) = jobs.insert(id, task) {
             // Ids are unique per module; a second start of one id would be an engine bug.
-            tracing::error!(job = id.0, "a job id was started twice; the first task is stopped");
+            tracing::error!(
+                job = id.0,
+                "a job id was started twice; the first task is stopped"
+            );
             old.abort();
         }
     }

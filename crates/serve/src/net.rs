@@ -133,7 +133,10 @@ async fn transfer<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, job: &mut Ne
     }
 }
 
-async fn write_request<S: AsyncWrite + Unpin>(stream: &mut S, request: &[u8]) -> std::io::Result<()> {
+async fn write_request<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    request: &[u8],
+) -> std::io::Result<()> {
     stream.write_all(request).await?;
     stream.flush().await
 }

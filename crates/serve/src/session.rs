@@ -62,7 +62,10 @@ pub(crate) async fn run<R, W>(
                 continue;
             }
             // The engine had more but produced nothing: wait for an event rather than spin.
-            tracing::debug!(channel = channel.id().0, "channel has more but produced nothing");
+            tracing::debug!(
+                channel = channel.id().0,
+                "channel has more but produced nothing"
+            );
         }
         // After the end of input: done once every answer to it has been written.
         if eof && channel.wants_input(0) {
@@ -113,7 +116,10 @@ async fn write_out<W: AsyncWrite + Unpin>(
         Some(limit) => match tokio::time::timeout(limit, write).await {
             Ok(result) => result,
             Err(_) => {
-                tracing::debug!(bytes = out.len(), "nobody reads the terminal; output dropped");
+                tracing::debug!(
+                    bytes = out.len(),
+                    "nobody reads the terminal; output dropped"
+                );
                 Ok(())
             }
         },

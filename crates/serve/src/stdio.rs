@@ -24,7 +24,14 @@ pub(crate) fn spawn(
             label: "stdio",
             stall: None,
         };
-        session::run(&edge, tokio::io::stdin(), tokio::io::stdout(), transport, stop).await;
+        session::run(
+            &edge,
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+            transport,
+            stop,
+        )
+        .await;
         if !*stopping.borrow() {
             on_eof();
         }

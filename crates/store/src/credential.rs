@@ -43,71 +43,18 @@ use zeroize::Zeroizing;
 ///
 /// # Security
 /// Bounds the memory one import can take.
-pub const MAX_INPUT: usize = 8192;
+pub const MAX_INPUT: usize = sealcell_at::commands::usecmng::MAX_IMPORT;
 
 /// **TOBY-L2: internal names of 1 to 200 characters.**
-pub const MAX_NAME: usize = 200;
+pub const MAX_NAME: usize = sealcell_at::commands::usecmng::MAX_NAME;
 
 /// **TOBY-L2: passwords (the seal's and a key's) of at most 128 characters.**
-pub const MAX_PASSWORD: usize = 128;
+pub const MAX_PASSWORD: usize = sealcell_at::commands::usecmng::MAX_PASSWORD;
 
-/// The `+USECMNG` types (application note §3, §4.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum CredentialType {
-    /// 0: trusted root CA certificate, `CA`.
-    TrustedRootCa = 0,
-    /// 1: client certificate, `CC`.
-    ClientCertificate = 1,
-    /// 2: client private key, `PK`.
-    ClientPrivateKey = 2,
-    /// 3: server certificate for pinning, `SC`.
-    ServerCertificate = 3,
-    /// 4: firmware signature verification certificate, `VC` (application note §4.2).
-    SignatureVerificationCertificate = 4,
-}
-
-impl CredentialType {
-    /// Every type, in wire order.
-    pub const ALL: [CredentialType; 5] = [
-        CredentialType::TrustedRootCa,
-        CredentialType::ClientCertificate,
-        CredentialType::ClientPrivateKey,
-        CredentialType::ServerCertificate,
-        CredentialType::SignatureVerificationCertificate,
-    ];
-
-    /// The type for a wire value.
-    pub fn from_wire(v: i64) -> Option<CredentialType> {
-        CredentialType::ALL.into_iter().find(|t| *t as i64 == v)
-    }
-
-    /// The wire value.
-    pub fn wire(self) -> u8 {
-        self as u8
-    }
-
-    /// The list tag: `CA`, `CC`, `PK`, `SC` or `VC`.
-    pub fn tag(self) -> &'static str {
-        match self {
-            CredentialType::TrustedRootCa => "CA",
-            CredentialType::ClientCertificate => "CC",
-            CredentialType::ClientPrivateKey => "PK",
-            CredentialType::ServerCertificate => "SC",
-            CredentialType::SignatureVerificationCertificate => "VC",
-        }
-    }
-
-    /// Whether items of this type are certificates (as opposed to keys).
-    pub fn is_certificate(self) -> bool {
-        self != CredentialType::ClientPrivateKey
-    }
-}
-
-impl fmt::Display for CredentialType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.tag())
-    }
-}
+/// The `+USECMNG` types (application note §3, §4.2): part of the wire vocabulary, defined in
+/// `sealcell-at` so the module and the host tools share it; re-exported here for the store's
+/// users.
+pub use sealcell_at::commands::usecmng::CredentialType;
 
 /// Why an input is not an accepted certificate or key. All map to `+CME ERROR: 1913`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

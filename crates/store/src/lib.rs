@@ -45,6 +45,7 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 
+pub use credential::CredentialType;
 pub use fs_storage::FsStorage;
 pub use sim::{CrashMode, SimStorage};
 pub use store::{
