@@ -24,8 +24,8 @@ use sealcell_host::port::PortSpec;
 use sealcell_host::provision::{ProvisionOptions, SealAction, provision};
 use sealcell_host::transcript::{Direction, FileTranscript, FnTranscript, Tee};
 use sealcell_https::loopback::{FileServer, LoopbackPki};
-use sealcell_modem::serve::Emulator;
 use sealcell_modem::{Module, ModuleConfig};
+use sealcell_serve::{Emulator, system_now};
 
 use crate::Failure;
 
@@ -217,8 +217,8 @@ fn demo(dir: &Path, say: Say) -> anyhow::Result<()> {
          signed by a fresh root CA (root.pem)",
         server.port()
     ));
-    let module = Module::open(ModuleConfig::new(dir.join("module")))?;
-    let mut emulator = Emulator::new(module);
+    let module = Module::open(ModuleConfig::new(dir.join("module")), system_now())?;
+    let mut emulator = Emulator::new(module)?;
     let addr = emulator.listen_tcp("127.0.0.1:0")?;
     let port: PortSpec = format!("tcp:{addr}").parse()?;
     say(&format!(

@@ -490,13 +490,13 @@ fn digest(args: DigestArgs) -> Result<(), Failure> {
         .with_context(|| format!("cannot read the package {}", args.file.display()))
         .map_err(|e| Failure::usage(e, None))?;
     let text = match args.format {
-        DigestFormat::Hex => hex::encode(&digest),
+        DigestFormat::Hex => hex::encode(digest),
         DigestFormat::Base64 => to_base64(&digest),
     };
     if args.json {
         println!(
             "{}",
-            serde_json::json!({ "sha256": hex::encode(&digest), "size": size })
+            serde_json::json!({ "sha256": hex::encode(digest), "size": size })
         );
     } else {
         println!("{text}");

@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use sealcell_modem::identity::{Imei, Model};
-use sealcell_modem::serve::Emulator;
 use sealcell_modem::{Module, ModuleConfig, status};
+use sealcell_serve::{Emulator, system_now};
 
 use crate::Failure;
 
@@ -123,15 +123,18 @@ fn emulate(args: RunArgs) -> Result<(), Failure> {
     config.imei = args.imei;
     config.fs_capacity = args.fs_capacity;
     config.payload_timeout = Duration::from_secs_f64(args.payload_timeout);
-    let module = Module::open(config)
+    let module = Module::open(config, system_now())
         .with_context(|| format!("cannot open the module in {}", args.data.display()))
         .map_err(|e| Failure::usage(e, None))?;
     let id = module.identity().clone();
-    let mut emulator = Emulator::new(module);
-    let flag = emulator.shutdown_flag();
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, flag.clone()).map_err(|e| Failure::usage(e, None))?;
-    }
+    let mut emulator = Emulator::new(module)
+        .context("cannot start the emulator's runtime")
+        .map_err(|e| Failure::usage(e, None))?;
+    // SIGINT and SIGTERM stop every channel and job at once, then `wait` returns.
+    emulator
+        .stop_on_signals()
+        .context("cannot handle SIGINT and SIGTERM")
+        .map_err(|e| Failure::usage(e, None))?;
     let mut listen = args.listen;
     if listen.is_empty() && args.pty.is_none() && !args.stdio {
         listen.push("127.0.0.1:5555".to_string());

@@ -10,20 +10,26 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use sealcell_store::credential::{self, CredentialType};
+use sealcell_at::commands::usecmng::{self, CredentialName, CredentialType, KeyPassword};
+use sealcell_at::commands::usecprf::{
+    CipherSuite, IanaForm, MinTlsVersion, PinLevel, Pinning, SecPrfOp, SecPrfReading, SecPrfValue,
+    SecProfileId, ValidationLevel,
+};
+use sealcell_at::commands::{AtString, useccfg};
+// The credential parsing of the module itself, so the host knows in advance the DER (and MD5)
+// the module will store: the one reason this crate still depends on sealcell-store.
+use sealcell_store::credential;
 use serde::Deserialize;
 use zeroize::Zeroizing;
-
-use crate::client::quote;
 
 /// **TOBY-L2:** at most 16 items in the `+USECMNG` store.
 pub const MAX_CREDENTIALS: usize = 16;
 /// **TOBY-L2:** an import is at most 8192 bytes.
-pub const MAX_CREDENTIAL_SIZE: usize = 8192;
+pub const MAX_CREDENTIAL_SIZE: usize = usecmng::MAX_IMPORT;
 /// **TOBY-L2:** the seal password is 1..128 characters.
-pub const MAX_SEAL_PASSWORD: usize = 128;
+pub const MAX_SEAL_PASSWORD: usize = usecmng::MAX_PASSWORD;
 /// **TOBY-L2:** internal names are 1..200 characters.
-pub const MAX_NAME: usize = 200;
+pub const MAX_NAME: usize = usecmng::MAX_NAME;
 
 /// A loaded, checked plan.
 #[derive(Debug)]
@@ -41,8 +47,8 @@ pub struct Plan {
     pub sha256: String,
 }
 
-/// The seal password (zeroized, redacted in `Debug`).
-pub struct SealPassword(pub(crate) Zeroizing<String>);
+/// The seal password (zeroized, redacted in `Debug`), checked against the module's rule.
+pub struct SealPassword(pub(crate) useccfg::SealPassword);
 
 impl fmt::Debug for SealPassword {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -56,6 +62,8 @@ pub struct PlannedCredential {
     pub kind: CredentialType,
     /// The module's internal name.
     pub name: String,
+    /// The same name, as the wire carries it.
+    pub(crate) wire_name: CredentialName,
     /// The file it comes from.
     pub file: PathBuf,
     /// MD5 of the DER the module will store (what `+USECMNG` reports), lowercase hex.
@@ -66,7 +74,7 @@ pub struct PlannedCredential {
     /// The bytes to send: the file as it is (an encrypted key travels encrypted).
     pub(crate) upload: Zeroizing<Vec<u8>>,
     /// The password of an encrypted PKCS#8 key.
-    pub(crate) key_password: Option<Zeroizing<String>>,
+    pub(crate) key_password: Option<KeyPassword>,
 }
 
 impl fmt::Debug for PlannedCredential {
@@ -85,7 +93,7 @@ impl fmt::Debug for PlannedCredential {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedProfile {
     /// Profile id, 0..4.
-    pub id: u8,
+    pub id: SecProfileId,
     /// The ops, in the order they are set.
     pub settings: Vec<ProfileSetting>,
     /// The credentials it names (root, client certificate and key, pinned certificate).
@@ -95,13 +103,28 @@ pub struct PlannedProfile {
 /// One op of a profile.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProfileSetting {
-    /// The op number.
-    pub op: u8,
-    /// What `AT+USECPRF=<p>,<op>` must return after `+USECPRF: <p>,<op>,`.
-    pub read_back: String,
-    /// The arguments that set it (after `AT+USECPRF=<p>,<op>,`); `None` when it is the
-    /// default (a profile reset gives it).
-    pub set: Option<String>,
+    /// What `AT+USECPRF=<p>,<op>` must answer; it names the op.
+    pub read_back: SecPrfReading,
+    /// The value that sets it; `None` when it is the default (a profile reset gives it).
+    pub set: Option<SecPrfValue>,
+}
+
+impl ProfileSetting {
+    /// The op.
+    pub fn op(&self) -> SecPrfOp {
+        self.read_back.op()
+    }
+
+    /// The setting `value` gives; `default` says whether a profile reset gives it already.
+    fn new(value: SecPrfValue, default: bool) -> Result<ProfileSetting, String> {
+        let read_back = value
+            .reading()
+            .ok_or_else(|| format!("op {} is write-only and cannot be checked", value.op()))?;
+        Ok(ProfileSetting {
+            read_back,
+            set: (!default).then_some(value),
+        })
+    }
 }
 
 /// Why a plan cannot be used. Nothing has been sent to the module when one of these is
@@ -247,7 +270,7 @@ impl Plan {
         let mut seen = BTreeSet::new();
         let mut credentials = Vec::new();
         for c in file.credential {
-            check_name(&c.name).map_err(&invalid)?;
+            let wire_name = check_name(&c.name).map_err(&invalid)?;
             let kind = CredentialType::from(c.kind);
             if !seen.insert((kind.wire(), c.name.clone())) {
                 return Err(invalid(format!(
@@ -255,7 +278,7 @@ impl Plan {
                     c.name
                 )));
             }
-            credentials.push(load_credential(base, kind, c)?);
+            credentials.push(load_credential(base, kind, wire_name, c)?);
         }
         let mut ids = BTreeSet::new();
         let mut profiles = Vec::new();
@@ -312,29 +335,27 @@ fn load_seal(base: &Path, seal: SealFile) -> Result<SealPassword, String> {
             password.len()
         ));
     }
-    if !password
-        .bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"')
-    {
-        return Err(
-            "the seal password must be printable ASCII without `\"` (the module's rule)".into(),
-        );
-    }
-    Ok(SealPassword(password))
+    useccfg::SealPassword::new(&password)
+        .map(SealPassword)
+        .map_err(|_| {
+            "the seal password must be printable ASCII without `\"` (the module's rule)".into()
+        })
 }
 
-fn check_name(name: &str) -> Result<(), String> {
+/// A credential name as the module takes it: 1..200 characters an AT string can carry.
+fn check_name(name: &str) -> Result<CredentialName, String> {
     if name.is_empty() || name.chars().count() > MAX_NAME {
         return Err(format!(
             "name \"{name}\" must have 1..{MAX_NAME} characters"
         ));
     }
-    quote(name).map(|_| ())
+    CredentialName::new(name).map_err(|e| format!("name {name:?} {e}"))
 }
 
 fn load_credential(
     base: &Path,
     kind: CredentialType,
+    wire_name: CredentialName,
     c: CredentialFile,
 ) -> Result<PlannedCredential, PlanError> {
     let file = resolve(base, &c.file);
@@ -346,10 +367,12 @@ fn load_credential(
         .password_file
         .map(|p| {
             let p = resolve(base, &p);
-            read_secret(&p).map_err(|message| PlanError::Invalid {
+            let invalid = |message: String| PlanError::Invalid {
                 path: p.clone(),
                 message,
-            })
+            };
+            let text = read_secret(&p).map_err(invalid)?;
+            KeyPassword::new(&text).map_err(|e| invalid(format!("the key password {e}")))
         })
         .transpose()?;
     let fail = |source| PlanError::Credential {
@@ -360,11 +383,16 @@ fn load_credential(
     if upload.len() > MAX_CREDENTIAL_SIZE {
         return Err(fail(credential::FormatError::TooLarge(upload.len())));
     }
-    let parsed = credential::parse(kind, &upload, key_password.as_ref().map(|p| p.as_bytes()))
-        .map_err(fail)?;
+    let parsed = credential::parse(
+        kind,
+        &upload,
+        key_password.as_ref().map(|p| p.expose().as_bytes()),
+    )
+    .map_err(fail)?;
     Ok(PlannedCredential {
         kind,
         name: c.name,
+        wire_name,
         file,
         md5: parsed.facts.md5_hex(),
         sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
@@ -376,42 +404,44 @@ fn load_credential(
 }
 
 fn plan_profile(p: ProfileFile) -> Result<PlannedProfile, String> {
-    let id = p.id;
-    if id > 4 {
-        return Err(format!("profile id {id} is not 0..4"));
-    }
-    let ranged = |what: &str, v: Option<u8>, max: u8| -> Result<u8, String> {
-        match v {
-            Some(v) if v > max => Err(format!("profile {id}: {what} {v} is not 0..{max}")),
-            v => Ok(v.unwrap_or(0)),
-        }
-    };
-    let mut settings = Vec::new();
-    let mut number = |op: u8, v: u8| {
-        settings.push(ProfileSetting {
-            op,
-            read_back: v.to_string(),
-            set: (v != 0).then(|| v.to_string()),
-        })
-    };
-    number(0, ranged("validation", p.validation, 3)?);
-    number(1, ranged("tls_version", p.tls_version, 3)?);
-    settings.push(cipher_setting(id, p.cipher.as_ref())?);
-    for (op, what, value) in [
-        (3, "root", &p.root),
-        (4, "hostname", &p.hostname),
-        (5, "client_cert", &p.client_cert),
-        (6, "client_key", &p.client_key),
-        (10, "sni", &p.sni),
-    ] {
-        let value = value.as_deref().unwrap_or("");
-        let quoted = quote(value).map_err(|e| format!("profile {id}: {what}: {e}"))?;
-        settings.push(ProfileSetting {
-            op,
-            read_back: quoted.clone(),
-            set: (!value.is_empty()).then_some(quoted),
-        });
-    }
+    let pid = p.id;
+    let id = SecProfileId::new(pid).ok_or_else(|| format!("profile id {pid} is not 0..4"))?;
+    let validation: ValidationLevel = level(pid, "validation", p.validation, 3)?;
+    let tls: MinTlsVersion = level(pid, "tls_version", p.tls_version, 3)?;
+    let mut settings = vec![
+        ProfileSetting::new(
+            SecPrfValue::ValidationLevel(validation),
+            validation == ValidationLevel::default(),
+        )?,
+        ProfileSetting::new(
+            SecPrfValue::MinTlsVersion(tls),
+            tls == MinTlsVersion::default(),
+        )?,
+        cipher_setting(pid, p.cipher.as_ref())?,
+    ];
+    let (root, default) = string_op(pid, "root", &p.root)?;
+    settings.push(ProfileSetting::new(
+        SecPrfValue::TrustedRoot(root),
+        default,
+    )?);
+    let (hostname, default) = string_op(pid, "hostname", &p.hostname)?;
+    settings.push(ProfileSetting::new(
+        SecPrfValue::ExpectedHostname(hostname),
+        default,
+    )?);
+    let (cert, default) = string_op(pid, "client_cert", &p.client_cert)?;
+    settings.push(ProfileSetting::new(
+        SecPrfValue::ClientCertificate(cert),
+        default,
+    )?);
+    let (key, default) = string_op(pid, "client_key", &p.client_key)?;
+    settings.push(ProfileSetting::new(SecPrfValue::ClientKey(key), default)?);
+    let (sni, default) = string_op(pid, "sni", &p.sni)?;
+    settings.push(ProfileSetting::new(
+        SecPrfValue::ServerNameIndication(sni),
+        default,
+    )?);
+
     let mut references = Vec::new();
     for (kind, name) in [
         (CredentialType::TrustedRootCa, &p.root),
@@ -426,25 +456,21 @@ fn plan_profile(p: ProfileFile) -> Result<PlannedProfile, String> {
             references.push((kind, name.clone()));
         }
     }
-    match &p.pin {
-        None => settings.push(ProfileSetting {
-            op: 12,
-            read_back: "\"\",0".into(),
-            set: None,
-        }),
+    settings.push(match &p.pin {
+        None => ProfileSetting::new(
+            SecPrfValue::ServerCertificatePinning(Pinning::default()),
+            true,
+        )?,
         Some(pin) => {
-            if pin.level > 2 {
-                return Err(format!("profile {id}: pin level {} is not 0..2", pin.level));
-            }
-            check_name(&pin.cert).map_err(|e| format!("profile {id}: pin: {e}"))?;
-            let args = format!("\"{}\",{}", pin.cert, pin.level);
-            settings.push(ProfileSetting {
-                op: 12,
-                read_back: args.clone(),
-                set: Some(args),
-            });
+            let level = PinLevel::try_from(i64::from(pin.level))
+                .map_err(|_| format!("profile {pid}: pin level {} is not 0..2", pin.level))?;
+            let name = check_name(&pin.cert).map_err(|e| format!("profile {pid}: pin: {e}"))?;
+            ProfileSetting::new(
+                SecPrfValue::ServerCertificatePinning(Pinning { name, level }),
+                false,
+            )?
         }
-    }
+    });
     Ok(PlannedProfile {
         id,
         settings,
@@ -452,17 +478,39 @@ fn plan_profile(p: ProfileFile) -> Result<PlannedProfile, String> {
     })
 }
 
+/// A string op of the plan (`root`, `hostname`, ...) as the wire carries it, and whether it is
+/// the factory value (empty).
+fn string_op<const N: usize>(
+    id: u8,
+    what: &str,
+    value: &Option<String>,
+) -> Result<(AtString<N>, bool), String> {
+    let value = value.as_deref().unwrap_or("");
+    let text = AtString::new(value).map_err(|e| format!("profile {id}: {what}: {e}"))?;
+    Ok((text, value.is_empty()))
+}
+
+/// A level of the plan (`validation`, `tls_version`): its wire value, or the factory one.
+fn level<T: TryFrom<i64> + Default>(
+    id: u8,
+    what: &str,
+    v: Option<u8>,
+    max: u8,
+) -> Result<T, String> {
+    match v {
+        None => Ok(T::default()),
+        Some(v) => T::try_from(i64::from(v))
+            .map_err(|_| format!("profile {id}: {what} {v} is not 0..{max}")),
+    }
+}
+
 /// `cipher = "C02B"` (IANA code, set with the application note's `255` form) or `0`.
 fn cipher_setting(id: u8, cipher: Option<&toml::Value>) -> Result<ProfileSetting, String> {
-    let automatic = ProfileSetting {
-        op: 2,
-        read_back: "0".into(),
-        set: None,
-    };
+    let automatic = ProfileSetting::new(SecPrfValue::CipherSuite(CipherSuite::Automatic), true);
     let code = match cipher {
-        None => return Ok(automatic),
-        Some(toml::Value::Integer(0)) => return Ok(automatic),
-        Some(toml::Value::String(s)) if s == "0" => return Ok(automatic),
+        None => return automatic,
+        Some(toml::Value::Integer(0)) => return automatic,
+        Some(toml::Value::String(s)) if s == "0" => return automatic,
         Some(toml::Value::String(s)) => s.trim_start_matches("0x").to_ascii_uppercase(),
         Some(other) => {
             return Err(format!(
@@ -470,20 +518,26 @@ fn cipher_setting(id: u8, cipher: Option<&toml::Value>) -> Result<ProfileSetting
             ));
         }
     };
+    let not_a_code =
+        || format!("profile {id}: cipher \"{code}\" is not a 4-hex-digit IANA code like \"C02B\"");
     if code.len() != 4 || !code.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!(
-            "profile {id}: cipher \"{code}\" is not a 4-hex-digit IANA code like \"C02B\""
-        ));
+        return Err(not_a_code());
     }
-    Ok(ProfileSetting {
-        op: 2,
-        read_back: format!("255,\"{code}\""),
-        set: Some(format!("255,\"{}\",\"{}\"", &code[..2], &code[2..])),
-    })
+    let code = u16::from_str_radix(&code, 16).map_err(|_| not_a_code())?;
+    ProfileSetting::new(
+        SecPrfValue::CipherSuite(CipherSuite::Iana {
+            form: IanaForm::ApplicationNote,
+            code,
+        }),
+        false,
+    )
 }
 
 #[cfg(test)]
 mod tests {
+    use sealcell_at::commands::SetCommand;
+    use sealcell_at::commands::usecprf::{SecPrfRead, SecPrfSet};
+
     use super::*;
 
     fn plan(dir: &Path, toml: &str) -> Result<Plan, PlanError> {
@@ -511,21 +565,60 @@ mod tests {
             "#,
         );
         let Ok(p) = p else { panic!("{p:?}") };
-        let s = &p.profiles[0].settings;
-        let by_op = |op| s.iter().find(|x| x.op == op).cloned();
+        let profile = &p.profiles[0];
+        let s = &profile.settings;
+        let ops: Vec<u8> = s.iter().map(|x| x.op().wire()).collect();
+        assert_eq!(ops, [0, 1, 2, 3, 4, 5, 6, 10, 12]);
+        // What travels, byte for byte: the set line and the read answer the module must give.
+        let wire = |op: SecPrfOp| {
+            let x = s.iter().find(|x| x.op() == op).cloned().unwrap();
+            let set = x.set.map(|value| {
+                let line = SecPrfSet {
+                    profile: profile.id,
+                    value,
+                }
+                .line();
+                line.to_string()
+            });
+            let read = SecPrfRead {
+                profile: profile.id,
+                reading: x.read_back,
+            }
+            .to_string();
+            (set, read)
+        };
         assert_eq!(
-            by_op(2),
-            Some(ProfileSetting {
-                op: 2,
-                read_back: "255,\"C02B\"".into(),
-                set: Some("255,\"C0\",\"2B\"".into())
-            })
+            wire(SecPrfOp::ValidationLevel),
+            (Some("AT+USECPRF=1,0,2".into()), "+USECPRF: 1,0,2".into())
         );
-        assert_eq!(by_op(4).and_then(|x| x.set), None);
-        assert_eq!(by_op(4).map(|x| x.read_back), Some("\"\"".into()));
         assert_eq!(
-            by_op(12).and_then(|x| x.set),
-            Some("\"ServerPin\",2".into())
+            wire(SecPrfOp::MinTlsVersion),
+            (Some("AT+USECPRF=1,1,3".into()), "+USECPRF: 1,1,3".into())
+        );
+        assert_eq!(
+            wire(SecPrfOp::CipherSuite),
+            (
+                Some("AT+USECPRF=1,2,255,\"C0\",\"2B\"".into()),
+                "+USECPRF: 1,2,255,\"C02B\"".into()
+            )
+        );
+        assert_eq!(
+            wire(SecPrfOp::TrustedRoot),
+            (
+                Some("AT+USECPRF=1,3,\"RootCA\"".into()),
+                "+USECPRF: 1,3,\"RootCA\"".into()
+            )
+        );
+        assert_eq!(
+            wire(SecPrfOp::ExpectedHostname),
+            (None, "+USECPRF: 1,4,\"\"".into())
+        );
+        assert_eq!(
+            wire(SecPrfOp::ServerCertificatePinning),
+            (
+                Some("AT+USECPRF=1,12,\"ServerPin\",2".into()),
+                "+USECPRF: 1,12,\"ServerPin\",2".into()
+            )
         );
         assert!(p.seal.is_none());
     }
@@ -549,6 +642,14 @@ mod tests {
                 "$SEALCELL_TEST_UNSET_VAR is not set",
             ),
             ("bogus = 1", "unknown field `bogus`"),
+            (
+                "[[profile]]\nid = 1\nroot = \"a\\\"b\"",
+                "profile 1: root: holds a quote",
+            ),
+            (
+                "[[profile]]\nid = 1\npin = { cert = \"P\", level = 3 }",
+                "pin level 3 is not 0..2",
+            ),
         ] {
             let e = plan(dir.path(), toml).map(|_| ()).unwrap_err().to_string();
             assert!(e.contains(expect), "{toml}: {e}");
@@ -590,19 +691,30 @@ mod tests {
                 file: PathBuf::from(name),
                 password_file: Some(PathBuf::from(password)),
             };
-            let planned = load_credential(dir.path(), CredentialType::ClientPrivateKey, file("pw"))
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let key = CredentialName::new("DeviceKey").unwrap();
+            let planned = load_credential(
+                dir.path(),
+                CredentialType::ClientPrivateKey,
+                key.clone(),
+                file("pw"),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
             // The MD5 the module will report: openssl's, of the decrypted key.
             assert_eq!(planned.md5, md5, "{name}");
             // What travels is the file as it is, encrypted, with its password.
             assert_eq!(planned.upload.as_slice(), bytes.as_slice(), "{name}");
             assert_eq!(
-                planned.key_password.as_ref().map(|p| p.as_str()),
+                planned.key_password.as_ref().map(|p| p.expose()),
                 Some("legacy-pass")
             );
-            let e = load_credential(dir.path(), CredentialType::ClientPrivateKey, file("bad"))
-                .map(|_| ())
-                .unwrap_err();
+            let e = load_credential(
+                dir.path(),
+                CredentialType::ClientPrivateKey,
+                key,
+                file("bad"),
+            )
+            .map(|_| ())
+            .unwrap_err();
             assert!(
                 matches!(
                     &e,
@@ -623,7 +735,7 @@ mod tests {
         std::fs::write(dir.path().join("pw"), "my_pwd\n").unwrap_or_else(|e| panic!("{e}"));
         let p = plan(dir.path(), "[seal]\npassword_file = \"pw\"");
         let Ok(p) = p else { panic!("{p:?}") };
-        assert_eq!(p.seal.as_ref().map(|s| s.0.as_str()), Some("my_pwd"));
+        assert_eq!(p.seal.as_ref().map(|s| s.0.expose()), Some("my_pwd"));
         assert!(!format!("{p:?}").contains("my_pwd"));
         std::fs::write(dir.path().join("pw"), "has\"quote").unwrap_or_else(|e| panic!("{e}"));
         let e = plan(dir.path(), "[seal]\npassword_file = \"pw\"")

@@ -15,10 +15,15 @@
 //! module is not sealed again. So re-running a finished plan sends only queries, and re-running
 //! an interrupted one converges.
 
+use sealcell_at::commands::useccfg::{self, SecCfgCommand, SecCfgStatus};
+use sealcell_at::commands::usecmng::{
+    CredentialType, SecMngCommand, SecMngListItem, SecMngReport, SecMngReportOp,
+};
+use sealcell_at::commands::usecprf::{SecPrfCommand, SecPrfRead, SecPrfSet};
+use sealcell_at::commands::{InfoLine, Md5Digest, SetCommand, Wire};
 use serde::Serialize;
-use zeroize::Zeroizing;
 
-use crate::client::{AtClient, ClientError, Command, REDACTED};
+use crate::client::{AtClient, ClientError, Command, Response};
 use crate::plan::{MAX_CREDENTIALS, Plan, PlannedCredential, PlannedProfile};
 
 /// How long sealing may take (a KDF on a small CPU).
@@ -261,7 +266,9 @@ impl ProvisionError {
 /// An item the module lists (`AT+USECMNG=3`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListedItem {
-    /// `CA`, `CC`, `PK`, `SC` or `VC`.
+    /// Its type.
+    pub kind: CredentialType,
+    /// `CA`, `CC`, `PK`, `SC` or `VC` (the type's tag).
     pub tag: String,
     /// Its name.
     pub name: String,
@@ -341,12 +348,10 @@ pub fn provision_at_station(
                 .credentials
                 .iter()
                 .any(|c| c.kind == *kind && c.name == *name);
-            let stored = surviving
-                .iter()
-                .any(|i| i.tag == kind.tag() && i.name == *name);
+            let stored = surviving.iter().any(|i| i.kind == *kind && i.name == *name);
             if !planned && !stored {
                 return Err(ProvisionError::UnknownReference {
-                    profile: p.id,
+                    profile: p.id.get(),
                     tag: kind.tag(),
                     name: name.clone(),
                 });
@@ -361,11 +366,8 @@ pub fn provision_at_station(
         (Some(password), false) => {
             rules.before_seal(facts).map_err(ProvisionError::Refused)?;
             at.note("seal (AT+USECCFG): irreversible");
-            let line = Zeroizing::new(format!("AT+USECCFG=0,1,\"{}\"", password.0.as_str()));
-            let answer = at.run(
-                &Command::with_secret(line, format!("AT+USECCFG=0,1,\"{REDACTED}\""))
-                    .timeout(SEAL_TIMEOUT),
-            );
+            let seal = SecCfgCommand::Seal(password.0.clone());
+            let answer = at.run(&command(&seal).timeout(SEAL_TIMEOUT));
             match answer {
                 Ok(r) if r.is_ok() => rules.seal_answered(facts, true),
                 Ok(r) => {
@@ -388,7 +390,7 @@ pub fn provision_at_station(
         let present = surviving.iter().any(|i| is_item(i, c));
         let on_module = if present { md5_of(at, c)? } else { None };
         let action = match (&on_module, options.dry_run) {
-            (Some(md5), _) if *md5 == c.md5 => CredentialAction::Unchanged,
+            (Some(md5), _) if md5.to_string() == c.md5 => CredentialAction::Unchanged,
             (Some(_), true) => CredentialAction::WouldReplace,
             (None, true) => CredentialAction::WouldImport,
             (Some(_), false) => {
@@ -420,7 +422,7 @@ pub fn provision_at_station(
                 set_profile(at, p)?;
                 if let Some((op, expected, got)) = profile_matches(at, p)? {
                     return Err(ProvisionError::ProfileMismatch {
-                        id: p.id,
+                        id: p.id.get(),
                         op,
                         expected,
                         got,
@@ -429,7 +431,10 @@ pub fn provision_at_station(
                 ProfileAction::Set
             }
         };
-        profiles.push(ProfileReport { id: p.id, action });
+        profiles.push(ProfileReport {
+            id: p.id.get(),
+            action,
+        });
     }
 
     let sealed = if options.dry_run {
@@ -463,7 +468,21 @@ pub fn provision_at_station(
 }
 
 fn is_item(item: &ListedItem, c: &PlannedCredential) -> bool {
-    item.tag == c.kind.tag() && item.name == c.name
+    item.kind == c.kind && item.name == c.name
+}
+
+/// The command for a line of the wire vocabulary: sent as printed, shown with its secrets
+/// redacted.
+fn command<T: SetCommand>(cmd: &T) -> Command {
+    Command::with_secret(cmd.line(), cmd.shown())
+}
+
+/// The first information line of `r` that is one of `T`'s, parsed.
+fn answer<T: InfoLine>(r: &Response) -> Option<Result<T, String>> {
+    r.lines
+        .iter()
+        .find(|l| T::is_own(l))
+        .map(|l| T::parse(l).map_err(|e| format!("{l:?}: {e}")))
 }
 
 /// Reads who the module is (`AT+CGSN`, `AT+CCID`, `AT+CGMM`, `AT+CGMR`) and its seal state.
@@ -496,13 +515,9 @@ fn first_line(r: &crate::client::Response, prefix: &str) -> String {
 
 /// `AT+USECCFG?`: whether the module is sealed.
 pub fn seal_state(at: &mut AtClient) -> Result<bool, ClientError> {
-    let r = at.ok_line("AT+USECCFG?")?;
-    match r
-        .value("+USECCFG:")
-        .map(|v| v.split(',').map(str::trim).collect::<Vec<_>>())
-    {
-        Some(fields) if fields.len() == 2 && fields[1] == "1" => Ok(true),
-        Some(fields) if fields.len() == 2 && fields[1] == "0" => Ok(false),
+    let r = at.ok_line(useccfg::READ_LINE)?;
+    match answer::<SecCfgStatus>(&r) {
+        Some(Ok(status)) => Ok(status.sealed),
         _ => Err(ClientError::Protocol {
             command: r.command,
             detail: format!("no +USECCFG: 0,<0|1> line in {:?}", r.lines),
@@ -512,19 +527,21 @@ pub fn seal_state(at: &mut AtClient) -> Result<bool, ClientError> {
 
 /// `AT+USECMNG=3`: the items the module lists.
 pub fn list_credentials(at: &mut AtClient) -> Result<Vec<ListedItem>, ClientError> {
-    let r = at.ok_line("AT+USECMNG=3")?;
+    let r = at.ok(&command(&SecMngCommand::List(None)))?;
     let mut items = Vec::new();
     for line in &r.lines {
-        let fields = quoted_fields(line);
-        match fields.as_slice() {
-            [tag, name, ..] => items.push(ListedItem {
-                tag: tag.clone(),
-                name: name.clone(),
+        match SecMngListItem::parse(line) {
+            Ok(item) => items.push(ListedItem {
+                kind: item.kind,
+                tag: item.kind.tag().to_string(),
+                name: item.name.as_str().to_string(),
             }),
-            _ => {
+            Err(e) => {
                 return Err(ClientError::Protocol {
                     command: r.command.clone(),
-                    detail: format!("list line {line:?} has no \"<tag>\",\"<name>\""),
+                    detail: format!(
+                        "list line {line:?} is not \"<tag>\",\"<name>\"[,\"<CN>\",\"<notAfter>\"]: {e}"
+                    ),
                 });
             }
         }
@@ -542,12 +559,12 @@ pub fn quoted_fields(line: &str) -> Vec<String> {
 }
 
 /// `AT+USECMNG=4`: the MD5 of a stored item; `None` when the module has no such item.
-fn md5_of(at: &mut AtClient, c: &PlannedCredential) -> Result<Option<String>, ClientError> {
-    let r = at.run(&Command::new(format!(
-        "AT+USECMNG=4,{},\"{}\"",
-        c.kind.wire(),
-        c.name
-    )))?;
+fn md5_of(at: &mut AtClient, c: &PlannedCredential) -> Result<Option<Md5Digest>, ClientError> {
+    let query = SecMngCommand::Md5 {
+        kind: c.kind,
+        name: c.wire_name.clone(),
+    };
+    let r = at.run(&command(&query))?;
     // "Operation not supported" is the module's answer for an unknown item; anything else
     // (1679: the store does not open) must stop the run.
     let r = match r.into_ok() {
@@ -558,35 +575,42 @@ fn md5_of(at: &mut AtClient, c: &PlannedCredential) -> Result<Option<String>, Cl
         }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    reported_md5(&r.lines, "+USECMNG: 4,")
-        .map(Some)
-        .ok_or_else(|| ClientError::Protocol {
-            command: r.command,
-            detail: format!("no MD5 in {:?}", r.lines),
-        })
+    reported_md5(&r, SecMngReportOp::Md5, c).map(Some)
 }
 
-fn reported_md5(lines: &[String], prefix: &str) -> Option<String> {
-    lines
-        .iter()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| quoted_fields(l).pop())
+/// The MD5 in the `+USECMNG: <op>,...` line of `r`, which must name `c`.
+fn reported_md5(
+    r: &Response,
+    op: SecMngReportOp,
+    c: &PlannedCredential,
+) -> Result<Md5Digest, ClientError> {
+    let protocol = |detail: String| ClientError::Protocol {
+        command: r.command.clone(),
+        detail,
+    };
+    match answer::<SecMngReport>(r) {
+        Some(Ok(report))
+            if report.op == op && report.kind == c.kind && report.name == c.wire_name =>
+        {
+            Ok(report.md5)
+        }
+        Some(Ok(report)) => Err(protocol(format!(
+            "the answer {report} is not about {} \"{}\"",
+            c.kind, c.name
+        ))),
+        Some(Err(e)) => Err(protocol(format!("unreadable MD5 line {e}"))),
+        None => Err(protocol(format!("no MD5 in {:?}", r.lines))),
+    }
 }
 
 /// `AT+USECMNG=0`: imports one credential and checks the MD5 the module reports.
 fn import(at: &mut AtClient, c: &PlannedCredential) -> Result<(), ProvisionError> {
-    let head = format!(
-        "AT+USECMNG=0,{},\"{}\",{}",
-        c.kind.wire(),
-        c.name,
-        c.upload.len()
-    );
-    let (line, shown) = match &c.key_password {
-        Some(p) => (
-            Zeroizing::new(format!("{head},\"{}\"", p.as_str())),
-            format!("{head},\"{REDACTED}\""),
-        ),
-        None => (Zeroizing::new(head.clone()), head),
+    let head = SecMngCommand::Import {
+        kind: c.kind,
+        name: c.wire_name.clone(),
+        // At most MAX_CREDENTIAL_SIZE: checked when the plan was loaded.
+        size: i64::try_from(c.upload.len()).unwrap_or(i64::MAX),
+        password: c.key_password.clone(),
     };
     let what = if c.kind.is_certificate() {
         format!(
@@ -600,14 +624,11 @@ fn import(at: &mut AtClient, c: &PlannedCredential) -> Result<(), ProvisionError
     } else {
         format!("<{} bytes: private key, redacted>", c.upload.len())
     };
-    let command = Command::with_secret(line, shown)
+    let cmd = command(&head)
         .payload(c.upload.clone(), what)
         .timeout(IMPORT_TIMEOUT);
-    let r = at.ok(&command)?;
-    let module = reported_md5(&r.lines, "+USECMNG: 0,").ok_or_else(|| ClientError::Protocol {
-        command: r.command.clone(),
-        detail: format!("no MD5 in {:?}", r.lines),
-    })?;
+    let r = at.ok(&cmd)?;
+    let module = reported_md5(&r, SecMngReportOp::Import, c)?.to_string();
     if module != c.md5 {
         return Err(ProvisionError::Md5Mismatch {
             name: c.name.clone(),
@@ -624,16 +645,34 @@ fn profile_matches(
     p: &PlannedProfile,
 ) -> Result<Option<(u8, String, String)>, ClientError> {
     for s in &p.settings {
-        let r = at.ok_line(&format!("AT+USECPRF={},{}", p.id, s.op))?;
-        let prefix = format!("+USECPRF: {},{},", p.id, s.op);
+        let read = SecPrfCommand::Read {
+            profile: p.id,
+            op: s.op(),
+        };
+        let r = at.ok(&command(&read))?;
         let got = r
             .lines
             .iter()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .unwrap_or("")
-            .to_string();
-        if got != s.read_back {
-            return Ok(Some((s.op, s.read_back.clone(), got)));
+            .filter(|l| SecPrfRead::is_own(l))
+            .find_map(|l| SecPrfRead::parse(l).ok())
+            .filter(|g| g.profile == p.id && g.reading.op() == s.op());
+        match got {
+            Some(g) if g.reading == s.read_back => {}
+            Some(g) => {
+                return Ok(Some((
+                    s.op().wire(),
+                    s.read_back.to_string(),
+                    g.reading.to_string(),
+                )));
+            }
+            None => {
+                let line = r.lines.iter().find(|l| SecPrfRead::is_own(l));
+                return Ok(Some((
+                    s.op().wire(),
+                    s.read_back.to_string(),
+                    line.cloned().unwrap_or_default(),
+                )));
+            }
         }
     }
     Ok(None)
@@ -641,10 +680,14 @@ fn profile_matches(
 
 /// Resets the profile, then sets every op that is not at its default.
 fn set_profile(at: &mut AtClient, p: &PlannedProfile) -> Result<(), ClientError> {
-    at.ok_line(&format!("AT+USECPRF={}", p.id))?;
+    at.ok(&command(&SecPrfCommand::Reset(p.id)))?;
     for s in &p.settings {
-        if let Some(args) = &s.set {
-            at.ok_line(&format!("AT+USECPRF={},{},{}", p.id, s.op, args))?;
+        if let Some(value) = &s.set {
+            let set = SecPrfSet {
+                profile: p.id,
+                value: value.clone(),
+            };
+            at.ok(&command(&set))?;
         }
     }
     Ok(())

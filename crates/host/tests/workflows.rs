@@ -26,7 +26,7 @@ use sealcell_host::provision::{
 use sealcell_host::transcript::MemoryTranscript;
 use sealcell_https::loopback::{FileServer, LoopbackPki};
 use sealcell_modem::Module;
-use sealcell_modem::serve::Emulator;
+use sealcell_serve::{Emulator, system_now};
 use sealcell_testkit::plans::{SEAL_PASSWORD, assert_no_secret, fw_dir, write_plan};
 use sealcell_testkit::test_config;
 use sealcell_testkit::transcript::{pki_dir, pki_facts};
@@ -40,8 +40,8 @@ struct Rig {
 impl Rig {
     fn new() -> Rig {
         let dir = tempfile::tempdir().unwrap();
-        let module = Module::open(test_config(&dir.path().join("module"))).unwrap();
-        let mut emulator = Emulator::new(module);
+        let module = Module::open(test_config(&dir.path().join("module")), system_now()).unwrap();
+        let mut emulator = Emulator::new(module).unwrap();
         let addr = emulator.listen_tcp("127.0.0.1:0").unwrap();
         Rig {
             dir,

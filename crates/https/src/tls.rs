@@ -173,6 +173,8 @@ pub fn ssl(profile: &TlsProfile<'_>, host: &str) -> Result<Ssl, TlsError> {
     if let Some(unix) = profile.now_unix {
         // Validity dates are the module's business: its clock (`+CCLK`), which a host may
         // have set to any date, not the clock of the machine running the emulator.
+        // `time_t` is i64 here but 32 bits on some targets, hence the checked conversion.
+        #[allow(clippy::useless_conversion)]
         let t = unix.try_into().map_err(|_| {
             TlsError::Profile(format!(
                 "the module clock ({unix}) is out of OpenSSL's range"

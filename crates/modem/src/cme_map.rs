@@ -38,20 +38,32 @@ pub(crate) enum Failure {
     Seal(SealError),
     /// A credential a TLS profile names cannot be read for a request (missing, or the store
     /// does not open).
-    #[allow(dead_code, reason = "constructed once command/http.rs switches to cme_map")]
+    #[allow(
+        dead_code,
+        reason = "constructed once command/http.rs switches to cme_map"
+    )]
     TlsCredential(StoreError),
     /// The module's file system (`+UDWNFILE`, `+USECMNG=1`, the firmware package).
     Fs(FsError),
     /// Storage under the data directory failed (`nvm.toml`, `fw/state.toml`, a read).
     Io(io::Error),
     /// The `+UFWSINSTALL` signature check.
-    #[allow(dead_code, reason = "constructed once command/fw_update.rs switches to cme_map")]
+    #[allow(
+        dead_code,
+        reason = "constructed once command/fw_update.rs switches to cme_map"
+    )]
     Verify(VerifyError),
     /// The `VC` certificate cannot verify firmware.
-    #[allow(dead_code, reason = "constructed once command/fw_update.rs switches to cme_map")]
+    #[allow(
+        dead_code,
+        reason = "constructed once command/fw_update.rs switches to cme_map"
+    )]
     SignerCertificate(CertificateError),
     /// The `+UFWSINSTALL` signature text does not decode.
-    #[allow(dead_code, reason = "constructed once command/fw_update.rs switches to cme_map")]
+    #[allow(
+        dead_code,
+        reason = "constructed once command/fw_update.rs switches to cme_map"
+    )]
     SignatureText(EncodingError),
     /// An imported certificate or key is not in an accepted format.
     CredentialFormat(FormatError),
@@ -234,7 +246,10 @@ mod tests {
     fn each_failure_keeps_its_wire_code() {
         let table: Vec<(Failure, u16)> = vec![
             (ArgError::TooMany.into(), 4),
-            (StoreError::Unopenable(OpenProblem::SealRecordMissing).into(), 1679),
+            (
+                StoreError::Unopenable(OpenProblem::SealRecordMissing).into(),
+                1679,
+            ),
             (
                 StoreError::Damaged {
                     kind: CredentialType::TrustedRootCa,
@@ -275,7 +290,10 @@ mod tests {
                 .into(),
                 4,
             ),
-            (VerifyError::Signature(SignatureError::Mismatch).into(), 1675),
+            (
+                VerifyError::Signature(SignatureError::Mismatch).into(),
+                1675,
+            ),
             (VerifyError::Io(io::Error::other("disk")).into(), 23),
             (CertificateError::NoDigitalSignatureUsage.into(), 1675),
             (EncodingError::Empty.into(), 4),

@@ -43,8 +43,8 @@ pub struct Job {
 /// What a job does.
 #[derive(Debug)]
 pub enum Work {
-    /// Network work, for a [`Connector`].
-    Net(NetJob),
+    /// Network work, for a [`Connector`] (boxed: it carries the response sink).
+    Net(Box<NetJob>),
     /// Disk or CPU work, run off the module lock.
     Disk(DiskJob),
 }
@@ -85,7 +85,7 @@ pub fn dispatch(work: Dispatch, connector: &mut dyn Connector) -> Vec<(JobId, Di
     let mut disk = Vec::new();
     for job in work.start {
         match job.work {
-            Work::Net(net) => connector.start(job.id, net),
+            Work::Net(net) => connector.start(job.id, *net),
             Work::Disk(d) => disk.push((job.id, d)),
         }
     }

@@ -310,7 +310,7 @@ impl Module {
         let id = self.next_job_id();
         self.jobs.start.push(Job {
             id,
-            work: Work::Net(job),
+            work: Work::Net(Box::new(job)),
         });
         id
     }

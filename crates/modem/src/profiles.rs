@@ -3,32 +3,21 @@
 //! secrets — the client key password (op 7), the PSK (op 8) and a resumption master key — which
 //! stay in memory only: never on disk, never read back.
 
+use sealcell_at::commands::usecprf::{
+    self, IanaForm, LegacySuite, MinTlsVersion, PinLevel, SecProfileId, ValidationLevel,
+};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 /// Number of security profiles (**0..4 on TOBY-L2**).
-pub const PROFILES: usize = 5;
+pub const PROFILES: usize = SecProfileId::COUNT as usize;
 
-/// The legacy cipher suite numbers (TOBY-L2 family, `AT+USECPRF=<p>,2,<n>`) and their IANA codes.
-pub const LEGACY_SUITES: [(u8, u16); 15] = [
-    (1, 0x002F),
-    (2, 0x003C),
-    (3, 0x0035),
-    (4, 0x003D),
-    (5, 0x000A),
-    (6, 0x008C),
-    (7, 0x008D),
-    (8, 0x008B),
-    (9, 0x0094),
-    (10, 0x0095),
-    (11, 0x0093),
-    (12, 0x00AE),
-    (13, 0x00AF),
-    (14, 0x00B6),
-    (15, 0x00B7),
-];
+/// The legacy cipher suite numbers (TOBY-L2 family, `AT+USECPRF=<p>,2,<n>`) and their IANA
+/// codes: the wire vocabulary's table.
+pub use sealcell_at::commands::usecprf::LEGACY_SUITES;
 
-/// The cipher suite setting (op 2).
+/// The cipher suite setting (op 2) as `nvm.toml` stores it (`kind = "iana"`, `form = 255`,
+/// `code = 49195`); [`usecprf::CipherSuite`] is the same setting on the wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CipherSuite {
@@ -50,15 +39,37 @@ pub enum CipherSuite {
 }
 
 impl CipherSuite {
-    /// The IANA code this setting asks for (`None` for automatic).
+    /// The IANA code this setting asks for (`None` for automatic, and for a stored number the
+    /// wire does not define).
     pub fn iana(&self) -> Option<u16> {
-        match *self {
-            CipherSuite::Automatic => None,
-            CipherSuite::Legacy { number } => LEGACY_SUITES
-                .iter()
-                .find(|(n, _)| *n == number)
-                .map(|(_, c)| *c),
-            CipherSuite::Iana { code, .. } => Some(code),
+        self.wire().and_then(usecprf::CipherSuite::iana_code)
+    }
+
+    /// The setting as the wire writes it; `None` for a stored value the wire cannot carry (a
+    /// hand-edited `nvm.toml`).
+    pub fn wire(&self) -> Option<usecprf::CipherSuite> {
+        Some(match *self {
+            CipherSuite::Automatic => usecprf::CipherSuite::Automatic,
+            CipherSuite::Legacy { number } => {
+                usecprf::CipherSuite::Legacy(LegacySuite::new(number)?)
+            }
+            CipherSuite::Iana { form, code } => usecprf::CipherSuite::Iana {
+                form: IanaForm::try_from(i64::from(form)).ok()?,
+                code,
+            },
+        })
+    }
+}
+
+impl From<usecprf::CipherSuite> for CipherSuite {
+    fn from(c: usecprf::CipherSuite) -> CipherSuite {
+        match c {
+            usecprf::CipherSuite::Automatic => CipherSuite::Automatic,
+            usecprf::CipherSuite::Legacy(s) => CipherSuite::Legacy { number: s.get() },
+            usecprf::CipherSuite::Iana { form, code } => CipherSuite::Iana {
+                form: form.wire(),
+                code,
+            },
         }
     }
 }
@@ -97,6 +108,27 @@ pub struct SecurityProfile {
     pub resumption_type: u8,
     /// op 13 tag 2: the session id (base64), stored as given.
     pub resumption_session_id: String,
+}
+
+// The levels stay numbers on disk (and in this struct, which `command/http.rs` reads as
+// numbers): every write goes through the wire enums in `command/tls_profile.rs`, and these
+// accessors give them back typed.
+impl SecurityProfile {
+    /// Op 0 as its type; `None` for a stored number the wire does not define (a hand-edited
+    /// `nvm.toml`).
+    pub fn validation_level(&self) -> Option<ValidationLevel> {
+        ValidationLevel::try_from(i64::from(self.validation)).ok()
+    }
+
+    /// Op 1 as its type; `None` for a stored number the wire does not define.
+    pub fn min_tls_version(&self) -> Option<MinTlsVersion> {
+        MinTlsVersion::try_from(i64::from(self.min_tls)).ok()
+    }
+
+    /// Op 12's level as its type; `None` for a stored number the wire does not define.
+    pub fn pinning_level(&self) -> Option<PinLevel> {
+        PinLevel::try_from(i64::from(self.pin_level)).ok()
+    }
 }
 
 /// The secrets of one profile: memory only.

@@ -68,7 +68,10 @@ fn a_client_that_does_not_read_holds_back_its_own_input_only() {
     let mut other = rig.connect();
     other.send(b"AT\r");
     let took = other.expect_within(b"AT\r\r\nOK\r\n", Duration::from_secs(5));
-    assert!(took < Duration::from_secs(1), "the second channel waited {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "the second channel waited {took:?}"
+    );
 
     // Now the first reads: every answer, complete, in order, and nothing else.
     let total = answer.len() * READS;

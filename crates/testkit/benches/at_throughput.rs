@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use sealcell_at::line::{LineAssembler, Push};
 use sealcell_at::syntax::{Line, parse_line};
-use sealcell_modem::serve::Emulator;
 use sealcell_modem::{Channel, Module};
-use sealcell_testkit::test_config;
+use sealcell_serve::{Emulator, system_now};
+use sealcell_testkit::{test_config, virtual_now};
 
 const IN_PROCESS_COMMANDS: usize = 2_000_000;
 const ROUND_TRIPS: usize = 20_000;
@@ -31,7 +31,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn engine_rate(module: &mut Module, channel: &mut Channel, line: &[u8], expect: &[u8]) -> f64 {
     let mut out = Vec::with_capacity(64);
-    let now = Instant::now();
+    // One virtual instant for the whole run: the clock is not what is measured.
+    let now = virtual_now();
     channel.feed(module, line, now, &mut out);
     assert_eq!(out, expect, "{:?}", String::from_utf8_lossy(line));
     let start = Instant::now();
@@ -109,10 +110,11 @@ fn echo_server() -> std::net::SocketAddr {
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let mut module = Module::open(test_config(dir.path())).unwrap();
+    let now = virtual_now();
+    let mut module = Module::open(test_config(dir.path()), now).unwrap();
     let mut channel = Channel::new(&mut module);
     let mut out = Vec::new();
-    channel.feed(&mut module, b"ATE0\r", Instant::now(), &mut out);
+    channel.feed(&mut module, b"ATE0\r", now, &mut out);
 
     println!(
         "sealcell issue 2 benchmark ({} cores)",
@@ -147,7 +149,8 @@ fn main() {
     drop(module);
 
     let dir = tempfile::tempdir().unwrap();
-    let mut emulator = Emulator::new(Module::open(test_config(dir.path())).unwrap());
+    let mut emulator =
+        Emulator::new(Module::open(test_config(dir.path()), system_now()).unwrap()).unwrap();
     let at_addr = emulator.listen_tcp("127.0.0.1:0").unwrap();
     let mut at = TcpStream::connect(at_addr).unwrap();
     at.set_nodelay(true).unwrap();

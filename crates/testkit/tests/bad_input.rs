@@ -112,10 +112,7 @@ fn file_names_the_host_cannot_store_are_refused_before_the_prompt() {
             format!("AT+UDELFILE=\"{name}\"\r"),
             "AT+ULSTFILE\r".to_string(),
         ] {
-            let mut out = m.send(line.as_bytes());
-            // A write may finish on the module's next poll.
-            out.extend(m.wait(Duration::ZERO));
-            answers.push(String::from_utf8(out).unwrap());
+            answers.push(String::from_utf8(m.send(line.as_bytes())).unwrap());
         }
         assert_eq!(
             answers,

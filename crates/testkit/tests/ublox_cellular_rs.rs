@@ -14,7 +14,7 @@ use atat::atat_derive::{AtatCmd, AtatResp};
 use atat::blocking::{AtatClient, SimpleClient};
 use atat::{AtDigester, Config};
 use sealcell_modem::Module;
-use sealcell_modem::serve::Emulator;
+use sealcell_serve::{Emulator, system_now};
 use sealcell_testkit::{TEST_IMEI, test_config};
 use ublox_cellular::command::Urc;
 use ublox_cellular::command::control::SetEcho;
@@ -123,8 +123,8 @@ struct Seal<'a> {
 
 fn start() -> (tempfile::TempDir, Emulator, TcpStream) {
     let dir = tempfile::tempdir().unwrap();
-    let module = Module::open(test_config(dir.path())).unwrap();
-    let mut emulator = Emulator::new(module);
+    let module = Module::open(test_config(dir.path()), system_now()).unwrap();
+    let mut emulator = Emulator::new(module).unwrap();
     let addr = emulator.listen_tcp("127.0.0.1:0").unwrap();
     let stream = TcpStream::connect(addr).unwrap();
     stream.set_nodelay(true).unwrap();

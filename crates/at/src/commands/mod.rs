@@ -236,15 +236,17 @@ impl<const MAX: usize> AtString<MAX> {
         Ok(AtString(value))
     }
 
-    /// A module-built string from data that may break the rules (a certificate's subject):
-    /// quotes become `'`, control characters spaces, and it is cut at `MAX` characters.
+    /// A module-built string from data that may break the wire (a certificate's subject, a
+    /// stored value): quotes become `'` and line ends spaces, so the answer line stays one
+    /// line whose string parses back; it is cut at `MAX` characters. Other characters pass
+    /// as the wire would have carried them.
     pub fn lossy(value: &str) -> Self {
         AtString(
             value
                 .chars()
                 .map(|c| match c {
                     '"' => '\'',
-                    c if c.is_control() => ' ',
+                    '\r' | '\n' => ' ',
                     c => c,
                 })
                 .take(MAX)
@@ -530,6 +532,7 @@ mod tests {
         assert_eq!(AtString::<9>::new("a\"b"), Err(StringError::Quote));
         assert_eq!(AtString::<9>::new("a\rb"), Err(StringError::Control));
         assert_eq!(AtString::<4>::lossy("a\"b\ncdef").0, "a'b ");
+        assert_eq!(AtString::<9>::lossy("a\tb\r").0, "a\tb ");
     }
 
     #[test]

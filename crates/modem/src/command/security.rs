@@ -7,13 +7,19 @@
 //! information about the encrypted and non-encrypted modes").
 
 use sealcell_at::CmeError;
-use sealcell_at::args::{ArgError, ArgReader};
+use sealcell_at::commands::useccfg::{self, SecCfgCommand, SecCfgStatus};
+use sealcell_at::commands::usecmng::{
+    self, CertificateFacts, CredentialName, KeyPassword, SecMngCommand, SecMngListItem,
+    SecMngReport, SecMngReportOp,
+};
+use sealcell_at::commands::{AtString, Md5Digest, Wire};
 use sealcell_at::syntax::Form;
-use sealcell_store::credential::{CredentialType, MAX_INPUT, MAX_PASSWORD};
-use sealcell_store::{ItemState, SealError, StoreError};
+use sealcell_store::credential::{CredentialType, MAX_INPUT};
+use sealcell_store::{ItemState, StoreError};
 use zeroize::Zeroizing;
 
-use super::{CmdResult, Ctx, Outcome, PayloadJob, PayloadTarget, storage_failure, undefined_form};
+use super::{CmdResult, Ctx, Outcome, PayloadJob, PayloadTarget, undefined_form};
+use crate::cme_map::Failure;
 use crate::fs::Tag;
 
 /// A security command.
@@ -35,34 +41,26 @@ impl Cmd {
     }
 }
 
-/// The one mapping from store errors to wire codes.
+/// Store errors as wire codes, through [`crate::cme_map`]; kept for `command/fw_update.rs`
+/// until it wraps its errors in a [`Failure`] itself.
 pub(crate) fn store_error(e: StoreError) -> CmeError {
-    match e {
-        StoreError::Unopenable(_) | StoreError::Damaged { .. } => {
-            CmeError::SecDataInconsistentOrUnsupported
-        }
-        StoreError::NotFound(..) | StoreError::InvalidName => CmeError::OperationNotSupported,
-        StoreError::Full => CmeError::UsecmngDatabaseFull,
-        StoreError::Format(_) => CmeError::UsecmngInvalidCertificateKeyFormat,
-        StoreError::Io(e) => storage_failure(e),
-        _ => CmeError::MemoryFailure,
-    }
+    Failure::Store(e).into()
 }
 
 pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
     match (cmd, form) {
-        (Cmd::SecurityConfig, Form::Set(args)) => seccfg(ctx, args.reader()),
+        (Cmd::SecurityConfig, Form::Set(args)) => seccfg(ctx, args.as_str()),
         (Cmd::SecurityConfig, Form::Read) => {
             report_seal(ctx);
             Ok(Outcome::Done)
         }
         (Cmd::SecurityConfig, Form::Test) => {
-            ctx.info(b"+USECCFG: (0),(0,1),128");
+            ctx.info(useccfg::TEST_RESPONSE.as_bytes());
             Ok(Outcome::Done)
         }
-        (Cmd::CredentialManager, Form::Set(args)) => secmng(ctx, args.reader()),
+        (Cmd::CredentialManager, Form::Set(args)) => secmng(ctx, args.as_str()),
         (Cmd::CredentialManager, Form::Test) => {
-            ctx.info(b"+USECMNG: (0-4),(0-4)");
+            ctx.info(usecmng::TEST_RESPONSE.as_bytes());
             Ok(Outcome::Done)
         }
         (_, form) => undefined_form(form),
@@ -70,148 +68,111 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
 }
 
 fn report_seal(ctx: &mut Ctx<'_>) {
-    let status = u8::from(ctx.module.store.is_sealed());
-    ctx.info_fmt(format_args!("+USECCFG: 0,{status}"));
+    let status = SecCfgStatus {
+        sealed: ctx.module.store.is_sealed(),
+    };
+    ctx.info_fmt(format_args!("{status}"));
 }
 
 /// `AT+USECCFG=0[,<enable>[,"<password>"]]`.
-fn seccfg(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> CmdResult {
-    r.int(0..=0)?;
-    match r.opt_int(0..=1)? {
-        None => {
-            r.finish()?;
-            report_seal(ctx);
-        }
-        Some(0) => {
-            r.finish()?;
+fn seccfg(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
+    // The seal is permanent: a sealed module refuses any request to seal before it looks at
+    // the password (at-contract §2: "any new =0,1,...").
+    if ctx.module.store.is_sealed() && SecCfgCommand::asks_to_seal(args) {
+        return Err(CmeError::OperationNotAllowed);
+    }
+    match SecCfgCommand::parse(args).map_err(Failure::from)? {
+        SecCfgCommand::Status => report_seal(ctx),
+        SecCfgCommand::Disable => {
             // Turning enforced security off is never possible; when it is off this is a no-op.
             if ctx.module.store.is_sealed() {
                 return Err(CmeError::OperationNotAllowed);
             }
         }
-        Some(_) => {
-            // The seal is permanent: a sealed module refuses before looking at the password.
-            if ctx.module.store.is_sealed() {
-                return Err(CmeError::OperationNotAllowed);
-            }
-            let password = match r.opt_string(MAX_PASSWORD) {
-                Ok(Some(p)) => Zeroizing::new(p.as_bytes().to_vec()),
-                Ok(None) | Err(ArgError::TooLong { .. }) => {
-                    return Err(CmeError::OperationNotSupported);
-                }
-                Err(e) => return Err(e.into()),
-            };
-            r.finish()?;
-            ctx.module.store.seal(&password).map_err(|e| match e {
-                SealError::AlreadySealed => CmeError::OperationNotAllowed,
-                SealError::InvalidPassword => CmeError::OperationNotSupported,
-                SealError::Io(e) => storage_failure(e),
-                other => {
-                    tracing::error!(error = %other, "seal failed");
-                    CmeError::MemoryFailure
-                }
-            })?;
+        SecCfgCommand::Seal(password) => {
+            ctx.module
+                .store
+                .seal(password.expose().as_bytes())
+                .map_err(Failure::from)?;
         }
     }
     Ok(Outcome::Done)
 }
 
-fn kind(r: &mut ArgReader<'_>) -> Result<CredentialType, CmeError> {
-    CredentialType::from_wire(r.int(0..=255)?).ok_or(CmeError::OperationNotSupported)
-}
-
-/// A name argument: longer than the limit is a parameter error (4), as a missing one.
-fn name<'a>(r: &mut ArgReader<'a>) -> Result<&'a str, CmeError> {
-    r.string(sealcell_store::credential::MAX_NAME * 4)
-        .map_err(|_| CmeError::OperationNotSupported)
-}
-
-fn password(r: &mut ArgReader<'_>) -> Result<Option<Zeroizing<Vec<u8>>>, CmeError> {
-    Ok(r.opt_string(MAX_PASSWORD)?
-        .map(|p| Zeroizing::new(p.as_bytes().to_vec())))
-}
-
 /// `AT+USECMNG=<op>,...`.
-fn secmng(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> CmdResult {
-    let op = r.int(0..=4)?;
-    match op {
-        0 => {
-            let kind = kind(&mut r)?;
-            let name = name(&mut r)?;
-            let size = r.int(i64::MIN..=i64::MAX)?;
-            let password = password(&mut r)?;
-            r.finish()?;
-            if !(1..=MAX_INPUT as i64).contains(&size) {
-                return Err(CmeError::UsecmngImportFileSizeExceedsLimit);
-            }
+fn secmng(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
+    match SecMngCommand::parse(args).map_err(Failure::from)? {
+        SecMngCommand::Import {
+            kind,
+            name,
+            size,
+            password,
+        } => {
+            let size = usize::try_from(size)
+                .ok()
+                .filter(|s| (1..=MAX_INPUT).contains(s))
+                .ok_or(CmeError::UsecmngImportFileSizeExceedsLimit)?;
             ctx.module
                 .store
-                .check_import(kind, name)
-                .map_err(store_error)?;
+                .check_import(kind, name.as_str())
+                .map_err(Failure::from)?;
             Ok(Outcome::Prompt(PayloadJob {
                 size: size as u64,
                 timeout_error: CmeError::UsecmngImportTimeout,
                 target: Box::new(ImportTarget {
                     kind,
-                    name: name.to_string(),
+                    name,
                     password,
-                    data: Zeroizing::new(Vec::with_capacity(size as usize)),
+                    // At most MAX_INPUT: checked above.
+                    data: Zeroizing::new(Vec::with_capacity(size)),
                 }),
             }))
         }
-        1 => {
-            let kind = kind(&mut r)?;
-            let name = name(&mut r)?;
-            let file = r
-                .string(crate::fs::MAX_NAME_LEN * 4)
-                .map_err(|_| CmeError::FfsInvalidFilename)?;
-            let password = password(&mut r)?;
-            r.finish()?;
+        SecMngCommand::ImportFile {
+            kind,
+            name,
+            file,
+            password,
+        } => {
             ctx.module
                 .store
-                .check_import(kind, name)
-                .map_err(store_error)?;
+                .check_import(kind, name.as_str())
+                .map_err(Failure::from)?;
+            // The file system checks the name (1638) and finds the file (1612).
             let size = ctx
                 .module
                 .fs
-                .size(Tag::User, file)
-                .map_err(super::file_system::fs_error)?;
+                .size(Tag::User, file.as_str())
+                .map_err(Failure::from)?;
             if size == 0 || size > MAX_INPUT as u64 {
                 return Err(CmeError::UsecmngImportFileSizeExceedsLimit);
             }
             let data = Zeroizing::new(
                 ctx.module
                     .fs
-                    .read(Tag::User, file)
-                    .map_err(super::file_system::fs_error)?,
+                    .read(Tag::User, file.as_str())
+                    .map_err(Failure::from)?,
             );
             import(
                 ctx,
-                1,
+                SecMngReportOp::ImportFile,
                 kind,
                 name,
                 &data,
-                password.as_deref().map(|p| p.as_slice()),
+                password.as_ref(),
             )?;
             Ok(Outcome::Done)
         }
-        2 => {
-            let kind = kind(&mut r)?;
-            let name = name(&mut r)?;
-            r.finish()?;
-            ctx.module.store.remove(kind, name).map_err(store_error)?;
-            tracing::info!(kind = %kind, name, "credential removed");
+        SecMngCommand::Remove { kind, name } => {
+            ctx.module
+                .store
+                .remove(kind, name.as_str())
+                .map_err(Failure::from)?;
+            tracing::info!(kind = %kind, name = name.as_str(), "credential removed");
             Ok(Outcome::Done)
         }
-        3 => {
-            let filter = match r.opt_int(0..=255)? {
-                None => None,
-                Some(v) => {
-                    Some(CredentialType::from_wire(v).ok_or(CmeError::OperationNotSupported)?)
-                }
-            };
-            r.finish()?;
-            let items = ctx.module.store.list().map_err(store_error)?;
+        SecMngCommand::List(filter) => {
+            let items = ctx.module.store.list().map_err(Failure::from)?;
             for item in items
                 .into_iter()
                 .filter(|i| filter.is_none_or(|f| f == i.kind))
@@ -220,29 +181,36 @@ fn secmng(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> CmdResult {
                 let ItemState::Ok(facts) = item.state else {
                     continue;
                 };
-                match (facts.subject_cn, facts.not_after) {
-                    (Some(cn), Some(not_after)) => ctx.info_fmt(format_args!(
-                        "\"{}\",\"{}\",\"{}\",\"{}\"",
-                        item.kind.tag(),
-                        item.name,
-                        cn.replace('"', "'"),
-                        not_after
-                    )),
-                    _ => ctx.info_fmt(format_args!("\"{}\",\"{}\"", item.kind.tag(), item.name)),
-                }
+                let certificate = match (facts.subject_cn, facts.not_after) {
+                    (Some(cn), Some(not_after)) => Some(CertificateFacts {
+                        subject_cn: AtString::lossy(&cn),
+                        not_after: AtString::lossy(&not_after),
+                    }),
+                    _ => None,
+                };
+                let line = SecMngListItem {
+                    kind: item.kind,
+                    // The store holds only names the wire gave it.
+                    name: AtString::lossy(&item.name),
+                    certificate,
+                };
+                ctx.info_fmt(format_args!("{line}"));
             }
             Ok(Outcome::Done)
         }
-        _ => {
-            let kind = kind(&mut r)?;
-            let name = name(&mut r)?;
-            r.finish()?;
-            let facts = ctx.module.store.facts(kind, name).map_err(store_error)?;
-            ctx.info_fmt(format_args!(
-                "+USECMNG: 4,{},\"{name}\",\"{}\"",
-                kind.wire(),
-                facts.md5_hex()
-            ));
+        SecMngCommand::Md5 { kind, name } => {
+            let facts = ctx
+                .module
+                .store
+                .facts(kind, name.as_str())
+                .map_err(Failure::from)?;
+            let report = SecMngReport {
+                op: SecMngReportOp::Md5,
+                kind,
+                name,
+                md5: Md5Digest(facts.md5),
+            };
+            ctx.info_fmt(format_args!("{report}"));
             Ok(Outcome::Done)
         }
     }
@@ -250,35 +218,42 @@ fn secmng(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> CmdResult {
 
 fn import(
     ctx: &mut Ctx<'_>,
-    op: u8,
+    op: SecMngReportOp,
     kind: CredentialType,
-    name: &str,
+    name: CredentialName,
     data: &[u8],
-    password: Option<&[u8]>,
+    password: Option<&KeyPassword>,
 ) -> Result<(), CmeError> {
     let facts = ctx
         .module
         .store
-        .import(kind, name, data, password)
+        .import(
+            kind,
+            name.as_str(),
+            data,
+            password.map(|p| p.expose().as_bytes()),
+        )
         .map_err(|e| {
             if let StoreError::Format(f) = &e {
-                tracing::info!(kind = %kind, name, reason = %f, "credential refused");
+                tracing::info!(kind = %kind, name = name.as_str(), reason = %f, "credential refused");
             }
-            store_error(e)
+            Failure::from(e)
         })?;
-    tracing::info!(kind = %kind, name, md5 = %facts.md5_hex(), "credential imported");
-    ctx.info_fmt(format_args!(
-        "+USECMNG: {op},{},\"{name}\",\"{}\"",
-        kind.wire(),
-        facts.md5_hex()
-    ));
+    let report = SecMngReport {
+        op,
+        kind,
+        name,
+        md5: Md5Digest(facts.md5),
+    };
+    tracing::info!(kind = %kind, name = report.name.as_str(), md5 = %report.md5, "credential imported");
+    ctx.info_fmt(format_args!("{report}"));
     Ok(())
 }
 
 struct ImportTarget {
     kind: CredentialType,
-    name: String,
-    password: Option<Zeroizing<Vec<u8>>>,
+    name: CredentialName,
+    password: Option<KeyPassword>,
     data: Zeroizing<Vec<u8>>,
 }
 
@@ -289,7 +264,14 @@ impl PayloadTarget for ImportTarget {
     }
 
     fn finish(self: Box<Self>, ctx: &mut Ctx<'_>) -> Result<(), CmeError> {
-        let password = self.password.as_deref().map(|p| p.as_slice());
-        import(ctx, 0, self.kind, &self.name, &self.data, password)
+        let target = *self;
+        import(
+            ctx,
+            SecMngReportOp::Import,
+            target.kind,
+            target.name,
+            &target.data,
+            target.password.as_ref(),
+        )
     }
 }

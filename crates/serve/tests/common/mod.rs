@@ -2,7 +2,13 @@
 //! client that asserts exact bytes.
 
 // Test code: a failed unwrap or panic is a failed test, reported with its location.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    unreachable_pub
+)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -96,6 +102,31 @@ impl Client {
             String::from_utf8_lossy(expected)
         );
         start.elapsed()
+    }
+
+    /// Reads until the output ends with `end` (within 10 s and 64 KiB); returns all of it.
+    pub fn read_until(&mut self, end: &[u8]) -> Vec<u8> {
+        let start = Instant::now();
+        let mut got = Vec::new();
+        let mut byte = [0u8; 1];
+        while !got.ends_with(end) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10) && got.len() < 64 * 1024,
+                "no {:?} in {:?}",
+                String::from_utf8_lossy(end),
+                String::from_utf8_lossy(&got)
+            );
+            self.stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            match self.stream.read(&mut byte) {
+                Ok(0) => panic!("connection closed; got {:?}", String::from_utf8_lossy(&got)),
+                Ok(_) => got.push(byte[0]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+        got
     }
 
     /// [`Client::expect_within`] 10 s.
