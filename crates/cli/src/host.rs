@@ -237,18 +237,18 @@ fn shown_line(line: &str) -> Option<String> {
     is_seal(line).then(|| redact_strings(line))
 }
 
-/// Whether one of the line's commands is the seal, parsed as the module parses it.
+/// Whether one of the line's commands is the seal, parsed as the module parses it (the
+/// module's own test, `SecCfgCommand::asks_to_seal`).
 fn is_seal(line: &str) -> bool {
+    use sealcell_at::commands::SetCommand;
+    use sealcell_at::commands::useccfg::SecCfgCommand;
     use sealcell_at::syntax::{Form, Line, parse_line};
     let Ok(Line::Commands(commands)) = parse_line(line.as_bytes()) else {
         return false;
     };
     commands.commands().flatten().any(|c| {
-        c.name.as_str() == "+USECCFG"
-            && matches!(c.form, Form::Set(args) if {
-                let mut r = args.reader();
-                r.int(0..=i64::MAX) == Ok(0) && r.int(0..=i64::MAX) == Ok(1)
-            })
+        c.name.as_str() == SecCfgCommand::NAME
+            && matches!(c.form, Form::Set(args) if SecCfgCommand::asks_to_seal(args.as_str()))
     })
 }
 

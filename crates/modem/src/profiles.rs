@@ -151,3 +151,64 @@ impl std::fmt::Debug for ProfileSecrets {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `nvm.toml` keeps the levels as numbers and the cipher suite as a tagged table, as files
+    /// written before the wire vocabulary existed have them.
+    #[test]
+    fn the_stored_form_is_unchanged() {
+        let text = "validation = 3\nmin_tls = 3\npin_name = \"ServerPin\"\npin_level = 2\n\
+                    \n[cipher]\nkind = \"iana\"\nform = 255\ncode = 49195\n";
+        let p: SecurityProfile = toml::from_str(text).unwrap();
+        assert_eq!(
+            p.validation_level(),
+            Some(ValidationLevel::RootCaHostnameDates)
+        );
+        assert_eq!(p.min_tls_version(), Some(MinTlsVersion::Tls1_2));
+        assert_eq!(p.pinning_level(), Some(PinLevel::Certificate));
+        assert_eq!(
+            p.cipher.wire(),
+            Some(usecprf::CipherSuite::Iana {
+                form: IanaForm::ApplicationNote,
+                code: 0xC02B
+            })
+        );
+        assert_eq!(p.cipher.iana(), Some(0xC02B));
+        let again = toml::to_string(&p).unwrap();
+        assert!(again.contains("validation = 3\n"), "{again}");
+        assert!(again.contains("pin_level = 2\n"), "{again}");
+        assert!(
+            again.contains("[cipher]\nkind = \"iana\"\nform = 255\ncode = 49195\n"),
+            "{again}"
+        );
+        assert_eq!(toml::from_str::<SecurityProfile>(&again).unwrap(), p);
+    }
+
+    #[test]
+    fn wire_and_stored_cipher_suites_convert_both_ways() {
+        for wire in [
+            usecprf::CipherSuite::Automatic,
+            usecprf::CipherSuite::Legacy(LegacySuite::new(15).unwrap()),
+            usecprf::CipherSuite::Iana {
+                form: IanaForm::UBlox,
+                code: 0xC02F,
+            },
+        ] {
+            assert_eq!(CipherSuite::from(wire).wire(), Some(wire));
+        }
+        // A hand-edited file with a number the wire does not define.
+        assert_eq!(CipherSuite::Legacy { number: 16 }.wire(), None);
+        assert_eq!(CipherSuite::Legacy { number: 16 }.iana(), None);
+        assert_eq!(
+            SecurityProfile {
+                validation: 7,
+                ..Default::default()
+            }
+            .validation_level(),
+            None
+        );
+    }
+}

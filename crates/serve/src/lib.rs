@@ -107,3 +107,23 @@ pub fn system_now() -> Now {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_now_reads_both_host_clocks() {
+        let before = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let a = system_now();
+        let b = system_now();
+        let after = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        assert!(b.mono() >= a.mono());
+        let ms = u128::try_from(a.unix_ms()).unwrap_or(0);
+        assert!(before <= ms && ms <= after, "{before} <= {ms} <= {after}");
+    }
+}

@@ -108,6 +108,11 @@ fn a_client_that_does_not_read_holds_back_its_own_input_only() {
         other => panic!("after the last answer: {other:?}"),
     }
     let growth = peak.saturating_sub(before);
+    eprintln!(
+        "resident memory: {} MiB before, peak growth {} KiB",
+        before >> 20,
+        growth >> 10
+    );
     assert!(
         growth < 64 << 20,
         "resident memory grew by {} MiB while the answers were read",

@@ -201,3 +201,69 @@ fn readings(prof: &SecurityProfile, op: SecPrfOp) -> Vec<SecPrfReading> {
     };
     vec![reading]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(prof: &SecurityProfile, op: SecPrfOp) -> Vec<String> {
+        let profile = SecProfileId::new(2).unwrap();
+        readings(prof, op)
+            .into_iter()
+            .map(|reading| SecPrfRead { profile, reading }.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn stored_values_read_back_as_the_wire_writes_them() {
+        let prof = SecurityProfile {
+            validation: 2,
+            pin_name: "Pin".into(),
+            pin_level: 1,
+            psk_identity: "6465".into(),
+            psk_identity_hex: true,
+            resumption: 1,
+            resumption_session_id: "c2Vzc2lvbg==".into(),
+            ..Default::default()
+        };
+        assert_eq!(lines(&prof, SecPrfOp::ValidationLevel), ["+USECPRF: 2,0,2"]);
+        assert_eq!(
+            lines(&prof, SecPrfOp::ServerCertificatePinning),
+            ["+USECPRF: 2,12,\"Pin\",1"]
+        );
+        assert_eq!(
+            lines(&prof, SecPrfOp::PskIdentity),
+            ["+USECPRF: 2,9,\"6465\",1"]
+        );
+        assert_eq!(
+            lines(&prof, SecPrfOp::SessionResumption),
+            [
+                "+USECPRF: 2,13,0,1",
+                "+USECPRF: 2,13,1,0",
+                "+USECPRF: 2,13,2,\"c2Vzc2lvbg==\""
+            ]
+        );
+        assert!(lines(&prof, SecPrfOp::ClientKeyPassword).is_empty());
+    }
+
+    /// Only a hand-edited `nvm.toml` has these: they read as the factory value, and a string
+    /// with a quote cannot break the answer line.
+    #[test]
+    fn stored_values_the_wire_cannot_carry_read_as_the_factory_value() {
+        let prof = SecurityProfile {
+            validation: 7,
+            pin_level: 9,
+            root: "a\"b\r\n".into(),
+            ..Default::default()
+        };
+        assert_eq!(lines(&prof, SecPrfOp::ValidationLevel), ["+USECPRF: 2,0,0"]);
+        assert_eq!(
+            lines(&prof, SecPrfOp::ServerCertificatePinning),
+            ["+USECPRF: 2,12,\"\",0"]
+        );
+        assert_eq!(
+            lines(&prof, SecPrfOp::TrustedRoot),
+            ["+USECPRF: 2,3,\"a'b  \""]
+        );
+    }
+}
