@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod certificate;
+pub mod credential;
 pub mod encoding;
 pub mod encrypted_key;
 pub mod hash;

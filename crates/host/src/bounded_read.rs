@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 ///
 /// # Security
 /// The module takes at most 8 KiB per `+USECMNG` import
-/// ([`sealcell_store::credential::MAX_INPUT`]); nothing larger can be a credential, so nothing
+/// ([`sealcell_fw::credential::MAX_INPUT`]); nothing larger can be a credential, so nothing
 /// larger is read.
-pub const MAX_CREDENTIAL_FILE: u64 = sealcell_store::credential::MAX_INPUT as u64;
+pub const MAX_CREDENTIAL_FILE: u64 = sealcell_fw::credential::MAX_INPUT as u64;
 
 /// The largest provisioning plan.
 ///

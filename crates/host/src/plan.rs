@@ -18,7 +18,7 @@ use sealcell_at::commands::usecprf::{
 use sealcell_at::commands::{AtString, useccfg};
 // The credential parsing of the module itself, so the host knows in advance the DER (and MD5)
 // the module will store: the one reason this crate still depends on sealcell-store.
-use sealcell_store::credential;
+use sealcell_fw::credential;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 

@@ -38,32 +38,16 @@ pub(crate) enum Failure {
     Seal(SealError),
     /// A credential a TLS profile names cannot be read for a request (missing, or the store
     /// does not open).
-    #[allow(
-        dead_code,
-        reason = "constructed once command/http.rs switches to cme_map"
-    )]
     TlsCredential(StoreError),
     /// The module's file system (`+UDWNFILE`, `+USECMNG=1`, the firmware package).
     Fs(FsError),
     /// Storage under the data directory failed (`nvm.toml`, `fw/state.toml`, a read).
     Io(io::Error),
     /// The `+UFWSINSTALL` signature check.
-    #[allow(
-        dead_code,
-        reason = "constructed once command/fw_update.rs switches to cme_map"
-    )]
     Verify(VerifyError),
     /// The `VC` certificate cannot verify firmware.
-    #[allow(
-        dead_code,
-        reason = "constructed once command/fw_update.rs switches to cme_map"
-    )]
     SignerCertificate(CertificateError),
     /// The `+UFWSINSTALL` signature text does not decode.
-    #[allow(
-        dead_code,
-        reason = "constructed once command/fw_update.rs switches to cme_map"
-    )]
     SignatureText(EncodingError),
     /// An imported certificate or key is not in an accepted format.
     CredentialFormat(FormatError),

@@ -33,7 +33,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod credential;
+// Parsing moved to sealcell-fw (the host checks its plan with the same rules, without the store).
+pub use sealcell_fw::credential;
 pub mod crypto;
 pub mod format;
 mod fs_storage;

@@ -126,10 +126,12 @@ fn sign_b64(key: &SigningKey, pkg: &[u8]) -> String {
 
 #[test]
 fn sealed_signed_install_and_every_refusal() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut m, mut c) = boot(dir.path());
+    // The certificates first: valid from the host's "now", which the module's virtual clock
+    // (started at boot, moved only by the test) must not be before.
     let rsa = generate(KeyAlgorithm::Rsa(2048), "Customer FW", 30).unwrap();
     let ec = generate(KeyAlgorithm::P256, "Customer EC FW", 30).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut c) = boot(dir.path());
     import_vc(
         &mut m,
         &mut c,

@@ -57,13 +57,9 @@ impl Cmd {
     }
 }
 
+/// A file-system failure's answer (through [`crate::cme_map`]).
 pub(crate) fn fs_error(e: FsError) -> CmeError {
-    match e {
-        FsError::InvalidName => CmeError::FfsInvalidFilename,
-        FsError::NotFound => CmeError::FileNotFound,
-        FsError::NoSpace { .. } => CmeError::FfsMemoryNotAvailable,
-        FsError::Io(e) => storage_failure(e),
-    }
+    crate::cme_map::Failure::Fs(e).into()
 }
 
 /// Reads a file name argument; longer than the limit is an invalid name, not a type error.

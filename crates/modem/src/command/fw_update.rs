@@ -19,12 +19,10 @@ use sealcell_at::CmeError;
 use sealcell_at::syntax::Form;
 use sealcell_fw::certificate::{ClockPolicy, SignerCertificate};
 use sealcell_fw::encoding::{SignatureFormat, decode_signature};
-use sealcell_fw::key::SignatureError;
 use sealcell_fw::verify::{VerifyError, verify_package};
-use sealcell_store::StoreError;
 use sealcell_store::credential::CredentialType;
 
-use super::security::store_error;
+use crate::cme_map::Failure;
 use super::{CmdResult, Continuation, Ctx, Outcome, storage_failure, undefined_form};
 use crate::firmware::{InstallRecord, PACKAGE, UpdateMethod, package_version};
 use crate::fs::{FileReader, FsError, Tag};
@@ -137,10 +135,7 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
 }
 
 fn package_error(e: FsError) -> CmeError {
-    match e {
-        FsError::NotFound => CmeError::FileNotFound,
-        other => super::file_system::fs_error(other),
-    }
+    Failure::Fs(e).into()
 }
 
 fn md5_install(ctx: &mut Ctx<'_>, md5: Option<&str>) -> CmdResult {
@@ -201,21 +196,18 @@ fn signed_install(ctx: &mut Ctx<'_>, signature: &str, iname: &str) -> CmdResult 
         .module
         .store
         .der(CredentialType::SignatureVerificationCertificate, iname)
-        .map_err(|e| match e {
-            StoreError::NotFound(..) => CmeError::OperationNotSupported,
-            other => store_error(other),
-        })?;
+        .map_err(Failure::Store)?;
     // The stored item parsed as a certificate at import; here its fitness to sign firmware.
     let cert = SignerCertificate::parse(&der).map_err(|e| {
         tracing::info!(certificate = iname, reason = %e, "verification certificate refused");
-        CmeError::SecFwPackageNotValid
+        Failure::SignerCertificate(e)
     })?;
     // The application note's form is whitespace-free base64; hex is accepted too.
     if signature.bytes().any(|b| b.is_ascii_whitespace()) {
         return Err(CmeError::OperationNotSupported);
     }
-    let sig = decode_signature(signature.as_bytes(), SignatureFormat::Auto)
-        .map_err(|_| CmeError::OperationNotSupported)?;
+    let sig =
+        decode_signature(signature.as_bytes(), SignatureFormat::Auto).map_err(Failure::SignatureText)?;
     let (reader, again) = package_readers(ctx)?;
     // Certificate validity is judged by the module clock at the command, not the host's.
     let clock = ClockPolicy::At(ctx.clock_unix());
@@ -228,15 +220,11 @@ fn signed_install(ctx: &mut Ctx<'_>, signature: &str, iname: &str) -> CmdResult 
                 version: package_version(again),
                 sha256: hex::encode(verified.sha256()),
             })
-            .map_err(|e| match e {
-                VerifyError::Signature(SignatureError::WrongLength { .. }) => {
-                    CmeError::OperationNotSupported
+            .map_err(|e| {
+                if !matches!(e, VerifyError::Io(_)) {
+                    tracing::info!(certificate = %iname, reason = %e, "firmware package refused");
                 }
-                VerifyError::Io(e) => storage_failure(e),
-                other => {
-                    tracing::info!(certificate = %iname, reason = %other, "firmware package refused");
-                    CmeError::SecFwPackageNotValid
-                }
+                CmeError::from(Failure::Verify(e))
             });
         installer(checked, Authority::Signed(iname))
     })))

@@ -328,7 +328,7 @@ fn tls_settings(ctx: &mut Ctx<'_>, sp: usize) -> Result<TlsSettings, CmeError> {
             store
                 .der(kind, name)
                 .map(Some)
-                .map_err(|_| CmeError::OperationNotAllowed)
+                .map_err(|e| crate::cme_map::Failure::TlsCredential(e).into())
         };
     let now_unix = ctx.clock_unix();
     Ok(TlsSettings {

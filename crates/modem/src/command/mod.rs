@@ -231,8 +231,7 @@ pub(crate) fn undefined_form(_form: Form<'_>) -> CmdResult {
     Err(CmeError::Unknown)
 }
 
-/// Maps a storage failure to the module's generic memory error and logs the cause.
+/// A storage failure's answer (through [`crate::cme_map`], which logs the cause).
 pub(crate) fn storage_failure(e: std::io::Error) -> CmeError {
-    tracing::error!(error = %e, "storage failure");
-    CmeError::MemoryFailure
+    crate::cme_map::Failure::Io(e).into()
 }

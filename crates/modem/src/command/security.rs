@@ -41,12 +41,6 @@ impl Cmd {
     }
 }
 
-/// Store errors as wire codes, through [`crate::cme_map`]; kept for `command/fw_update.rs`
-/// until it wraps its errors in a [`Failure`] itself.
-pub(crate) fn store_error(e: StoreError) -> CmeError {
-    Failure::Store(e).into()
-}
-
 pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
     match (cmd, form) {
         (Cmd::SecurityConfig, Form::Set(args)) => seccfg(ctx, args.as_str()),

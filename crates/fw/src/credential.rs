@@ -36,7 +36,7 @@ use std::fmt;
 
 use der::{Decode, Encode};
 use md5::{Digest, Md5};
-use sealcell_fw::encrypted_key::{DecryptError, EncryptedPem, EncryptedPrivateKey, PemKeyKind};
+use crate::encrypted_key::{DecryptError, EncryptedPem, EncryptedPrivateKey, PemKeyKind};
 use zeroize::Zeroizing;
 
 /// **TOBY-L2: at most 8192 bytes per import.**
@@ -299,10 +299,6 @@ fn traditional_pem_key(
     match pem.kind() {
         PemKeyKind::Rsa => pkcs1_key(plain),
         PemKeyKind::Ec => sec1_key(plain),
-        other => Err(FormatError::WrongPemLabel {
-            label: other.label().to_string(),
-            expected: "RSA or EC private key",
-        }),
     }
     .map_err(not_a_key_is_decryption)
 }
