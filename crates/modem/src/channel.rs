@@ -377,7 +377,7 @@ impl Channel {
     fn finish_payload(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
         let Some(p) = self.payload.take() else { return };
         let mut ctx = Ctx::new(module, self.id, &mut self.settings, out, now);
-        let result = p.target.conclude(&mut ctx);
+        let result = p.target.finish(&mut ctx);
         self.end(module, result, now, out);
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use sealcell_at::payload::DEFAULT_PAYLOAD_TIMEOUT;
@@ -62,7 +62,9 @@ pub struct Module {
     pub(crate) nvm: NvmFile,
     pub(crate) fs: FileSystem,
     pub(crate) firmware: FirmwareFile,
-    pub(crate) store: Store,
+    /// The credential store, behind its own lock: an import's encryption and fsyncs run as a
+    /// job holding only this lock, not the module's (at most one store writer at a time).
+    store: Arc<Mutex<Store>>,
     pub(crate) radio: crate::radio::Radio,
     /// The key that seals secrets kept in NVM (`+UAUTHREQ` passwords): derived from the device
     /// key, so a copied `nvm.toml` reveals nothing.
@@ -174,7 +176,7 @@ impl Module {
         Ok(Module {
             config,
             dir,
-            store,
+            store: Arc::new(Mutex::new(store)),
             identity: opened.identity,
             nvm,
             fs,
@@ -231,14 +233,20 @@ impl Module {
         &self.nvm_key
     }
 
-    /// The credential store.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The credential store (waits while an import job writes it).
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic inside a store call (a bug) leaves the store as its last atomic write did.
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The store for a job that writes it off the module lock.
+    pub(crate) fn store_handle(&self) -> Arc<Mutex<Store>> {
+        self.store.clone()
     }
 
     /// Whether enforced security is on.
     pub fn is_sealed(&self) -> bool {
-        self.store.is_sealed()
+        self.store().is_sealed()
     }
 
     /// Whether firmware may be installed by `method` in the module's seal state.
@@ -259,6 +267,10 @@ impl Module {
     /// Every job is cancelled: requests in flight end without a URC, their connections close,
     /// and commands waiting for a disk job are forgotten with their channels' state.
     pub fn reboot(&mut self) -> Result<(), OpenError> {
+        // An import job still writing finishes first: two stores must never write one
+        // directory. (Jobs take only the store's lock, never the module's: no deadlock.)
+        let writing = self.store_handle();
+        let _writing = writing.lock().unwrap_or_else(|p| p.into_inner());
         let fresh =
             Module::open_with_storage(self.config.clone(), self.dir.storage().clone(), self.now)?;
         let epoch = self.epoch + 1;

@@ -146,7 +146,8 @@ fn one_flipped_byte_in_any_store_file_is_detected_and_the_module_keeps_answering
 
         let (mut m, mut c) = boot(copy.path());
         let name = rel.display().to_string();
-        if let Some(problem) = m.store().problem() {
+        let problem = m.store().problem().map(ToString::to_string);
+        if let Some(problem) = problem {
             // seal.bin or the manifest in use: the whole store is refused.
             assert!(
                 name == "sec/seal.bin" || name.starts_with("sec/manifest."),

@@ -217,11 +217,7 @@ impl PayloadTarget for FileTarget {
         self.upload.write(bytes);
     }
 
-    fn finish(self: Box<Self>, _ctx: &mut Ctx<'_>) -> Result<(), CmeError> {
-        self.upload.commit().map_err(storage_failure)
-    }
-
-    fn conclude(self: Box<Self>, _ctx: &mut Ctx<'_>) -> CmdResult {
+    fn finish(self: Box<Self>, _ctx: &mut Ctx<'_>) -> CmdResult {
         let upload = self.upload;
         Ok(Outcome::Wait(DiskJob::new(move || {
             let committed = upload.commit().map_err(storage_failure);

@@ -194,7 +194,7 @@ fn signed_install(ctx: &mut Ctx<'_>, signature: &str, iname: &str) -> CmdResult 
     ctx.module.firmware_update_allowed(UpdateMethod::Signed)?;
     let der = ctx
         .module
-        .store
+        .store()
         .der(CredentialType::SignatureVerificationCertificate, iname)
         .map_err(Failure::Store)?;
     // The stored item parsed as a certificate at import; here its fitness to sign firmware.

@@ -132,12 +132,9 @@ pub(crate) trait PayloadTarget: Send {
     /// Takes the next payload bytes.
     fn write(&mut self, bytes: &[u8]);
     /// Called once every byte has arrived; may write information lines.
-    fn finish(self: Box<Self>, ctx: &mut Ctx<'_>) -> Result<(), CmeError>;
-    /// How the command ends: [`PayloadTarget::finish`]'s result, unless the target has long
-    /// work left and ends with a job to wait for (a file's commit, off the module lock).
-    fn conclude(self: Box<Self>, ctx: &mut Ctx<'_>) -> CmdResult {
-        self.finish(ctx).map(|()| Outcome::Done)
-    }
+    /// Ends the command: at once, or with a job to wait for (a file's commit, an import: long
+    /// work, off the module lock).
+    fn finish(self: Box<Self>, ctx: &mut Ctx<'_>) -> CmdResult;
 }
 
 pub(crate) type CmdResult = Result<Outcome, CmeError>;

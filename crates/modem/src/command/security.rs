@@ -18,7 +18,8 @@ use sealcell_store::credential::{CredentialType, MAX_INPUT};
 use sealcell_store::{ItemState, StoreError};
 use zeroize::Zeroizing;
 
-use super::{CmdResult, Ctx, Outcome, PayloadJob, PayloadTarget, undefined_form};
+use super::{CmdResult, Continuation, Ctx, Outcome, PayloadJob, PayloadTarget, undefined_form};
+use crate::job::DiskJob;
 use crate::cme_map::Failure;
 use crate::fs::Tag;
 
@@ -63,7 +64,7 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
 
 fn report_seal(ctx: &mut Ctx<'_>) {
     let status = SecCfgStatus {
-        sealed: ctx.module.store.is_sealed(),
+        sealed: ctx.module.store().is_sealed(),
     };
     ctx.info_fmt(format_args!("{status}"));
 }
@@ -72,22 +73,32 @@ fn report_seal(ctx: &mut Ctx<'_>) {
 fn seccfg(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
     // The seal is permanent: a sealed module refuses any request to seal before it looks at
     // the password (at-contract §2: "any new =0,1,...").
-    if ctx.module.store.is_sealed() && SecCfgCommand::asks_to_seal(args) {
+    if ctx.module.store().is_sealed() && SecCfgCommand::asks_to_seal(args) {
         return Err(CmeError::OperationNotAllowed);
     }
     match SecCfgCommand::parse(args).map_err(Failure::from)? {
         SecCfgCommand::Status => report_seal(ctx),
         SecCfgCommand::Disable => {
             // Turning enforced security off is never possible; when it is off this is a no-op.
-            if ctx.module.store.is_sealed() {
+            if ctx.module.store().is_sealed() {
                 return Err(CmeError::OperationNotAllowed);
             }
         }
         SecCfgCommand::Seal(password) => {
-            ctx.module
-                .store
-                .seal(password.expose().as_bytes())
-                .map_err(Failure::from)?;
+            // Argon2id takes a second or more: a job holding only the store's lock.
+            let store = ctx.module.store_handle();
+            return Ok(Outcome::Wait(DiskJob::new(move || {
+                let sealed = store
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .seal(password.expose().as_bytes());
+                drop(password);
+                let then: Continuation = Box::new(move |_ctx: &mut Ctx<'_>| {
+                    sealed.map_err(Failure::from)?;
+                    Ok(Outcome::Done)
+                });
+                Box::new(then)
+            })));
         }
     }
     Ok(Outcome::Done)
@@ -107,7 +118,7 @@ fn secmng(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
                 .filter(|s| (1..=MAX_INPUT).contains(s))
                 .ok_or(CmeError::UsecmngImportFileSizeExceedsLimit)?;
             ctx.module
-                .store
+                .store()
                 .check_import(kind, name.as_str())
                 .map_err(Failure::from)?;
             Ok(Outcome::Prompt(PayloadJob {
@@ -129,7 +140,7 @@ fn secmng(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
             password,
         } => {
             ctx.module
-                .store
+                .store()
                 .check_import(kind, name.as_str())
                 .map_err(Failure::from)?;
             // The file system checks the name (1638) and finds the file (1612).
@@ -147,26 +158,18 @@ fn secmng(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
                     .read(Tag::User, file.as_str())
                     .map_err(Failure::from)?,
             );
-            import(
-                ctx,
-                SecMngReportOp::ImportFile,
-                kind,
-                name,
-                &data,
-                password.as_ref(),
-            )?;
-            Ok(Outcome::Done)
+            import(ctx, SecMngReportOp::ImportFile, kind, name, data, password)
         }
         SecMngCommand::Remove { kind, name } => {
             ctx.module
-                .store
+                .store()
                 .remove(kind, name.as_str())
                 .map_err(Failure::from)?;
             tracing::info!(kind = %kind, name = name.as_str(), "credential removed");
             Ok(Outcome::Done)
         }
         SecMngCommand::List(filter) => {
-            let items = ctx.module.store.list().map_err(Failure::from)?;
+            let items = ctx.module.store().list().map_err(Failure::from)?;
             for item in items
                 .into_iter()
                 .filter(|i| filter.is_none_or(|f| f == i.kind))
@@ -195,7 +198,7 @@ fn secmng(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
         SecMngCommand::Md5 { kind, name } => {
             let facts = ctx
                 .module
-                .store
+                .store()
                 .facts(kind, name.as_str())
                 .map_err(Failure::from)?;
             let report = SecMngReport {
@@ -210,38 +213,44 @@ fn secmng(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
     }
 }
 
+/// Imports as a job: the parsing, the encryption and the store's fsyncs run holding only the
+/// store's lock, so other channels are served meanwhile; the channel answers when it ends.
 fn import(
     ctx: &mut Ctx<'_>,
     op: SecMngReportOp,
     kind: CredentialType,
     name: CredentialName,
-    data: &[u8],
-    password: Option<&KeyPassword>,
-) -> Result<(), CmeError> {
-    let facts = ctx
-        .module
-        .store
-        .import(
+    data: Zeroizing<Vec<u8>>,
+    password: Option<KeyPassword>,
+) -> CmdResult {
+    let store = ctx.module.store_handle();
+    Ok(Outcome::Wait(DiskJob::new(move || {
+        let imported = store.lock().unwrap_or_else(|p| p.into_inner()).import(
             kind,
             name.as_str(),
-            data,
-            password.map(|p| p.expose().as_bytes()),
-        )
-        .map_err(|e| {
-            if let StoreError::Format(f) = &e {
-                tracing::info!(kind = %kind, name = name.as_str(), reason = %f, "credential refused");
-            }
-            Failure::from(e)
-        })?;
-    let report = SecMngReport {
-        op,
-        kind,
-        name,
-        md5: Md5Digest(facts.md5),
-    };
-    tracing::info!(kind = %kind, name = report.name.as_str(), md5 = %report.md5, "credential imported");
-    ctx.info_fmt(format_args!("{report}"));
-    Ok(())
+            &data,
+            password.as_ref().map(|p| p.expose().as_bytes()),
+        );
+        drop((data, password));
+        let then: Continuation = Box::new(move |ctx: &mut Ctx<'_>| {
+            let facts = imported.map_err(|e| {
+                if let StoreError::Format(f) = &e {
+                    tracing::info!(kind = %kind, name = name.as_str(), reason = %f, "credential refused");
+                }
+                Failure::from(e)
+            })?;
+            let report = SecMngReport {
+                op,
+                kind,
+                name,
+                md5: Md5Digest(facts.md5),
+            };
+            tracing::info!(kind = %kind, name = report.name.as_str(), md5 = %report.md5, "credential imported");
+            ctx.info_fmt(format_args!("{report}"));
+            Ok(Outcome::Done)
+        });
+        Box::new(then)
+    })))
 }
 
 struct ImportTarget {
@@ -257,15 +266,15 @@ impl PayloadTarget for ImportTarget {
         self.data.extend_from_slice(bytes);
     }
 
-    fn finish(self: Box<Self>, ctx: &mut Ctx<'_>) -> Result<(), CmeError> {
+    fn finish(self: Box<Self>, ctx: &mut Ctx<'_>) -> CmdResult {
         let target = *self;
         import(
             ctx,
             SecMngReportOp::Import,
             target.kind,
             target.name,
-            &target.data,
-            target.password.as_ref(),
+            target.data,
+            target.password,
         )
     }
 }
