@@ -316,8 +316,8 @@ fn notify_pair() -> (TcpStream, TcpStream) {
     (x, y)
 }
 
-/// 3. Channel A toggles the radio; channel B (`+CEREG=1`) only reads, and its `+CEREG` URC is
-/// timed from just before A writes. Interleaved with the raw notify baseline.
+/// Figure 3: channel A toggles the radio; channel B (`+CEREG=1`) only reads, and its `+CEREG`
+/// URC is timed from just before A writes. Interleaved with the raw notify baseline.
 fn urc_latency() {
     const WARM_UP: usize = 20;
     let (emulator, addr, _dir) = emulator();
@@ -400,8 +400,8 @@ fn idle_cpu_ms_per_s() -> f64 {
     used.as_secs_f64() * 1e3 / elapsed.as_secs_f64()
 }
 
-/// 4. The process's CPU while 1,000 channels sit idle; baseline: the same connections parked
-/// on a plain listener, with no emulator in the process.
+/// Figure 4: the process's CPU while 1,000 channels sit idle; baseline: the same connections
+/// parked on a plain listener, with no emulator in the process.
 fn idle_cpu() {
     let limit = raise_nofile(2 * IDLE_CHANNELS as u64 + 256);
 
@@ -439,11 +439,11 @@ fn idle_cpu() {
     let per_channel = |ms_per_s: f64| ms_per_s * 1e3 / IDLE_CHANNELS as f64;
     println!();
     println!(
-        "4. idle CPU of the process over {} s, {IDLE_CHANNELS} connections ({limit})",
+        "4. idle CPU of the process over {} s, {IDLE_CHANNELS} connections, each answered one AT ({limit})",
         IDLE_SLEEP.as_secs()
     );
     println!(
-        "   emulator  {IDLE_CHANNELS} channels, 1 AT each {emu:>8.3} ms/s   ({:.3} % of a core, {:.3} us/s per channel)   (goal < 1 % of a core)",
+        "   emulator  {IDLE_CHANNELS} open channels      {emu:>8.3} ms/s   ({:.3} % of a core, {:.3} us/s per channel)   (goal < 1 % of a core)",
         emu / 10.0,
         per_channel(emu)
     );
@@ -518,8 +518,8 @@ fn load(
     stats
 }
 
-/// 5. `AT` round trips of one client, idle and then while `LOAD_THREADS` threads upload files
-/// and import certificates on their own channels.
+/// Figure 5: `AT` round trips of one client, idle and then while `LOAD_THREADS` threads upload
+/// files and import certificates on their own channels.
 fn load_latency() {
     let (emulator, addr, _dir) = emulator();
     let pem = pki_fixture("root.pem").unwrap();
@@ -572,11 +572,11 @@ fn load_latency() {
     println!("   idle      AT -> OK                p50 {idle50:>8.1} us   p99 {idle99:>8.1} us");
     println!("   loaded    AT -> OK                p50 {load50:>8.1} us   p99 {load99:>8.1} us");
     println!(
-        "   ratio p99 loaded / idle           {:>8.2}                      (goal <= 2.00)",
+        "   ratio p99 loaded / idle                            {:>8.2}      (goal <= 2.00)",
         load99 / idle99
     );
     println!(
-        "   load      operations              {:>8.0} /s   while measured ({ops_during} in {:.1} s)",
+        "   load      operations                  {:>8.0} /s   while measured ({ops_during} in {:.1} s)",
         ops_during as f64 / measured.as_secs_f64(),
         measured.as_secs_f64()
     );

@@ -2,7 +2,8 @@
 //!
 //! `+UHTTP` configures one of four volatile profiles; `+UHTTPC` starts a request and answers `OK`
 //! at once, the result arriving later as `+UUHTTPCR`; `+UHTTPER` reads the last error of a
-//! profile (codes in docs/uhttper.md).
+//! profile (codes in docs/uhttper.md). The arguments are parsed, and the answers formatted,
+//! by the types of [`sealcell_at::commands::uhttp`], which the host tools use too.
 //!
 //! A request is a [`NetJob`] for the edge's connector: this module formats it
 //! ([`crate::http::wire`]), opens the file the response goes to and sets the deadline (op 7,
@@ -11,17 +12,22 @@
 use std::time::Duration;
 
 use sealcell_at::CmeError;
-use sealcell_at::args::ArgReader;
+use sealcell_at::commands::Wire;
+use sealcell_at::commands::uhttp::{
+    HttpAction, HttpAuthentication, HttpCommand, HttpErrorReport, HttpOp, HttpProfileCommand,
+    HttpProfileId, HttpRequest, HttpSetting, PROFILE_TEST_RESPONSE, REQUEST_TEST_RESPONSE,
+};
 use sealcell_at::syntax::Form;
 use sealcell_store::credential::CredentialType;
 use zeroize::Zeroizing;
 
 use super::{CmdResult, Ctx, Outcome, undefined_form};
+use crate::cme_map::Failure;
 use crate::firmware::PACKAGE;
 use crate::fs::{Tag, validate_name};
 use crate::http::sink::ResponseSink;
 use crate::http::wire::{Request, request_bytes};
-use crate::http::{HTTP_PROFILES, HttpProfile, InFlight, err};
+use crate::http::{HttpProfile, InFlight, err};
 use crate::job::{Abandoned, NetJob, Target, TlsSettings};
 
 /// The HTTP commands.
@@ -46,13 +52,6 @@ impl Cmd {
     }
 }
 
-/// Longest server name, user, password, path and header accepted (u-blox AT manual §27).
-const SERVER: usize = 128;
-const USER: usize = 30;
-const PATH: usize = 128;
-const HEADER: usize = 256;
-/// Longest `+UHTTPC=...,5` data.
-const DATA: usize = 1024;
 /// The largest file `+UHTTPC` commands 3 and 4 send (PUT, POST a file).
 ///
 /// # Security
@@ -62,65 +61,66 @@ pub const MAX_SEND_FILE: u64 = 1 << 20;
 pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
     match (cmd, form) {
         (Cmd::Profile, Form::Set(args)) => {
-            let mut r = args.reader();
-            let p = r.int(0..=(HTTP_PROFILES as i64 - 1))? as usize;
-            match r.opt_int(0..=9)? {
-                None => {
-                    r.finish()?;
-                    ctx.module.http.profiles[p] = HttpProfile::default();
+            match HttpProfileCommand::parse(args.as_str()).map_err(Failure::from)? {
+                HttpProfileCommand::Reset(p) => {
+                    ctx.module.http.profiles[p.index()] = HttpProfile::default();
                 }
-                Some(op) if r.is_empty() => read(ctx, p, op as u8)?,
-                Some(op) => set(ctx, p, op as u8, r)?,
+                HttpProfileCommand::Read { profile, op } => read(ctx, profile, op)?,
+                HttpProfileCommand::Set { profile, setting } => set(ctx, profile, setting)?,
             }
             Ok(Outcome::Done)
         }
         (Cmd::Profile, Form::Test) => {
-            ctx.info(b"+UHTTP: (0-3),(0-7,9)");
+            ctx.info(PROFILE_TEST_RESPONSE.as_bytes());
             Ok(Outcome::Done)
         }
         (Cmd::Request, Form::Set(args)) => {
-            request(ctx, args.reader())?;
+            let req = HttpRequest::parse(args.as_str()).map_err(Failure::from)?;
+            request(ctx, req)?;
             Ok(Outcome::Done)
         }
         (Cmd::Request, Form::Test) => {
-            ctx.info(b"+UHTTPC: (0-3),(0-5,100)");
+            ctx.info(REQUEST_TEST_RESPONSE.as_bytes());
             Ok(Outcome::Done)
         }
         (Cmd::LastError, Form::Set(args)) => {
             let mut r = args.reader();
-            let p = r.int(0..=(HTTP_PROFILES as i64 - 1))? as usize;
+            let profile: HttpProfileId = r.wire().map_err(Failure::from)?;
             r.finish()?;
-            let (class, code) = ctx.module.http.errors[p];
-            ctx.info_fmt(format_args!("+UHTTPER: {p},{class},{code}"));
+            let (class, code) = ctx.module.http.errors[profile.index()];
+            let report = HttpErrorReport {
+                profile,
+                class,
+                code,
+            };
+            ctx.info_fmt(format_args!("{report}"));
             Ok(Outcome::Done)
         }
         (_, form) => undefined_form(form),
     }
 }
 
-fn string<'a>(r: &mut ArgReader<'a>, max: usize) -> Result<&'a str, CmeError> {
-    r.string(max).map_err(|_| CmeError::OperationNotSupported)
-}
-
-fn set(ctx: &mut Ctx<'_>, p: usize, op: u8, mut r: ArgReader<'_>) -> Result<(), CmeError> {
-    let prof = &mut ctx.module.http.profiles[p];
-    match op {
-        0 => prof.server_ip = string(&mut r, SERVER)?.to_string(),
-        1 => prof.server_name = string(&mut r, SERVER)?.to_string(),
-        2 => prof.user = string(&mut r, USER)?.to_string(),
-        3 => prof.password = Zeroizing::new(string(&mut r, USER)?.to_string()),
-        4 => prof.auth = r.int(0..=1)? as u8,
-        5 => prof.port = Some(r.int(1..=65535)? as u16),
-        6 => {
-            prof.secure = r.int(0..=1)? == 1;
-            if let Some(s) = r.opt_int(0..=(crate::profiles::PROFILES as i64 - 1))? {
-                prof.security_profile = s as u8;
+fn set(ctx: &mut Ctx<'_>, p: HttpProfileId, setting: HttpSetting) -> Result<(), CmeError> {
+    let prof = &mut ctx.module.http.profiles[p.index()];
+    match setting {
+        HttpSetting::ServerIp(v) => prof.server_ip = v.as_str().to_string(),
+        HttpSetting::ServerName(v) => prof.server_name = v.as_str().to_string(),
+        HttpSetting::User(v) => prof.user = v.as_str().to_string(),
+        HttpSetting::Password(v) => prof.password = Zeroizing::new(v.expose().to_string()),
+        HttpSetting::Authentication(a) => prof.auth = a,
+        HttpSetting::Port(port) => prof.port = Some(port.get()),
+        HttpSetting::Secure {
+            enabled,
+            security_profile,
+        } => {
+            prof.secure = enabled;
+            if let Some(s) = security_profile {
+                prof.security_profile = s;
             }
         }
-        7 => prof.timeout = r.int(1..=3600)? as u32,
-        9 => {
-            let spec = string(&mut r, HEADER)?;
-            let mut parts = spec.splitn(3, ':');
+        HttpSetting::Timeout(t) => prof.timeout = t,
+        HttpSetting::CustomHeader(spec) => {
+            let mut parts = spec.as_str().splitn(3, ':');
             let slot = parts.next().and_then(|s| s.parse::<usize>().ok());
             let (Some(slot @ 0..=4), Some(name), value) = (slot, parts.next(), parts.next()) else {
                 return Err(CmeError::OperationNotSupported);
@@ -135,25 +135,23 @@ fn set(ctx: &mut Ctx<'_>, p: usize, op: u8, mut r: ArgReader<'_>) -> Result<(), 
                 _ => return Err(CmeError::OperationNotSupported),
             };
         }
-        _ => return Err(CmeError::OperationNotSupported),
     }
-    r.finish()?;
     Ok(())
 }
 
-fn read(ctx: &mut Ctx<'_>, p: usize, op: u8) -> Result<(), CmeError> {
-    let prof = ctx.module.http.profiles[p].clone();
+fn read(ctx: &mut Ctx<'_>, p: HttpProfileId, op: HttpOp) -> Result<(), CmeError> {
+    let prof = ctx.module.http.profiles[p.index()].clone();
     let value = match op {
-        0 => format!("\"{}\"", prof.server_ip),
-        1 => format!("\"{}\"", prof.server_name),
-        2 => format!("\"{}\"", prof.user),
+        HttpOp::ServerIp => format!("\"{}\"", prof.server_ip),
+        HttpOp::ServerName => format!("\"{}\"", prof.server_name),
+        HttpOp::User => format!("\"{}\"", prof.user),
         // The password is write-only.
-        3 => return Err(CmeError::OperationNotAllowed),
-        4 => prof.auth.to_string(),
-        5 => effective_port(&prof).to_string(),
-        6 => format!("{},{}", u8::from(prof.secure), prof.security_profile),
-        7 => prof.timeout.to_string(),
-        9 => {
+        HttpOp::Password => return Err(CmeError::OperationNotAllowed),
+        HttpOp::Authentication => prof.auth.to_string(),
+        HttpOp::Port => effective_port(&prof).to_string(),
+        HttpOp::Secure => format!("{},{}", u8::from(prof.secure), prof.security_profile),
+        HttpOp::Timeout => prof.timeout.seconds().to_string(),
+        HttpOp::CustomHeader => {
             for (i, h) in prof.headers.iter().enumerate() {
                 if let Some((n, v)) = h {
                     ctx.info_fmt(format_args!("+UHTTP: {p},9,\"{i}:{n}:{v}\""));
@@ -161,7 +159,6 @@ fn read(ctx: &mut Ctx<'_>, p: usize, op: u8) -> Result<(), CmeError> {
             }
             return Ok(());
         }
-        _ => return Err(CmeError::OperationNotSupported),
     };
     ctx.info_fmt(format_args!("+UHTTP: {p},{op},{value}"));
     Ok(())
@@ -171,85 +168,64 @@ fn effective_port(prof: &HttpProfile) -> u16 {
     prof.port.unwrap_or(if prof.secure { 443 } else { 80 })
 }
 
-/// The `Content-Type` of `+UHTTPC` content type numbers 0..5 (6 takes a user string).
-fn content_type(r: &mut ArgReader<'_>) -> Result<String, CmeError> {
-    let t = match r.int(0..=6)? {
-        0 => "application/x-www-form-urlencoded",
-        1 => "text/plain",
-        2 => "application/octet-stream",
-        3 => "multipart/form-data",
-        4 => "application/json",
-        5 => "application/xml",
-        _ => {
-            let s = string(r, 64)?;
-            if s.is_empty() || s.bytes().any(|b| !(b' '..=b'~').contains(&b)) {
-                return Err(CmeError::OperationNotSupported);
-            }
-            return Ok(s.to_string());
-        }
-    };
-    Ok(t.to_string())
-}
-
-fn request(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> Result<(), CmeError> {
-    let p = r.int(0..=(HTTP_PROFILES as i64 - 1))? as usize;
-    let cmd = r.int(0..=100)? as u8;
-    let method = match cmd {
-        0 => "HEAD",
-        1 | 100 => "GET",
-        2 => "DELETE",
-        3 => "PUT",
-        4 | 5 => "POST",
-        _ => return Err(CmeError::OperationNotSupported),
-    };
-    let path = string(&mut r, PATH)?;
+fn request(ctx: &mut Ctx<'_>, req: HttpRequest) -> Result<(), CmeError> {
+    let p = req.profile.index();
+    let cmd = req.action.command();
+    let method = cmd.method();
+    let path = req.path.as_str().to_string();
     if !path.starts_with('/') || path.bytes().any(|b| !b.is_ascii_graphic()) {
         return Err(CmeError::OperationNotSupported);
     }
-    let path = path.to_string();
-    let (tag, file) = if cmd == 100 {
-        // An optional (ignored) file name keeps clients that always send one working.
-        let _ = r
-            .opt_string(PATH)
-            .map_err(|_| CmeError::OperationNotSupported)?;
-        (Tag::Foat, PACKAGE.to_string())
-    } else {
-        let f = string(&mut r, PATH)?;
-        let f = if f.is_empty() {
-            format!("http_last_response_{p}")
-        } else {
-            f.to_string()
-        };
-        validate_name(&f).map_err(|_| CmeError::OperationNotSupported)?;
-        (Tag::User, f)
+    let (tag, file) = match &req.action {
+        HttpAction::FirmwareDownload => (Tag::Foat, PACKAGE.to_string()),
+        HttpAction::Head { response }
+        | HttpAction::Get { response }
+        | HttpAction::Delete { response }
+        | HttpAction::Put { response, .. }
+        | HttpAction::PostFile { response, .. }
+        | HttpAction::PostData { response, .. } => {
+            let f = if response.is_empty() {
+                format!("http_last_response_{p}")
+            } else {
+                response.as_str().to_string()
+            };
+            validate_name(&f).map_err(|_| CmeError::OperationNotSupported)?;
+            (Tag::User, f)
+        }
     };
-    let body = match cmd {
-        3 | 4 => {
-            let name = string(&mut r, PATH)?.to_string();
-            let ctype = content_type(&mut r)?;
-            match ctx.module.fs.size(Tag::User, &name) {
-                Ok(n) if n > MAX_SEND_FILE => {
-                    ctx.module.http.errors[p] = err::TOO_LARGE;
-                    return Err(CmeError::OperationNotAllowed);
-                }
-                _ => {}
+    let body = match &req.action {
+        HttpAction::Put {
+            send, content_type, ..
+        }
+        | HttpAction::PostFile {
+            send, content_type, ..
+        } => {
+            let name = send.as_str();
+            if ctx
+                .module
+                .fs
+                .size(Tag::User, name)
+                .is_ok_and(|n| n > MAX_SEND_FILE)
+            {
+                ctx.module.http.errors[p] = err::TOO_LARGE;
+                return Err(CmeError::OperationNotAllowed);
             }
-            match ctx.module.fs.read(Tag::User, &name) {
-                Ok(b) => Some((b, ctype)),
+            match ctx.module.fs.read(Tag::User, name) {
+                Ok(b) => Some((b, content_type.media_type().to_string())),
                 Err(_) => {
                     ctx.module.http.errors[p] = err::NO_FILE;
                     return Err(CmeError::FileNotFound);
                 }
             }
         }
-        5 => {
-            let data = string(&mut r, DATA)?.as_bytes().to_vec();
-            let ctype = content_type(&mut r)?;
-            Some((data, ctype))
-        }
+        HttpAction::PostData {
+            data, content_type, ..
+        } => Some((
+            data.as_str().as_bytes().to_vec(),
+            content_type.media_type().to_string(),
+        )),
         _ => None,
     };
-    r.finish()?;
     if ctx.module.http.is_busy(p) {
         return Err(CmeError::OperationNotAllowed);
     }
@@ -265,7 +241,7 @@ fn request(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> Result<(), CmeError> {
     }
     let port = effective_port(&prof);
     let tls = if prof.secure {
-        Some(tls_settings(ctx, usize::from(prof.security_profile))?)
+        Some(tls_settings(ctx, prof.security_profile.index())?)
     } else {
         None
     };
@@ -280,7 +256,7 @@ fn request(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> Result<(), CmeError> {
         method,
         path: &path,
         host: &host_header,
-        basic_auth: (prof.auth == 1).then(|| (prof.user.as_str(), prof.password.as_str())),
+        basic_auth: (prof.auth == HttpAuthentication::Basic).then(|| (prof.user.as_str(), prof.password.as_str())),
         headers: &headers,
         body: body.as_ref().map(|(b, t)| (b.as_slice(), t.as_str())),
     });
@@ -292,9 +268,10 @@ fn request(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> Result<(), CmeError> {
         .map_err(|_| CmeError::MemoryFailure)?;
     // Op 7 bounds the whole exchange, not each read: a server that trickles cannot hold the
     // profile past it (op 7 is at most 3600 s, its default 180 s).
-    let deadline = ctx.now.mono() + Duration::from_secs(u64::from(prof.timeout));
+    let deadline = ctx.now.mono() + Duration::from_secs(u64::from(prof.timeout.seconds()));
     let abandoned = Abandoned::default();
-    let sink = ResponseSink::new(method, free, upload, cmd == 100, abandoned.clone());
+    let fota = cmd == HttpCommand::FirmwareDownload;
+    let sink = ResponseSink::new(method, free, upload, fota, abandoned.clone());
     let id = ctx.module.start_net_job(NetJob {
         target: Target { host, port, tls },
         request,
@@ -306,7 +283,7 @@ fn request(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> Result<(), CmeError> {
         id,
         InFlight {
             channel: ctx.channel,
-            profile: p,
+            profile: req.profile,
             cmd,
             deadline,
             abandoned,

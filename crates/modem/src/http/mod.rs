@@ -11,13 +11,24 @@ pub mod wire;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use sealcell_at::commands::Md5Digest;
+use sealcell_at::commands::uhttp::{
+    HttpAuthentication, HttpCommand, HttpProfileId, HttpRequestResult, HttpTimeout,
+};
+use sealcell_at::commands::usecprf::SecProfileId;
 use zeroize::Zeroizing;
 
 use crate::job::{Abandoned, JobId};
 use crate::module::ChannelId;
 
 /// Number of HTTP profiles (**0..3**).
-pub const HTTP_PROFILES: usize = 4;
+pub const HTTP_PROFILES: usize = HttpProfileId::COUNT as usize;
+
+/// Op 7's default: 180 s (the cap on a request that never set one).
+pub const DEFAULT_TIMEOUT: HttpTimeout = match HttpTimeout::new(180) {
+    Some(t) => t,
+    None => panic!("180 s is a valid op 7 timeout"),
+};
 
 /// One `+UHTTP` profile. `Debug` leaves the password out.
 #[derive(Clone)]
@@ -31,15 +42,15 @@ pub struct HttpProfile {
     /// op 3 (memory only, write-only).
     pub password: Zeroizing<String>,
     /// op 4: 0 none, 1 basic.
-    pub auth: u8,
+    pub auth: HttpAuthentication,
     /// op 5 (None: 80, or 443 with TLS).
     pub port: Option<u16>,
     /// op 6: TLS on, and with which `+USECPRF` profile.
     pub secure: bool,
     /// op 6, second value.
-    pub security_profile: u8,
-    /// op 7: request timeout in seconds.
-    pub timeout: u32,
+    pub security_profile: SecProfileId,
+    /// op 7: the request's deadline, for the whole exchange.
+    pub timeout: HttpTimeout,
     /// op 9: custom headers 0..4.
     pub headers: [Option<(String, String)>; 5],
 }
@@ -68,11 +79,11 @@ impl Default for HttpProfile {
             server_name: String::new(),
             user: String::new(),
             password: Zeroizing::new(String::new()),
-            auth: 0,
+            auth: HttpAuthentication::NoAuthentication,
             port: None,
             secure: false,
-            security_profile: 0,
-            timeout: 180,
+            security_profile: SecProfileId::default(),
+            timeout: DEFAULT_TIMEOUT,
             headers: Default::default(),
         }
     }
@@ -110,8 +121,8 @@ pub mod err {
 #[derive(Debug)]
 pub(crate) struct InFlight {
     pub(crate) channel: ChannelId,
-    pub(crate) profile: usize,
-    pub(crate) cmd: u8,
+    pub(crate) profile: HttpProfileId,
+    pub(crate) cmd: HttpCommand,
     pub(crate) deadline: Instant,
     pub(crate) abandoned: Abandoned,
 }
@@ -135,14 +146,14 @@ impl std::fmt::Debug for HttpState {
 impl HttpState {
     /// Whether profile `p` has a request in flight.
     pub(crate) fn is_busy(&self, p: usize) -> bool {
-        self.in_flight.values().any(|r| r.profile == p)
+        self.in_flight.values().any(|r| r.profile.index() == p)
     }
 
     /// The `+UUHTTPCR` URC of a finished request, and the channel it goes to; records the
     /// profile's last error.
     pub(crate) fn finished(&mut self, id: JobId, done: &sink::HttpDone) -> Option<(ChannelId, String)> {
         let req = self.in_flight.remove(&id)?;
-        self.errors[req.profile] = done.error;
+        self.errors[req.profile.index()] = done.error;
         Some((req.channel, result_urc(&req, done)))
     }
 
@@ -160,13 +171,13 @@ impl HttpState {
                 continue;
             };
             req.abandoned.set();
-            self.errors[req.profile] = err::TIMEOUT;
+            self.errors[req.profile.index()] = err::TIMEOUT;
             let done = sink::HttpDone {
                 status: 0,
-                md5: String::new(),
+                md5: None,
                 error: err::TIMEOUT,
             };
-            tracing::info!(profile = req.profile, "HTTP request deadline passed");
+            tracing::info!(profile = req.profile.get(), "HTTP request deadline passed");
             ended.push((id, req.channel, result_urc(&req, &done)));
         }
         ended
@@ -194,13 +205,20 @@ impl HttpState {
 }
 
 fn result_urc(req: &InFlight, done: &sink::HttpDone) -> String {
-    let ok = u8::from(done.error == err::NONE);
-    if req.cmd == 100 {
-        format!(
-            "+UUHTTPCR: {},100,{ok},{},\"{}\"",
-            req.profile, done.status, done.md5
-        )
+    let success = done.error == err::NONE;
+    let result = if req.cmd == HttpCommand::FirmwareDownload {
+        HttpRequestResult::FirmwareDownload {
+            profile: req.profile,
+            success,
+            status: done.status,
+            md5: done.md5.map(Md5Digest),
+        }
     } else {
-        format!("+UUHTTPCR: {},{},{ok}", req.profile, req.cmd)
-    }
+        HttpRequestResult::Request {
+            profile: req.profile,
+            command: req.cmd,
+            success,
+        }
+    };
+    result.to_string()
 }

@@ -20,8 +20,8 @@ const FLUSH_EVERY: u64 = 16 << 20;
 pub(crate) struct HttpDone {
     /// The response status (0 when none arrived).
     pub(crate) status: u16,
-    /// The body's MD5, hex (command 100 only; empty on failure).
-    pub(crate) md5: String,
+    /// The body's MD5 (reported by command 100; none on failure).
+    pub(crate) md5: Option<[u8; 16]>,
     /// The `+UHTTPER` class and code.
     pub(crate) error: (u8, u16),
 }
@@ -144,7 +144,7 @@ impl ResponseSink {
         });
         let fail = |error| HttpDone {
             status,
-            md5: String::new(),
+            md5: None,
             error,
         };
         if let Some(error) = error {
@@ -160,7 +160,7 @@ impl ResponseSink {
         match upload.commit() {
             Ok(()) => HttpDone {
                 status,
-                md5: hex::encode(std::mem::take(&mut self.md5).finalize()),
+                md5: Some(std::mem::take(&mut self.md5).finalize().into()),
                 error: err::NONE,
             },
             Err(e) => {
