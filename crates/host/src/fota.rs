@@ -13,8 +13,18 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use std::num::NonZeroU16;
+
+use sealcell_at::commands::uhttp::{
+    HttpAction, HttpErrorReport, HttpProfileCommand, HttpProfileId, HttpRequest,
+    HttpRequestResult, HttpSetting, PathText, ServerText,
+};
+use sealcell_at::commands::usecmng::{CredentialName, CredentialType, SecMngCommand};
+use sealcell_at::commands::usecprf::SecProfileId;
+use sealcell_at::commands::{SetCommand, Wire};
+
 use crate::client::{AtClient, ClientError, Command, quote};
-use crate::provision::{quoted_fields, seal_state};
+use crate::provision::seal_state;
 
 /// An `https://HOST[:PORT]/PATH` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,50 +176,94 @@ pub fn fota(at: &mut AtClient, request: &FotaRequest) -> Result<FotaReport, Fota
     if !seal_state(at)? {
         return Err(FotaError::NotSealed);
     }
-    let vc = quote(&request.cert_name).map_err(|detail| ClientError::Protocol {
-        command: "AT+UFWSINSTALL".into(),
+    let protocol = |command: &str, detail: String| ClientError::Protocol {
+        command: command.into(),
         detail,
-    })?;
-    if !at
-        .run(&Command::new(format!("AT+USECMNG=4,4,{vc}")))?
-        .is_ok()
-    {
+    };
+    let vc_name = CredentialName::new(request.cert_name.as_str())
+        .map_err(|e| protocol("AT+UFWSINSTALL", e.to_string()))?;
+    let vc = quote(&request.cert_name).map_err(|detail| protocol("AT+UFWSINSTALL", detail))?;
+    let has_vc = SecMngCommand::Md5 {
+        kind: CredentialType::SignatureVerificationCertificate,
+        name: vc_name,
+    };
+    if !at.run(&Command::new(has_vc.line().as_str()))?.is_ok() {
         return Err(FotaError::NoVerificationCertificate(
             request.cert_name.clone(),
         ));
     }
 
-    let p = request.http_profile;
+    let profile = HttpProfileId::new(request.http_profile).ok_or_else(|| {
+        protocol(
+            "AT+UHTTP",
+            format!("HTTP profile {} is not 0..3", request.http_profile),
+        )
+    })?;
+    let security_profile = SecProfileId::new(request.security_profile).ok_or_else(|| {
+        protocol(
+            "AT+UHTTP",
+            format!("security profile {} is not 0..4", request.security_profile),
+        )
+    })?;
+    let host = ServerText::new(request.url.host.as_str())
+        .map_err(|e| protocol("AT+UHTTP", format!("server name: {e}")))?;
+    let port = NonZeroU16::new(request.url.port.unwrap_or(443))
+        .ok_or_else(|| protocol("AT+UHTTP", "port 0".into()))?;
+    let path = PathText::new(request.url.path.as_str())
+        .map_err(|e| protocol("AT+UHTTPC", format!("path: {e}")))?;
     at.note("configure the HTTPS profile");
-    at.ok_line(&format!("AT+UHTTP={p}"))?;
-    at.ok_line(&format!("AT+UHTTP={p},1,\"{}\"", request.url.host))?;
-    at.ok_line(&format!(
-        "AT+UHTTP={p},5,{}",
-        request.url.port.unwrap_or(443)
-    ))?;
-    at.ok_line(&format!("AT+UHTTP={p},6,1,{}", request.security_profile))?;
+    let set = |setting| HttpProfileCommand::Set { profile, setting };
+    for cmd in [
+        HttpProfileCommand::Reset(profile),
+        set(HttpSetting::ServerName(host)),
+        set(HttpSetting::Port(port)),
+        set(HttpSetting::Secure {
+            enabled: true,
+            security_profile: Some(security_profile),
+        }),
+    ] {
+        at.ok_line(cmd.line().as_str())?;
+    }
 
     at.note("download the package into FOAT (AT+UHTTPC command 100)");
-    at.ok_line(&format!("AT+UHTTPC={p},100,\"{}\"", request.url.path))?;
-    let prefix = format!("+UUHTTPCR: {p},100,");
-    let urc = at.wait_urc(|u| u.starts_with(&prefix), request.download_timeout)?;
-    let fields: Vec<&str> = urc[prefix.len()..].split(',').map(str::trim).collect();
-    let status = fields.get(1).and_then(|s| s.parse::<u16>().ok());
-    if fields.first() != Some(&"1") {
-        let r = at.ok_line(&format!("AT+UHTTPER={p}"))?;
-        let e: Vec<u16> = r
-            .value("+UHTTPER:")
-            .unwrap_or("")
-            .split(',')
-            .filter_map(|f| f.trim().parse().ok())
-            .collect();
+    let download = HttpRequest {
+        profile,
+        path,
+        action: HttpAction::FirmwareDownload,
+    };
+    at.ok_line(download.line().as_str())?;
+    let result = at.wait_urc(
+        |u| {
+            matches!(
+                HttpRequestResult::parse(u),
+                Ok(HttpRequestResult::FirmwareDownload { profile: p, .. }) if p == profile
+            )
+        },
+        request.download_timeout,
+    )?;
+    let Ok(HttpRequestResult::FirmwareDownload {
+        success,
+        status,
+        md5,
+        ..
+    }) = HttpRequestResult::parse(&result)
+    else {
+        return Err(protocol("AT+UHTTPC", format!("unexpected URC {result:?}")).into());
+    };
+    if !success {
+        let r = at.ok_line(&format!("AT+UHTTPER={profile}"))?;
+        let report = r
+            .lines
+            .iter()
+            .find_map(|l| HttpErrorReport::parse(l).ok())
+            .filter(|e| e.profile == profile);
         return Err(FotaError::Download {
-            class: e.get(1).copied().unwrap_or(0),
-            code: e.get(2).copied().unwrap_or(0),
-            status: status.filter(|&s| s > 0),
+            class: report.map_or(0, |e| u16::from(e.class)),
+            code: report.map_or(0, |e| e.code),
+            status: Some(status).filter(|&s| s > 0),
         });
     }
-    let md5 = quoted_fields(&urc).pop().unwrap_or_default();
+    let md5 = md5.map(|m| m.to_string()).unwrap_or_default();
     let md5_matches_file = request.expected_md5.as_ref().map(|m| *m == md5);
     if let (Some(false), Some(file)) = (md5_matches_file, &request.expected_md5) {
         return Err(FotaError::Md5Mismatch {
@@ -247,7 +301,7 @@ pub fn fota(at: &mut AtClient, request: &FotaRequest) -> Result<FotaReport, Fota
     let version_after = version(at)?;
     Ok(FotaReport {
         url: url_text,
-        http_status: status.unwrap_or(0),
+        http_status: status,
         md5,
         md5_matches_file,
         progress,

@@ -46,8 +46,10 @@ const ROUNDS: usize = 3;
 const URC_SAMPLES: usize = 1_000;
 const IDLE_CHANNELS: usize = 1_000;
 const IDLE_SLEEP: Duration = Duration::from_secs(5);
-/// `AT` round trips per latency run (idle, then under load).
+/// `AT` round trips per latency run (idle, then under load): at least this many, back to
+/// back, for at least `LATENCY_TIME`, so the loaded run spans hundreds of load operations.
 const LATENCY_TRIPS: usize = 3_000;
+const LATENCY_TIME: Duration = Duration::from_secs(3);
 const LOAD_THREADS: usize = 15;
 const LOAD_FILE_SIZE: usize = 4096;
 /// How long the load runs before the measuring client starts.
@@ -454,7 +456,8 @@ fn idle_cpu() {
     );
 }
 
-/// `LATENCY_TRIPS` timed `AT` round trips, after 200 untimed ones.
+/// At least `LATENCY_TRIPS` timed `AT` round trips for at least `LATENCY_TIME`, after 200
+/// untimed ones.
 fn at_latencies(s: &mut TcpStream) -> Vec<Duration> {
     let mut buf = [0u8; 6];
     let mut once = || {
@@ -467,7 +470,12 @@ fn at_latencies(s: &mut TcpStream) -> Vec<Duration> {
     for _ in 0..200 {
         once();
     }
-    (0..LATENCY_TRIPS).map(|_| once()).collect()
+    let start = Instant::now();
+    let mut samples = Vec::with_capacity(LATENCY_TRIPS);
+    while samples.len() < LATENCY_TRIPS || start.elapsed() < LATENCY_TIME {
+        samples.push(once());
+    }
+    samples
 }
 
 /// What one load thread did.
@@ -561,16 +569,22 @@ fn load_latency() {
     );
     let largest = stats.iter().map(|s| s.uploads.len()).max().unwrap_or(0) * LOAD_FILE_SIZE;
     let (n_uploads, n_imports) = (uploads.len(), imports.len());
+    let (n_idle, n_loaded) = (idle.len(), loaded.len());
     let (idle50, idle99) = p50_p99(idle);
     let (load50, load99) = p50_p99(loaded);
     let (up50, up99) = p50_p99(uploads);
     let (im50, im99) = p50_p99(imports);
     println!();
     println!(
-        "5. AT round trips, idle then under load ({LATENCY_TRIPS} each; {LOAD_THREADS} threads alternating +UDWNFILE {LOAD_FILE_SIZE} B / +USECMNG root.pem)"
+        "5. AT round trips back to back, idle then under load (>= {LATENCY_TRIPS} and >= {} s each; {LOAD_THREADS} threads alternating +UDWNFILE {LOAD_FILE_SIZE} B / +USECMNG root.pem)",
+        LATENCY_TIME.as_secs()
     );
-    println!("   idle      AT -> OK                p50 {idle50:>8.1} us   p99 {idle99:>8.1} us");
-    println!("   loaded    AT -> OK                p50 {load50:>8.1} us   p99 {load99:>8.1} us");
+    println!(
+        "   idle      AT -> OK                p50 {idle50:>8.1} us   p99 {idle99:>8.1} us   ({n_idle} trips)"
+    );
+    println!(
+        "   loaded    AT -> OK                p50 {load50:>8.1} us   p99 {load99:>8.1} us   ({n_loaded} trips)"
+    );
     println!(
         "   ratio p99 loaded / idle                            {:>8.2}      (goal <= 2.00)",
         load99 / idle99
