@@ -47,3 +47,10 @@ fn xmodem_corpus() {
         sealcell_at::fuzzing::xmodem(&data);
     }
 }
+
+#[test]
+fn vocabulary_corpus() {
+    for data in corpus("vocabulary") {
+        sealcell_at::fuzzing::vocabulary(&data);
+    }
+}
