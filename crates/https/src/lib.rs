@@ -27,4 +27,6 @@
 pub mod loopback;
 pub mod tls;
 
-pub use tls::{TlsError, TlsProfile, check_pin, connect, ssl};
+pub use tls::{
+    MinTlsVersion, PinLevel, TlsError, TlsProfile, ValidationLevel, check_pin, connect, ssl,
+};

@@ -12,15 +12,16 @@ use openssl::ssl::{
 };
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509, X509VerifyResult};
+pub use sealcell_at::commands::usecprf::{MinTlsVersion, PinLevel, ValidationLevel};
 
 /// What a connection needs from a security profile, with the credentials already taken out of
 /// the store (DER, decrypted in memory only).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TlsProfile<'a> {
-    /// op 0: 0 none, 1 root CA, 2 + hostname, 3 + validity dates.
-    pub validation: u8,
-    /// op 1: minimum version, 0 any, 1..3 TLS 1.0..1.2.
-    pub min_tls: u8,
+    /// op 0: none, root CA, + hostname, + validity dates.
+    pub validation: ValidationLevel,
+    /// op 1: the minimum version.
+    pub min_tls: MinTlsVersion,
     /// op 2: the IANA code of the one suite to offer; `None` for automatic.
     pub cipher: Option<u16>,
     /// op 3: the trusted root certificate.
@@ -34,7 +35,7 @@ pub struct TlsProfile<'a> {
     /// op 6: the client private key (PKCS#1, SEC1 or PKCS#8 DER).
     pub client_key_der: Option<&'a [u8]>,
     /// op 12: the pinned server certificate and the level.
-    pub pin: Option<(&'a [u8], u8)>,
+    pub pin: Option<(&'a [u8], PinLevel)>,
     /// The module clock, seconds since the Unix epoch: the time certificate dates are checked
     /// against (level 3). `None` uses the host's clock.
     pub now_unix: Option<i64>,
@@ -112,10 +113,10 @@ pub fn ssl(profile: &TlsProfile<'_>, host: &str) -> Result<Ssl, TlsError> {
     b.set_max_proto_version(Some(SslVersion::TLS1_2))
         .map_err(profile_err)?;
     let min = match profile.min_tls {
-        1 => Some(SslVersion::TLS1),
-        2 => Some(SslVersion::TLS1_1),
-        3 => Some(SslVersion::TLS1_2),
-        _ => None,
+        MinTlsVersion::Tls1_0 => Some(SslVersion::TLS1),
+        MinTlsVersion::Tls1_1 => Some(SslVersion::TLS1_1),
+        MinTlsVersion::Tls1_2 => Some(SslVersion::TLS1_2),
+        MinTlsVersion::Any => None,
     };
     b.set_min_proto_version(min).map_err(profile_err)?;
     let suites = match profile.cipher {
@@ -136,10 +137,10 @@ pub fn ssl(profile: &TlsProfile<'_>, host: &str) -> Result<Ssl, TlsError> {
             .map_err(profile_err)?;
     }
     b.set_cert_store(store.build());
-    if profile.validation == 0 {
+    if profile.validation == ValidationLevel::NoValidation {
         b.set_verify(SslVerifyMode::NONE);
     } else {
-        let check_dates = profile.validation >= 3;
+        let check_dates = profile.validation == ValidationLevel::RootCaHostnameDates;
         b.set_verify_callback(SslVerifyMode::PEER, move |ok, ctx| {
             ok || (!check_dates && DATE_ERRORS.contains(&ctx.error().as_raw()))
         });
@@ -162,7 +163,7 @@ pub fn ssl(profile: &TlsProfile<'_>, host: &str) -> Result<Ssl, TlsError> {
     if !profile.sni.is_empty() {
         cfg.set_hostname(profile.sni).map_err(profile_err)?;
     }
-    if profile.validation >= 2 {
+    if profile.validation >= ValidationLevel::RootCaHostname {
         let expected = if profile.hostname.is_empty() {
             host
         } else {
@@ -193,10 +194,12 @@ pub fn check_pin(profile: &TlsProfile<'_>, ssl: &SslRef) -> Result<(), TlsError>
         return Ok(());
     };
     let pinned = X509::from_der(pinned_der).map_err(profile_err)?;
-    let peer = ssl.peer_certificate().ok_or(TlsError::PinMismatch(level))?;
+    let peer = ssl
+        .peer_certificate()
+        .ok_or(TlsError::PinMismatch(level.wire()))?;
     let same = match level {
-        2 => peer.to_der().map_err(profile_err)? == pinned_der,
-        1 => {
+        PinLevel::Certificate => peer.to_der().map_err(profile_err)? == pinned_der,
+        PinLevel::SubjectPublicKeyInfo => {
             let a = peer
                 .public_key()
                 .and_then(|k| k.public_key_to_der())
@@ -207,7 +210,7 @@ pub fn check_pin(profile: &TlsProfile<'_>, ssl: &SslRef) -> Result<(), TlsError>
                 .map_err(profile_err)?;
             a == b
         }
-        _ => {
+        PinLevel::PublicKey => {
             let a = peer.public_key().map_err(profile_err)?;
             let b = pinned.public_key().map_err(profile_err)?;
             a.public_eq(&b)
@@ -216,7 +219,7 @@ pub fn check_pin(profile: &TlsProfile<'_>, ssl: &SslRef) -> Result<(), TlsError>
     if same {
         Ok(())
     } else {
-        Err(TlsError::PinMismatch(level))
+        Err(TlsError::PinMismatch(level.wire()))
     }
 }
 

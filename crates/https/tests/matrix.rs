@@ -245,7 +245,7 @@ fn the_three_suites_negotiate_when_configured_and_nothing_else() {
             server(&p.ec_key, &p.ec_cert)
         };
         let profile = TlsProfile {
-            validation: 2,
+            validation: vl(2),
             cipher: Some(code),
             root_der: Some(&root),
             ..Default::default()
@@ -260,7 +260,7 @@ fn the_three_suites_negotiate_when_configured_and_nothing_else() {
         };
         s.ciphers = name;
         let auto = TlsProfile {
-            validation: 2,
+            validation: vl(2),
             root_der: Some(&root),
             ..Default::default()
         };
@@ -274,7 +274,7 @@ fn the_three_suites_negotiate_when_configured_and_nothing_else() {
     let mut s = server(&p.ec_key, &p.ec_cert);
     s.ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384";
     let profile = TlsProfile {
-        validation: 1,
+        validation: vl(1),
         cipher: Some(0xC02B),
         root_der: Some(&root),
         ..Default::default()
@@ -320,7 +320,7 @@ fn trust_hostname_and_dates_by_validation_level() {
     assert!(ok(
         ec(),
         TlsProfile {
-            validation: 1,
+            validation: vl(1),
             root_der: Some(&root),
             ..Default::default()
         }
@@ -328,7 +328,7 @@ fn trust_hostname_and_dates_by_validation_level() {
     assert!(!ok(
         ec(),
         TlsProfile {
-            validation: 1,
+            validation: vl(1),
             root_der: Some(&other),
             ..Default::default()
         }
@@ -337,7 +337,7 @@ fn trust_hostname_and_dates_by_validation_level() {
         !ok(
             ec(),
             TlsProfile {
-                validation: 1,
+                validation: vl(1),
                 ..Default::default()
             }
         ),
@@ -347,7 +347,7 @@ fn trust_hostname_and_dates_by_validation_level() {
         ok(
             ec(),
             TlsProfile {
-                validation: 0,
+                validation: vl(0),
                 root_der: Some(&other),
                 ..Default::default()
             }
@@ -356,7 +356,7 @@ fn trust_hostname_and_dates_by_validation_level() {
     );
     // Hostname at level 2 (op 4), not at level 1.
     let host = |h: &'static str, level| TlsProfile {
-        validation: level,
+        validation: vl(level),
         root_der: Some(&root),
         hostname: h,
         ..Default::default()
@@ -369,7 +369,7 @@ fn trust_hostname_and_dates_by_validation_level() {
     assert!(!ok(
         expired(),
         TlsProfile {
-            validation: 3,
+            validation: vl(3),
             root_der: Some(&root),
             ..Default::default()
         }
@@ -377,7 +377,7 @@ fn trust_hostname_and_dates_by_validation_level() {
     assert!(ok(
         expired(),
         TlsProfile {
-            validation: 2,
+            validation: vl(2),
             root_der: Some(&root),
             ..Default::default()
         }
@@ -385,7 +385,7 @@ fn trust_hostname_and_dates_by_validation_level() {
     assert!(ok(
         ec(),
         TlsProfile {
-            validation: 3,
+            validation: vl(3),
             root_der: Some(&root),
             ..Default::default()
         }
@@ -404,7 +404,7 @@ fn client_certificate_sni_and_pinning() {
         s
     };
     let with_client = TlsProfile {
-        validation: 1,
+        validation: vl(1),
         root_der: Some(&root),
         client_cert_der: Some(&cc),
         client_key_der: Some(&ck),
@@ -417,7 +417,7 @@ fn client_certificate_sni_and_pinning() {
         try_connect(
             needs_client(),
             &TlsProfile {
-                validation: 1,
+                validation: vl(1),
                 root_der: Some(&root),
                 ..Default::default()
             }
@@ -445,9 +445,9 @@ fn client_certificate_sni_and_pinning() {
             try_connect(
                 server(&p.ec_key, &p.ec_cert),
                 &TlsProfile {
-                    validation: 1,
+                    validation: vl(1),
                     root_der: Some(&root),
-                    pin: Some((der, level)),
+                    pin: Some((der, pl(level))),
                     ..Default::default()
                 },
             )
@@ -463,4 +463,15 @@ fn client_certificate_sni_and_pinning() {
             "level {level}, other key"
         );
     }
+}
+
+/// A validation level by number (the tests read as the wire does).
+fn vl(n: u8) -> sealcell_https::ValidationLevel {
+    sealcell_https::ValidationLevel::try_from(i64::from(n)).unwrap()
+}
+
+/// A pinning level by number.
+#[allow(dead_code)]
+fn pl(n: u8) -> sealcell_https::PinLevel {
+    sealcell_https::PinLevel::try_from(i64::from(n)).unwrap()
 }

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sealcell_https::tls::is_unexpected_eof;
-use sealcell_https::{TlsError, TlsProfile, connect};
+use sealcell_https::{PinLevel, TlsError, TlsProfile, connect};
 
 struct SServer(Child, u16);
 
@@ -127,10 +127,10 @@ fn download_from_openssl_s_server_with_each_configuration() {
 
     let server = s_server(dir, &[]);
     let profile = TlsProfile {
-        validation: 3,
+        validation: vl(3),
         root_der: Some(&root),
         sni: "localhost",
-        pin: Some((&pinned, 2)),
+        pin: Some((&pinned, PinLevel::Certificate)),
         ..Default::default()
     };
     let (status, body) = get(server.1, &profile, "/update.bin").unwrap();
@@ -146,7 +146,7 @@ fn download_from_openssl_s_server_with_each_configuration() {
     ] {
         let server = s_server(dir, &["-cipher", name, "-no_tls1_3"]);
         let p = TlsProfile {
-            validation: 2,
+            validation: vl(2),
             cipher: Some(code),
             root_der: Some(&root),
             ..Default::default()
@@ -159,7 +159,7 @@ fn download_from_openssl_s_server_with_each_configuration() {
         // And a client configured for the other suite is refused.
         let other = if code == 0xC02B { 0xC023 } else { 0xC02B };
         let p = TlsProfile {
-            validation: 2,
+            validation: vl(2),
             cipher: Some(other),
             root_der: Some(&root),
             ..Default::default()
@@ -203,4 +203,15 @@ fn download_from_openssl_s_server_with_each_configuration() {
         "{}",
         String::from_utf8_lossy(&body)
     );
+}
+
+/// A validation level by number (the tests read as the wire does).
+fn vl(n: u8) -> sealcell_https::ValidationLevel {
+    sealcell_https::ValidationLevel::try_from(i64::from(n)).unwrap()
+}
+
+/// A pinning level by number.
+#[allow(dead_code)]
+fn pl(n: u8) -> sealcell_https::PinLevel {
+    sealcell_https::PinLevel::try_from(i64::from(n)).unwrap()
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use sealcell_at::commands::usecprf::{MinTlsVersion, PinLevel, ValidationLevel};
 use zeroize::Zeroizing;
 
 use crate::http::sink::{HttpDone, ResponseSink};
@@ -107,10 +108,10 @@ pub struct Target {
 /// memory only) from the store. `Debug` shows which credentials are present, never their bytes.
 #[derive(Default)]
 pub struct TlsSettings {
-    /// Certificate validation level (0 none .. 3 with dates).
-    pub validation: u8,
-    /// Minimum TLS version (0 any, 1 TLS 1.0, 2 TLS 1.1, 3 TLS 1.2).
-    pub min_tls: u8,
+    /// Certificate validation level.
+    pub validation: ValidationLevel,
+    /// Minimum TLS version.
+    pub min_tls: MinTlsVersion,
     /// One IANA cipher suite, or the automatic list.
     pub cipher: Option<u16>,
     /// The name to check the server certificate against (empty: the server's).
@@ -124,7 +125,7 @@ pub struct TlsSettings {
     /// The client private key, DER.
     pub client_key: Option<Zeroizing<Vec<u8>>>,
     /// The pinned server certificate (DER) and pinning level.
-    pub pin: Option<(Zeroizing<Vec<u8>>, u8)>,
+    pub pin: Option<(Zeroizing<Vec<u8>>, PinLevel)>,
     /// The module clock, seconds since the Unix epoch: certificate dates are checked against
     /// it, not against the host's clock.
     pub now_unix: i64,

@@ -309,15 +309,18 @@ fn tls_settings(ctx: &mut Ctx<'_>, sp: usize) -> Result<TlsSettings, CmeError> {
         };
     let now_unix = ctx.clock_unix();
     Ok(TlsSettings {
-        validation: prof.validation,
-        min_tls: prof.min_tls,
+        // A number the wire never wrote (a hand-edited nvm.toml) reads as the factory value,
+        // as `+USECPRF` reads show it.
+        validation: prof.validation_level().unwrap_or_default(),
+        min_tls: prof.min_tls_version().unwrap_or_default(),
         cipher: prof.cipher.iana(),
         hostname: prof.hostname.clone(),
         sni: prof.sni.clone(),
         root: fetch(CredentialType::TrustedRootCa, &prof.root)?,
         client_cert: fetch(CredentialType::ClientCertificate, &prof.client_cert)?,
         client_key: fetch(CredentialType::ClientPrivateKey, &prof.client_key)?,
-        pin: fetch(CredentialType::ServerCertificate, &prof.pin_name)?.map(|d| (d, prof.pin_level)),
+        pin: fetch(CredentialType::ServerCertificate, &prof.pin_name)?
+            .map(|d| (d, prof.pinning_level().unwrap_or_default())),
         now_unix,
     })
 }
