@@ -168,12 +168,11 @@ fn main() {
 
     // 2. AT+UFWSINSTALL on 256 MiB, in-process on a real data directory.
     let module_dir = dir.join("module");
-    let mut module =
-        sealcell_modem::Module::open(
-            sealcell_testkit::test_config(&module_dir),
-            sealcell_testkit::virtual_now(),
-        )
-        .unwrap();
+    let mut module = sealcell_modem::Module::open(
+        sealcell_testkit::test_config(&module_dir),
+        sealcell_testkit::virtual_now(),
+    )
+    .unwrap();
     let mut ch = sealcell_modem::Channel::new(&mut module);
     let mut out = Vec::new();
     let generated =
@@ -184,8 +183,18 @@ fn main() {
     std::fs::write(dir.join("vc.pub"), &generated.public_key_pem).unwrap();
     std::fs::write(dir.join("vc.key"), generated.private_key_pem.as_bytes()).unwrap();
     let pem = generated.certificate_pem.as_bytes();
-    out.extend_from_slice(sealcell_testkit::at(&mut module, &mut ch, b"ATE0;+CMEE=1;+USECCFG=0,1,\"pw\"\r").as_bytes());
-    out.extend_from_slice(sealcell_testkit::at(&mut module, &mut ch, format!("AT+USECMNG=0,4,\"VC\",{}\r", pem.len()).as_bytes()).as_bytes());
+    out.extend_from_slice(
+        sealcell_testkit::at(&mut module, &mut ch, b"ATE0;+CMEE=1;+USECCFG=0,1,\"pw\"\r")
+            .as_bytes(),
+    );
+    out.extend_from_slice(
+        sealcell_testkit::at(
+            &mut module,
+            &mut ch,
+            format!("AT+USECMNG=0,4,\"VC\",{}\r", pem.len()).as_bytes(),
+        )
+        .as_bytes(),
+    );
     out.extend_from_slice(sealcell_testkit::at(&mut module, &mut ch, pem).as_bytes());
     let package = module_dir.join("fs/FOAT/updatePackage.bin");
     let mut at_times = Vec::new();
@@ -215,7 +224,14 @@ fn main() {
         ));
         out.clear();
         let t = Instant::now();
-        out.extend_from_slice(sealcell_testkit::at(&mut module, &mut ch, format!("AT+UFWSINSTALL=\"{b64}\",\"VC\"\r").as_bytes()).as_bytes());
+        out.extend_from_slice(
+            sealcell_testkit::at(
+                &mut module,
+                &mut ch,
+                format!("AT+UFWSINSTALL=\"{b64}\",\"VC\"\r").as_bytes(),
+            )
+            .as_bytes(),
+        );
         at_times.push(t.elapsed());
         assert!(
             String::from_utf8_lossy(&out).ends_with("+UUFWINSTALL: 128\r\n"),
@@ -223,7 +239,9 @@ fn main() {
             String::from_utf8_lossy(&out)
         );
         out.clear();
-        out.extend_from_slice(sealcell_testkit::at(&mut module, &mut ch, b"ATE0;+CMEE=1\r").as_bytes());
+        out.extend_from_slice(
+            sealcell_testkit::at(&mut module, &mut ch, b"ATE0;+CMEE=1\r").as_bytes(),
+        );
     }
     let (at, ov) = (median(at_times), median(os_times));
     println!();

@@ -34,9 +34,9 @@
 
 use std::fmt;
 
+use crate::encrypted_key::{DecryptError, EncryptedPem, EncryptedPrivateKey, PemKeyKind};
 use der::{Decode, Encode};
 use md5::{Digest, Md5};
-use crate::encrypted_key::{DecryptError, EncryptedPem, EncryptedPrivateKey, PemKeyKind};
 use zeroize::Zeroizing;
 
 /// **TOBY-L2: at most 8192 bytes per import.**

@@ -16,8 +16,8 @@ use serde::Serialize;
 use std::num::NonZeroU16;
 
 use sealcell_at::commands::uhttp::{
-    HttpAction, HttpErrorReport, HttpProfileCommand, HttpProfileId, HttpRequest,
-    HttpRequestResult, HttpSetting, PathText, ServerText,
+    HttpAction, HttpErrorReport, HttpProfileCommand, HttpProfileId, HttpRequest, HttpRequestResult,
+    HttpSetting, PathText, ServerText,
 };
 use sealcell_at::commands::usecmng::{CredentialName, CredentialType, SecMngCommand};
 use sealcell_at::commands::usecprf::SecProfileId;

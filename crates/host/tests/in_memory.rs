@@ -48,7 +48,11 @@ fn a_trickling_server_meets_its_deadline_on_the_virtual_clock() {
         net.serve(
             "192.0.2.10",
             80,
-            Script::trickle(b"HTTP/1.0 200 OK\r\n", Duration::from_secs(1), ScriptEnd::Hang),
+            Script::trickle(
+                b"HTTP/1.0 200 OK\r\n",
+                Duration::from_secs(1),
+                ScriptEnd::Hang,
+            ),
         )
     });
     let mut at = AtClient::from_link(Box::new(link), ClientOptions::default());
@@ -72,7 +76,11 @@ fn a_trickling_server_meets_its_deadline_on_the_virtual_clock() {
         (Duration::from_secs(30)..Duration::from_secs(31)).contains(&waited),
         "{waited:?}"
     );
-    assert!(real.elapsed() < Duration::from_secs(10), "{:?}", real.elapsed());
+    assert!(
+        real.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        real.elapsed()
+    );
     let er = at.ok_line("AT+UHTTPER=0").unwrap();
     assert_eq!(er.lines, vec!["+UHTTPER: 0,3,12".to_string()]);
     assert_eq!(module.with_net(|net| net.open_connections()), 0);

@@ -329,10 +329,8 @@ impl Channel {
                     out.resize(start + n + pad, 0);
                     out.extend_from_slice(stream.suffix);
                     self.stream = None;
-                    self.settings.write_final(
-                        out,
-                        FinalResult::Cme(sealcell_at::CmeError::MemoryFailure),
-                    );
+                    self.settings
+                        .write_final(out, FinalResult::Cme(sealcell_at::CmeError::MemoryFailure));
                     return;
                 }
             }
@@ -365,7 +363,13 @@ impl Channel {
         }
     }
 
-    fn finish_xmodem(&mut self, module: &mut Module, status: XmodemStatus, now: Now, out: &mut Vec<u8>) {
+    fn finish_xmodem(
+        &mut self,
+        module: &mut Module,
+        status: XmodemStatus,
+        now: Now,
+        out: &mut Vec<u8>,
+    ) {
         let Some((_, job)) = self.xmodem.take() else {
             return;
         };
@@ -383,7 +387,13 @@ impl Channel {
 
     /// [`Channel::conclude`] for a command that ends outside its command line (after a
     /// payload, a transfer or a job): `Done` is its `OK`.
-    fn end(&mut self, module: &mut Module, result: command::CmdResult, now: Now, out: &mut Vec<u8>) {
+    fn end(
+        &mut self,
+        module: &mut Module,
+        result: command::CmdResult,
+        now: Now,
+        out: &mut Vec<u8>,
+    ) {
         if self.conclude(module, result, now, out) {
             self.settings.write_final(out, FinalResult::Ok);
         }
@@ -391,7 +401,13 @@ impl Channel {
 
     /// Ends a command with its outcome: the final result, or the next state (a prompt, a
     /// transfer, a job to wait for, a stream). Returns whether the command line goes on.
-    fn conclude(&mut self, module: &mut Module, result: command::CmdResult, now: Now, out: &mut Vec<u8>) -> bool {
+    fn conclude(
+        &mut self,
+        module: &mut Module,
+        result: command::CmdResult,
+        now: Now,
+        out: &mut Vec<u8>,
+    ) -> bool {
         match result {
             Ok(Outcome::Done) => return true,
             Ok(Outcome::Prompt(job)) => {

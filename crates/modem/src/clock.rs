@@ -187,7 +187,12 @@ mod tests {
         let mut c = Channel::new(&mut m);
         let mut at = |m: &mut Module, line: &str| {
             let mut out = Vec::new();
-            c.feed(m, format!("{line}\r").as_bytes(), crate::Now::virtual_start(Instant::now()), &mut out);
+            c.feed(
+                m,
+                format!("{line}\r").as_bytes(),
+                crate::Now::virtual_start(Instant::now()),
+                &mut out,
+            );
             String::from_utf8(out).unwrap()
         };
         at(&mut m, "ATE0");

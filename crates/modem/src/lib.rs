@@ -23,8 +23,8 @@
 #![forbid(unsafe_code)]
 
 mod channel;
-mod cme_map;
 pub mod clock;
+mod cme_map;
 pub mod command;
 pub mod datadir;
 pub mod firmware;

@@ -14,7 +14,7 @@ use crate::datadir::{self, DataDir, OpenError};
 use crate::firmware::FirmwareFile;
 use crate::fs::{DEFAULT_CAPACITY, FileSystem};
 use crate::identity::{Identity, Imei, Model};
-use crate::job::{Dispatch, DiskJob, Done, Job, JobDone, JobId, Work};
+use crate::job::{DiskJob, Dispatch, Done, Job, JobDone, JobId, Work};
 use crate::nvm::NvmFile;
 use crate::time::Now;
 

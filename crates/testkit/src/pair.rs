@@ -50,8 +50,8 @@ pub struct MemoryLink {
 pub fn memory_pair() -> (MemoryLink, ModuleSide) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let now = virtual_now();
-    let mut module = Module::open(test_config(dir.path()), now)
-        .unwrap_or_else(|e| panic!("open: {e}"));
+    let mut module =
+        Module::open(test_config(dir.path()), now).unwrap_or_else(|e| panic!("open: {e}"));
     let channel = Channel::new(&mut module);
     let inner = Arc::new(Mutex::new(Inner {
         _dir: dir,

@@ -206,8 +206,9 @@ struct Runner {
 impl Runner {
     fn module(&mut self) -> Result<&mut Module, String> {
         if self.module.is_none() {
-            self.module =
-                Some(Module::open(self.config.clone(), self.now).map_err(|e| format!("open: {e}"))?);
+            self.module = Some(
+                Module::open(self.config.clone(), self.now).map_err(|e| format!("open: {e}"))?,
+            );
         }
         self.module.as_mut().ok_or_else(|| "no module".to_string())
     }
@@ -536,9 +537,9 @@ pub fn run(
                     end: ScriptEnd::Close,
                 });
                 match step {
-                    Step::Serve(_, ms, b) => entry
-                        .pieces
-                        .push((Duration::from_millis(*ms), b.clone())),
+                    Step::Serve(_, ms, b) => {
+                        entry.pieces.push((Duration::from_millis(*ms), b.clone()))
+                    }
                     Step::Trickle(_, ms, b) => {
                         let start = entry.pieces.last().map_or(Duration::ZERO, |p| p.0);
                         let t = Script::trickle(b, Duration::from_millis(*ms), ScriptEnd::Close);
@@ -556,10 +557,7 @@ pub fn run(
                     _ => {}
                 }
                 let script_now = entry.clone();
-                runner
-                    .net
-                    .scripted()
-                    .serve(&script.0, script.1, script_now);
+                runner.net.scripted().serve(&script.0, script.1, script_now);
             }
             Step::Connections(want) => {
                 let open = runner.net.scripted().open_connections();

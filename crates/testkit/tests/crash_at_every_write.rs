@@ -16,13 +16,12 @@ use sealcell_store::{CrashMode, SimStorage, Storage};
 use sealcell_testkit::test_config;
 
 fn boot(disk: &SimStorage) -> Result<(Module, Channel), String> {
-    let mut module =
-        Module::open_with_storage(
-            test_config(Path::new("sim")),
-            Arc::new(disk.clone()),
-            sealcell_testkit::virtual_now(),
-        )
-        .map_err(|e| e.to_string())?;
+    let mut module = Module::open_with_storage(
+        test_config(Path::new("sim")),
+        Arc::new(disk.clone()),
+        sealcell_testkit::virtual_now(),
+    )
+    .map_err(|e| e.to_string())?;
     let mut channel = Channel::new(&mut module);
     sealcell_testkit::at(&mut module, &mut channel, b"ATE0\r");
     Ok((module, channel))

@@ -20,8 +20,8 @@ use super::{
     CmdResult, Continuation, Ctx, Outcome, PayloadJob, PayloadTarget, Stream, storage_failure,
     undefined_form,
 };
-use crate::job::DiskJob;
 use crate::fs::{FsError, MAX_NAME_LEN, Tag, Upload};
+use crate::job::DiskJob;
 
 /// The largest block `AT+URDBLOCK` returns at once.
 ///
@@ -119,7 +119,9 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
             let mut reader = ctx.module.fs.reader(Tag::User, name).map_err(fs_error)?;
             let offset = (offset as u64).min(reader.len());
             let len = (size as u64).min(reader.len() - offset);
-            reader.seek(SeekFrom::Start(offset)).map_err(storage_failure)?;
+            reader
+                .seek(SeekFrom::Start(offset))
+                .map_err(storage_failure)?;
             return Ok(stream(ctx, b"+URDBLOCK: ", name, Box::new(reader), len));
         }
         (Cmd::Delete, Form::Set(args)) => {
@@ -221,7 +223,8 @@ impl PayloadTarget for FileTarget {
         let upload = self.upload;
         Ok(Outcome::Wait(DiskJob::new(move || {
             let committed = upload.commit().map_err(storage_failure);
-            let then: Continuation = Box::new(move |_ctx: &mut Ctx<'_>| committed.map(|()| Outcome::Done));
+            let then: Continuation =
+                Box::new(move |_ctx: &mut Ctx<'_>| committed.map(|()| Outcome::Done));
             Box::new(then)
         })))
     }

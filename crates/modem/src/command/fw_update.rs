@@ -22,8 +22,8 @@ use sealcell_fw::encoding::{SignatureFormat, decode_signature};
 use sealcell_fw::verify::{VerifyError, verify_package};
 use sealcell_store::credential::CredentialType;
 
-use crate::cme_map::Failure;
 use super::{CmdResult, Continuation, Ctx, Outcome, storage_failure, undefined_form};
+use crate::cme_map::Failure;
 use crate::firmware::{InstallRecord, PACKAGE, UpdateMethod, package_version};
 use crate::fs::{FileReader, FsError, Tag};
 use crate::job::DiskJob;
@@ -206,8 +206,8 @@ fn signed_install(ctx: &mut Ctx<'_>, signature: &str, iname: &str) -> CmdResult 
     if signature.bytes().any(|b| b.is_ascii_whitespace()) {
         return Err(CmeError::OperationNotSupported);
     }
-    let sig =
-        decode_signature(signature.as_bytes(), SignatureFormat::Auto).map_err(Failure::SignatureText)?;
+    let sig = decode_signature(signature.as_bytes(), SignatureFormat::Auto)
+        .map_err(Failure::SignatureText)?;
     let (reader, again) = package_readers(ctx)?;
     // Certificate validity is judged by the module clock at the command, not the host's.
     let clock = ClockPolicy::At(ctx.clock_unix());
@@ -324,5 +324,4 @@ impl XmodemJob {
             installer(checked, Authority::Unsealed(UpdateMethod::Xmodem))
         })))
     }
-
 }

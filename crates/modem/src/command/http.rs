@@ -256,7 +256,8 @@ fn request(ctx: &mut Ctx<'_>, req: HttpRequest) -> Result<(), CmeError> {
         method,
         path: &path,
         host: &host_header,
-        basic_auth: (prof.auth == HttpAuthentication::Basic).then(|| (prof.user.as_str(), prof.password.as_str())),
+        basic_auth: (prof.auth == HttpAuthentication::Basic)
+            .then(|| (prof.user.as_str(), prof.password.as_str())),
         headers: &headers,
         body: body.as_ref().map(|(b, t)| (b.as_slice(), t.as_str())),
     });

@@ -359,7 +359,12 @@ mod tests {
 
     fn at(m: &mut Module, c: &mut Channel, line: &str) -> String {
         let mut out = Vec::new();
-        c.feed(m, format!("{line}\r").as_bytes(), crate::Now::virtual_start(Instant::now()), &mut out);
+        c.feed(
+            m,
+            format!("{line}\r").as_bytes(),
+            crate::Now::virtual_start(Instant::now()),
+            &mut out,
+        );
         String::from_utf8(out).unwrap()
     }
 

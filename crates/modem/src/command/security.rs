@@ -19,9 +19,9 @@ use sealcell_store::{ItemState, StoreError};
 use zeroize::Zeroizing;
 
 use super::{CmdResult, Continuation, Ctx, Outcome, PayloadJob, PayloadTarget, undefined_form};
-use crate::job::DiskJob;
 use crate::cme_map::Failure;
 use crate::fs::Tag;
+use crate::job::DiskJob;
 
 /// A security command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -449,14 +449,23 @@ mod tests {
 
     fn at(m: &mut Module, c: &mut Channel, line: &str) -> String {
         let mut out = Vec::new();
-        c.feed(m, format!("{line}\r").as_bytes(), crate::Now::virtual_start(Instant::now()), &mut out);
+        c.feed(
+            m,
+            format!("{line}\r").as_bytes(),
+            crate::Now::virtual_start(Instant::now()),
+            &mut out,
+        );
         String::from_utf8(out).unwrap()
     }
 
     #[test]
     fn reads_the_modules_own_identity() {
         let dir = tempfile::tempdir().unwrap();
-        let mut m = Module::open(config(dir.path()), crate::Now::virtual_start(Instant::now())).unwrap();
+        let mut m = Module::open(
+            config(dir.path()),
+            crate::Now::virtual_start(Instant::now()),
+        )
+        .unwrap();
         let mut c = Channel::new(&mut m);
         at(&mut m, &mut c, "ATE0");
         let (iccid, imsi) = identity_files(m.identity());
@@ -504,7 +513,11 @@ mod tests {
     fn fplmn_survives_a_process_restart() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let mut m = Module::open(config(dir.path()), crate::Now::virtual_start(Instant::now())).unwrap();
+            let mut m = Module::open(
+                config(dir.path()),
+                crate::Now::virtual_start(Instant::now()),
+            )
+            .unwrap();
             let mut c = Channel::new(&mut m);
             at(&mut m, &mut c, "ATE0");
             assert_eq!(
@@ -512,7 +525,11 @@ mod tests {
                 "\r\n+CRSM: 144,0\r\n\r\nOK\r\n"
             );
         }
-        let mut m = Module::open(config(dir.path()), crate::Now::virtual_start(Instant::now())).unwrap();
+        let mut m = Module::open(
+            config(dir.path()),
+            crate::Now::virtual_start(Instant::now()),
+        )
+        .unwrap();
         let mut c = Channel::new(&mut m);
         at(&mut m, &mut c, "ATE0");
         assert_eq!(

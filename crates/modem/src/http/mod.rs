@@ -151,7 +151,11 @@ impl HttpState {
 
     /// The `+UUHTTPCR` URC of a finished request, and the channel it goes to; records the
     /// profile's last error.
-    pub(crate) fn finished(&mut self, id: JobId, done: &sink::HttpDone) -> Option<(ChannelId, String)> {
+    pub(crate) fn finished(
+        &mut self,
+        id: JobId,
+        done: &sink::HttpDone,
+    ) -> Option<(ChannelId, String)> {
         let req = self.in_flight.remove(&id)?;
         self.errors[req.profile.index()] = done.error;
         Some((req.channel, result_urc(&req, done)))

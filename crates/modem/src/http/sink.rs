@@ -139,9 +139,8 @@ impl ResponseSink {
             (None, NetEnd::Failed(f)) => Some(net_error(f)),
             (None, NetEnd::Closed) => self.parser.end().err().map(|e| http_error(&e)),
         };
-        let error = error.or_else(|| {
-            (self.fota && !(200..300).contains(&status)).then_some(err::HTTP_STATUS)
-        });
+        let error = error
+            .or_else(|| (self.fota && !(200..300).contains(&status)).then_some(err::HTTP_STATUS));
         let fail = |error| HttpDone {
             status,
             md5: None,

@@ -200,7 +200,9 @@ impl ResponseParser {
                 State::Done => return Ok(Progress::Complete),
                 State::Head => input = self.push_head(input, on)?,
                 State::Length(left) => {
-                    let n = usize::try_from(*left).unwrap_or(usize::MAX).min(input.len());
+                    let n = usize::try_from(*left)
+                        .unwrap_or(usize::MAX)
+                        .min(input.len());
                     *left -= n as u64;
                     let done = *left == 0;
                     self.deliver(&input[..n], on)?;
@@ -291,10 +293,8 @@ impl ResponseParser {
     }
 
     fn framing(&self, head: &ResponseHead) -> Result<State, HttpError> {
-        let no_body = self.head_request
-            || head.status / 100 == 1
-            || head.status == 204
-            || head.status == 304;
+        let no_body =
+            self.head_request || head.status / 100 == 1 || head.status == 204 || head.status == 304;
         if no_body {
             return Ok(State::Done);
         }
@@ -358,7 +358,9 @@ impl ResponseParser {
         };
         match chunk {
             Chunk::Data(left) => {
-                let n = usize::try_from(*left).unwrap_or(usize::MAX).min(input.len());
+                let n = usize::try_from(*left)
+                    .unwrap_or(usize::MAX)
+                    .min(input.len());
                 *left -= n as u64;
                 if *left == 0 {
                     *chunk = Chunk::DataEnd;
@@ -444,11 +446,7 @@ mod tests {
     use super::*;
 
     /// Parses `response` pushed in pieces of `piece` bytes, then the end of the connection.
-    fn parse(
-        response: &[u8],
-        max: u64,
-        piece: usize,
-    ) -> (Result<u16, HttpError>, Vec<u8>, usize) {
+    fn parse(response: &[u8], max: u64, piece: usize) -> (Result<u16, HttpError>, Vec<u8>, usize) {
         let mut p = ResponseParser::new("GET", max);
         let mut body = Vec::new();
         let mut heads = 0;
@@ -535,7 +533,8 @@ mod tests {
             100,
         );
         assert_eq!((r, body), (Ok(200), b"until the end".to_vec()));
-        let (r, body) = all_piece_sizes(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 100);
+        let (r, body) =
+            all_piece_sizes(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 100);
         assert_eq!((r, body), (Ok(404), Vec::new()));
         // Bytes after a complete response are not body.
         let (r, body) = all_piece_sizes(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiXYZ", 100);
@@ -547,15 +546,12 @@ mod tests {
         let mut p = ResponseParser::new("HEAD", 100);
         let mut bodies = 0;
         let progress = p
-            .push::<HttpError>(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
-                &mut |e| {
-                    if matches!(e, Event::Body(_)) {
-                        bodies += 1;
-                    }
-                    Ok(())
-                },
-            )
+            .push::<HttpError>(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", &mut |e| {
+                if matches!(e, Event::Body(_)) {
+                    bodies += 1;
+                }
+                Ok(())
+            })
             .unwrap();
         assert_eq!((progress, bodies), (Progress::Complete, 0));
     }
