@@ -409,7 +409,7 @@ mod tests {
             let mut out = Vec::new();
             c.feed(&mut m, input, now, &mut out);
             // The upload's commit and the import are disk jobs: run them inline.
-            crate::job::settle(&mut m, &mut c, now, &mut out);
+            crate::drive::settle(&mut m, &mut c, now, &mut out);
             answers.push(String::from_utf8(out).unwrap());
         }
         assert_eq!(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::job::settle;
+use crate::drive::settle;
 use crate::{Channel, Module};
 
 /// Feeds arbitrary bytes to a new channel of `module` in uneven chunks on a virtual clock,

@@ -28,9 +28,7 @@ use crate::http::sink::{HttpDone, ResponseSink};
 /// here (the module routes it to its channel without knowing what it is; the channel runs it).
 pub(crate) type Answer = Box<dyn std::any::Any + Send>;
 
-/// Identifies one job for as long as the process runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct JobId(pub u64);
+pub use crate::ids::JobId;
 
 /// A job the edge must run.
 #[derive(Debug)]
@@ -259,58 +257,4 @@ impl Abandoned {
     pub(crate) fn is_set(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
-}
-
-/// A connector for hosts with no network: every exchange fails as if nothing answered (the
-/// fuzzer, and tests that never reach a server).
-#[derive(Debug, Default)]
-pub struct NoNetwork {
-    failed: Vec<(JobId, JobDone)>,
-}
-
-impl Connector for NoNetwork {
-    fn start(&mut self, id: JobId, job: NetJob) {
-        self.failed
-            .push((id, job.finish(NetEnd::Failed(NetFailure::Connect))));
-    }
-
-    fn cancel(&mut self, _id: JobId) {}
-}
-
-impl NoNetwork {
-    /// The ends of the exchanges started since the last call.
-    pub fn take_ended(&mut self) -> Vec<(JobId, JobDone)> {
-        std::mem::take(&mut self.failed)
-    }
-}
-
-/// Drives `channel` to rest on one thread: runs the module's disk jobs inline, fails its
-/// network jobs ([`NoNetwork`]), and polls until the channel has nothing more to say. Output
-/// accumulates in `out` (the output limit applies per poll, so `out` is drained into the
-/// returned bytes between polls). For synchronous callers: unit tests, the fuzzer, scripts.
-pub fn settle(
-    module: &mut crate::Module,
-    channel: &mut crate::Channel,
-    now: crate::Now,
-    out: &mut Vec<u8>,
-) {
-    let mut network = NoNetwork::default();
-    let mut answer = std::mem::take(out);
-    let mut step = Vec::new();
-    loop {
-        let work = module.take_work();
-        let idle = work.is_empty() && !channel.has_more();
-        for (id, job) in dispatch(work, &mut network) {
-            module.finish_job(id, job.run());
-        }
-        for (id, done) in network.take_ended() {
-            module.finish_job(id, done);
-        }
-        if idle {
-            break;
-        }
-        channel.poll(module, now, &mut step);
-        answer.append(&mut step);
-    }
-    *out = answer;
 }

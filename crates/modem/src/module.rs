@@ -49,9 +49,7 @@ impl ModuleConfig {
     }
 }
 
-/// Identifies one AT channel of the module.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ChannelId(pub u64);
+pub use crate::ids::ChannelId;
 
 /// The emulated module.
 #[derive(Debug)]

@@ -85,12 +85,12 @@ pub struct Nvm {
     /// EF FPLMN of the emulated SIM (`+CRSM`, TS 31.102 §4.2.16): its 24 bytes as uppercase
     /// hex, factory all `FF`. (A real SIM keeps it on the card; here the card is the data
     /// directory.)
-    #[serde(default = "crate::command::sim::factory_fplmn_hex")]
+    #[serde(default = "factory_fplmn_hex")]
     pub sim_fplmn: String,
     /// `+UGPIOC` settings of the pins a host changed, by GPIO id; absent pins keep the
     /// factory function (u-blox AT manual, GPIO chapter: the configuration is kept in NVM).
     #[serde(default)]
-    pub gpio: BTreeMap<String, crate::command::gpio::PinConfig>,
+    pub gpio: BTreeMap<String, PinConfig>,
 }
 
 /// LTE bands 1, 3, 5, 7, 8 and 20: the EMEA set of TOBY-L210 (bit n-1 for band n).
@@ -120,7 +120,7 @@ impl Default for Nvm {
             security_profiles: BTreeMap::new(),
             stored: BTreeMap::new(),
             pdp_auth: BTreeMap::new(),
-            sim_fplmn: crate::command::sim::factory_fplmn_hex(),
+            sim_fplmn: factory_fplmn_hex(),
             gpio: BTreeMap::new(),
         }
     }
@@ -174,4 +174,22 @@ impl NvmFile {
         self.values = next;
         Ok(())
     }
+}
+
+/// A pin's `+UGPIOC` setting, as kept in `nvm.toml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinConfig {
+    /// `<gpio_mode>`.
+    pub mode: i64,
+    /// For an output the level it drives at boot (`<gpio_out_val>`); for an input its pull
+    /// resistor (`<gpio_in_pull>`: 0 none, 1 up, 2 down); 0 otherwise.
+    pub value: i64,
+}
+
+/// EF FPLMN's size: 8 PLMNs of 3 bytes (TS 31.102 §4.2.16 asks for at least 4).
+pub const FPLMN_LEN: usize = 24;
+
+/// The factory EF FPLMN (all `FF`: no forbidden network), as stored in `nvm.toml`.
+pub fn factory_fplmn_hex() -> String {
+    hex::encode_upper([0xFF; FPLMN_LEN])
 }

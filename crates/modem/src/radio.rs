@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::module::ChannelId;
+use crate::ids::ChannelId;
 
 /// The emulated home network "sealcell": PLMN 001/01, the ITU test network.
 pub mod home {

@@ -10,8 +10,6 @@
 //! pin drives the level its `+UGPIOC` set. Nothing is attached to the pins: an input reads the
 //! level its pull resistor gives (1 with the pull-up, else 0).
 
-use serde::{Deserialize, Serialize};
-
 use sealcell_at::CmeError;
 use sealcell_at::args::ArgReader;
 use sealcell_at::syntax::Form;
@@ -120,15 +118,7 @@ pub const PINS: [Pin; 6] = [
 
 const IDS: &str = "(16,19,23,24,25,42)";
 
-/// A pin's `+UGPIOC` setting, as kept in `nvm.toml`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PinConfig {
-    /// `<gpio_mode>`.
-    pub mode: i64,
-    /// For an output the level it drives at boot (`<gpio_out_val>`); for an input its pull
-    /// resistor (`<gpio_in_pull>`: 0 none, 1 up, 2 down); 0 otherwise.
-    pub value: i64,
-}
+pub use crate::nvm::PinConfig;
 
 impl Pin {
     fn factory(&self) -> PinConfig {

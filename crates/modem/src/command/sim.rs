@@ -56,8 +56,7 @@ pub const MAX_TRANSFER: usize = 255;
 /// Bounds the optional path argument, which is checked and otherwise ignored.
 pub const MAX_PATH_HEX: usize = 16;
 
-/// EF FPLMN's size: 8 PLMNs of 3 bytes (TS 31.102 §4.2.16 asks for at least 4).
-pub const FPLMN_LEN: usize = 24;
+pub use crate::nvm::FPLMN_LEN;
 
 /// EF AD (TS 31.102 §4.2.18): normal operation (`00`), no additional information (`0000`),
 /// and a 2-digit MNC in the IMSI (`02`: the test network 001/01).
@@ -164,10 +163,7 @@ impl Ef {
     }
 }
 
-/// The factory EF FPLMN (all `FF`: no forbidden network), as stored in `nvm.toml`.
-pub fn factory_fplmn_hex() -> String {
-    hex::encode_upper([0xFF; FPLMN_LEN])
-}
+pub use crate::nvm::factory_fplmn_hex;
 
 /// EF FPLMN as stored; a damaged value reads as the factory one.
 fn fplmn(nvm: &crate::nvm::Nvm) -> [u8; FPLMN_LEN] {

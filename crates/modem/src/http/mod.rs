@@ -18,8 +18,8 @@ use sealcell_at::commands::uhttp::{
 use sealcell_at::commands::usecprf::SecProfileId;
 use zeroize::Zeroizing;
 
+use crate::ids::ChannelId;
 use crate::job::{Abandoned, JobId};
-use crate::module::ChannelId;
 
 /// Number of HTTP profiles (**0..3**).
 pub const HTTP_PROFILES: usize = HttpProfileId::COUNT as usize;
