@@ -133,7 +133,8 @@ impl ProfileSetting {
 #[non_exhaustive]
 pub enum PlanError {
     /// A file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    // The cause is the source, not part of this message: error chains print it once.
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -308,8 +309,14 @@ fn resolve(base: &Path, file: &Path) -> PathBuf {
 
 /// Reads a secret file: its content without one trailing newline (`echo pwd > file`).
 fn read_secret(path: &Path) -> Result<Zeroizing<String>, String> {
+    // A key password is at most what a credential file can be.
     let bytes = Zeroizing::new(
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        crate::bounded_read::read_capped(
+            path,
+            crate::bounded_read::MAX_CREDENTIAL_FILE,
+            "password",
+        )
+        .map_err(|e| e.to_string())?,
     );
     let text =
         std::str::from_utf8(&bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
@@ -359,10 +366,17 @@ fn load_credential(
     c: CredentialFile,
 ) -> Result<PlannedCredential, PlanError> {
     let file = resolve(base, &c.file);
-    let upload = Zeroizing::new(std::fs::read(&file).map_err(|source| PlanError::Read {
-        path: file.clone(),
-        source,
-    })?);
+    let upload = Zeroizing::new(
+        crate::bounded_read::read_capped(
+            &file,
+            crate::bounded_read::MAX_CREDENTIAL_FILE,
+            "credential",
+        )
+        .map_err(|e| PlanError::Read {
+            path: file.clone(),
+            source: e.into(),
+        })?,
+    );
     let key_password = c
         .password_file
         .map(|p| {

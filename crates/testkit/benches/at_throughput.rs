@@ -50,7 +50,7 @@ const IDLE_SLEEP: Duration = Duration::from_secs(5);
 /// `LATENCY_PERIOD` (or at once when the last one overran): a host asking at random instants.
 /// Back to back, a stall of the module would be one slow sample among however many fast ones
 /// fit around it, so the p99 would count trips rather than time.
-const LATENCY_TRIPS: usize = 3_000;
+const LATENCY_TRIPS: usize = 2_000;
 const LATENCY_PERIOD: Duration = Duration::from_millis(1);
 const LOAD_THREADS: usize = 15;
 const LOAD_FILE_SIZE: usize = 4096;
