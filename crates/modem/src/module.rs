@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use sealcell_at::payload::DEFAULT_PAYLOAD_TIMEOUT;
 use sealcell_store::crypto::KdfPolicy;
-use sealcell_store::{FsStorage, Storage, Store};
+use sealcell_store::{FsStorage, Storage, Store, StoreSummary};
 
 use crate::datadir::{self, DataDir, OpenError};
 use crate::firmware::FirmwareFile;
@@ -62,7 +62,7 @@ pub struct Module {
     pub(crate) firmware: FirmwareFile,
     /// The credential store, behind its own lock: an import's encryption and fsyncs run as a
     /// job holding only this lock, not the module's (at most one store writer at a time).
-    store: Arc<Mutex<Store>>,
+    store: StoreAccess,
     pub(crate) radio: crate::radio::Radio,
     /// The key that seals secrets kept in NVM (`+UAUTHREQ` passwords): derived from the device
     /// key, so a copied `nvm.toml` reveals nothing.
@@ -174,7 +174,7 @@ impl Module {
         Ok(Module {
             config,
             dir,
-            store: Arc::new(Mutex::new(store)),
+            store: StoreAccess::new(store),
             identity: opened.identity,
             nvm,
             fs,
@@ -231,20 +231,26 @@ impl Module {
         &self.nvm_key
     }
 
-    /// The credential store (waits while an import job writes it).
+    /// The credential store (waits while an import job writes it: commands that only need
+    /// to know whether the store is sealed or would take an import use
+    /// [`Module::store_summary`]).
     pub fn store(&self) -> MutexGuard<'_, Store> {
-        // A panic inside a store call (a bug) leaves the store as its last atomic write did.
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.store.store)
+    }
+
+    /// The store's seal state and contents as of its last write; never waits for a write.
+    pub fn store_summary(&self) -> StoreSummary {
+        lock(&self.store.summary).clone()
     }
 
     /// The store for a job that writes it off the module lock.
-    pub(crate) fn store_handle(&self) -> Arc<Mutex<Store>> {
+    pub(crate) fn store_handle(&self) -> StoreAccess {
         self.store.clone()
     }
 
     /// Whether enforced security is on.
     pub fn is_sealed(&self) -> bool {
-        self.store().is_sealed()
+        lock(&self.store.summary).is_sealed()
     }
 
     /// Whether firmware may be installed by `method` in the module's seal state.
@@ -268,7 +274,7 @@ impl Module {
         // An import job still writing finishes first: two stores must never write one
         // directory. (Jobs take only the store's lock, never the module's: no deadlock.)
         let writing = self.store_handle();
-        let _writing = writing.lock().unwrap_or_else(|p| p.into_inner());
+        let _writing = lock(&writing.store);
         let fresh =
             Module::open_with_storage(self.config.clone(), self.dir.storage().clone(), self.now)?;
         let epoch = self.epoch + 1;
@@ -479,5 +485,43 @@ impl Module {
     /// The `AT+CCLK` time zone, in quarters of an hour (0, UTC, after boot).
     pub(crate) fn clock_zone(&self) -> i64 {
         self.clock_zone
+    }
+}
+
+/// A lock that a panic (a bug) left poisoned still guards data its last atomic write left
+/// consistent: take it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The credential store and its summary, shared by the module and the jobs that write it.
+#[derive(Clone)]
+pub(crate) struct StoreAccess {
+    store: Arc<Mutex<Store>>,
+    summary: Arc<Mutex<StoreSummary>>,
+}
+
+impl std::fmt::Debug for StoreAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreAccess").finish_non_exhaustive()
+    }
+}
+
+impl StoreAccess {
+    fn new(store: Store) -> StoreAccess {
+        let summary = store.summary();
+        StoreAccess {
+            store: Arc::new(Mutex::new(store)),
+            summary: Arc::new(Mutex::new(summary)),
+        }
+    }
+
+    /// Runs a write on the store (a job, off the module lock), then refreshes the summary while
+    /// still holding the store, so summaries follow the writes in their order.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        let mut store = lock(&self.store);
+        let out = f(&mut store);
+        *lock(&self.summary) = store.summary();
+        out
     }
 }

@@ -51,7 +51,7 @@ pub use fs_storage::FsStorage;
 pub use sim::{CrashMode, SimStorage};
 pub use store::{
     COUNTER_PATH, CRED_DIR, DeviceSecrets, FUSE_PATH, Item, ItemState, MANIFEST_PATHS, MAX_ITEMS,
-    OpenProblem, PLAIN_DIR, SEAL_PATH, SealError, Store, StoreError,
+    OpenProblem, PLAIN_DIR, SEAL_PATH, SealError, Store, StoreError, StoreSummary,
 };
 
 /// A file being written; it becomes visible only through [`TempFile::commit`]. Dropping it

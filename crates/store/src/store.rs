@@ -241,6 +241,34 @@ fn list_optional(storage: &dyn Storage, dir: &Path) -> io::Result<Vec<String>> {
     }
 }
 
+/// A store's seal state and contents, copied out of it ([`Store::summary`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreSummary {
+    sealed: bool,
+    items: Result<Vec<(CredentialType, String)>, OpenProblem>,
+}
+
+impl StoreSummary {
+    /// Whether the store is sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.sealed
+    }
+
+    /// [`Store::check_import`] as of this summary.
+    pub fn check_import(&self, kind: CredentialType, name: &str) -> Result<(), StoreError> {
+        validate_name(name)?;
+        let items = self
+            .items
+            .as_ref()
+            .map_err(|p| StoreError::Unopenable(p.clone()))?;
+        let replaces = items.iter().any(|(k, n)| *k == kind && n == name);
+        if !replaces && items.len() >= MAX_ITEMS {
+            return Err(StoreError::Full);
+        }
+        Ok(())
+    }
+}
+
 fn validate_name(name: &str) -> Result<(), StoreError> {
     let n = name.chars().count();
     if n == 0 || n > MAX_NAME || name.chars().any(char::is_control) {
@@ -611,13 +639,25 @@ impl Store {
     /// Checks that an import of `(kind, name)` would be accepted before its data is sent:
     /// a valid name, an open store, and room for it (a replacement always has room).
     pub fn check_import(&self, kind: CredentialType, name: &str) -> Result<(), StoreError> {
-        validate_name(name)?;
-        let items = self.items()?;
-        let replaces = items.iter().any(|i| i.kind == kind && i.name == name);
-        if !replaces && items.len() >= MAX_ITEMS {
-            return Err(StoreError::Full);
+        self.summary().check_import(kind, name)
+    }
+
+    /// What a caller needs to answer without the store itself: whether it is sealed, and what
+    /// it holds (or why it does not open). A module keeps one beside the store, refreshed
+    /// after each write, so commands do not wait for a write in progress to ask.
+    pub fn summary(&self) -> StoreSummary {
+        StoreSummary {
+            sealed: self.is_sealed(),
+            items: match &self.state {
+                State::Broken(p) => Err(p.clone()),
+                _ => Ok(self
+                    .items()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|i| (i.kind, i.name))
+                    .collect()),
+            },
         }
-        Ok(())
     }
 
     /// Imports (or replaces) a credential from PEM or DER `input`.

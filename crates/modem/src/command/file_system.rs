@@ -87,16 +87,22 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
             let tag = tag(&mut r)?;
             r.finish()?;
             let size = u64::try_from(size).map_err(|_| CmeError::OperationNotSupported)?;
-            let upload = ctx
-                .module
-                .fs
-                .begin_upload(tag, name, size)
-                .map_err(fs_error)?;
-            return Ok(Outcome::Prompt(PayloadJob {
-                size,
-                timeout_error: CmeError::FfsTimeout,
-                target: Box::new(FileTarget { upload }),
-            }));
+            crate::fs::validate_name(name).map_err(fs_error)?;
+            // Checking the free space (every file's size), creating the temporary file and
+            // copying what an append keeps are disk work: a job, then the prompt.
+            let fs = ctx.module.fs.clone();
+            let name = name.to_string();
+            return Ok(Outcome::Wait(DiskJob::new(move || {
+                let begun = fs.begin_upload(tag, &name, size).map_err(fs_error);
+                let then: Continuation = Box::new(move |_ctx: &mut Ctx<'_>| {
+                    Ok(Outcome::Prompt(PayloadJob {
+                        size,
+                        timeout_error: CmeError::FfsTimeout,
+                        target: Box::new(FileTarget { upload: begun? }),
+                    }))
+                });
+                Box::new(then)
+            })));
         }
         (Cmd::Download, Form::Test) => {
             ctx.info(b"+UDWNFILE: \"filename\",(1-1073741824),(\"USER\",\"FOAT\")")
@@ -129,13 +135,20 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
             let name = name(&mut r)?;
             let tag = tag(&mut r)?;
             r.finish()?;
-            ctx.module.fs.delete(tag, name).map_err(fs_error)?;
-            tracing::debug!(
-                channel = ctx.channel.0,
-                file = name,
-                area = tag.as_str(),
-                "file deleted"
-            );
+            crate::fs::validate_name(name).map_err(fs_error)?;
+            // The unlink and the directory's fsync: a job.
+            let fs = ctx.module.fs.clone();
+            let name = name.to_string();
+            let channel = ctx.channel.0;
+            return Ok(Outcome::Wait(DiskJob::new(move || {
+                let deleted = fs.delete(tag, &name).map_err(fs_error);
+                let then: Continuation = Box::new(move |_ctx: &mut Ctx<'_>| {
+                    deleted?;
+                    tracing::debug!(channel, file = name, area = tag.as_str(), "file deleted");
+                    Ok(Outcome::Done)
+                });
+                Box::new(then)
+            })));
         }
         (Cmd::List, Form::Action) => list(ctx, Tag::User)?,
         (Cmd::List, Form::Set(args)) => {

@@ -64,7 +64,7 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
 
 fn report_seal(ctx: &mut Ctx<'_>) {
     let status = SecCfgStatus {
-        sealed: ctx.module.store().is_sealed(),
+        sealed: ctx.module.is_sealed(),
     };
     ctx.info_fmt(format_args!("{status}"));
 }
@@ -73,14 +73,14 @@ fn report_seal(ctx: &mut Ctx<'_>) {
 fn seccfg(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
     // The seal is permanent: a sealed module refuses any request to seal before it looks at
     // the password (at-contract §2: "any new =0,1,...").
-    if ctx.module.store().is_sealed() && SecCfgCommand::asks_to_seal(args) {
+    if ctx.module.is_sealed() && SecCfgCommand::asks_to_seal(args) {
         return Err(CmeError::OperationNotAllowed);
     }
     match SecCfgCommand::parse(args).map_err(Failure::from)? {
         SecCfgCommand::Status => report_seal(ctx),
         SecCfgCommand::Disable => {
             // Turning enforced security off is never possible; when it is off this is a no-op.
-            if ctx.module.store().is_sealed() {
+            if ctx.module.is_sealed() {
                 return Err(CmeError::OperationNotAllowed);
             }
         }
@@ -88,10 +88,7 @@ fn seccfg(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
             // Argon2id takes a second or more: a job holding only the store's lock.
             let store = ctx.module.store_handle();
             return Ok(Outcome::Wait(DiskJob::new(move || {
-                let sealed = store
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .seal(password.expose().as_bytes());
+                let sealed = store.write(|s| s.seal(password.expose().as_bytes()));
                 drop(password);
                 let then: Continuation = Box::new(move |_ctx: &mut Ctx<'_>| {
                     sealed.map_err(Failure::from)?;
@@ -118,7 +115,7 @@ fn secmng(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
                 .filter(|s| (1..=MAX_INPUT).contains(s))
                 .ok_or(CmeError::UsecmngImportFileSizeExceedsLimit)?;
             ctx.module
-                .store()
+                .store_summary()
                 .check_import(kind, name.as_str())
                 .map_err(Failure::from)?;
             Ok(Outcome::Prompt(PayloadJob {
@@ -140,7 +137,7 @@ fn secmng(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
             password,
         } => {
             ctx.module
-                .store()
+                .store_summary()
                 .check_import(kind, name.as_str())
                 .map_err(Failure::from)?;
             // The file system checks the name (1638) and finds the file (1612).
@@ -161,12 +158,17 @@ fn secmng(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
             import(ctx, SecMngReportOp::ImportFile, kind, name, data, password)
         }
         SecMngCommand::Remove { kind, name } => {
-            ctx.module
-                .store()
-                .remove(kind, name.as_str())
-                .map_err(Failure::from)?;
-            tracing::info!(kind = %kind, name = name.as_str(), "credential removed");
-            Ok(Outcome::Done)
+            // Removing rewrites the manifest (fsyncs): a job, like an import.
+            let store = ctx.module.store_handle();
+            Ok(Outcome::Wait(DiskJob::new(move || {
+                let removed = store.write(|s| s.remove(kind, name.as_str()));
+                let then: Continuation = Box::new(move |_ctx: &mut Ctx<'_>| {
+                    removed.map_err(Failure::from)?;
+                    tracing::info!(kind = %kind, name = name.as_str(), "credential removed");
+                    Ok(Outcome::Done)
+                });
+                Box::new(then)
+            })))
         }
         SecMngCommand::List(filter) => {
             let items = ctx.module.store().list().map_err(Failure::from)?;
@@ -225,12 +227,14 @@ fn import(
 ) -> CmdResult {
     let store = ctx.module.store_handle();
     Ok(Outcome::Wait(DiskJob::new(move || {
-        let imported = store.lock().unwrap_or_else(|p| p.into_inner()).import(
-            kind,
-            name.as_str(),
-            &data,
-            password.as_ref().map(|p| p.expose().as_bytes()),
-        );
+        let imported = store.write(|s| {
+            s.import(
+                kind,
+                name.as_str(),
+                &data,
+                password.as_ref().map(|p| p.expose().as_bytes()),
+            )
+        });
         drop((data, password));
         let then: Continuation = Box::new(move |ctx: &mut Ctx<'_>| {
             let facts = imported.map_err(|e| {
