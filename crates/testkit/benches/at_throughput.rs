@@ -460,12 +460,18 @@ fn idle_cpu() {
 
 /// `LATENCY_TRIPS` timed `AT` round trips, one per `LATENCY_PERIOD`, after 200 untimed ones.
 fn at_latencies(s: &mut TcpStream) -> Vec<Duration> {
-    let mut buf = [0u8; 6];
+    latencies(s, b"AT\r", b"\r\nOK\r\n")
+}
+
+/// `LATENCY_TRIPS` timed round trips of `request` answered by `reply`, one per
+/// `LATENCY_PERIOD`, after 200 untimed ones.
+fn latencies(s: &mut TcpStream, request: &[u8], reply: &[u8]) -> Vec<Duration> {
+    let mut buf = vec![0u8; reply.len()];
     let mut once = || {
         let start = Instant::now();
-        s.write_all(b"AT\r").unwrap();
+        s.write_all(request).unwrap();
         s.read_exact(&mut buf).unwrap();
-        assert_eq!(&buf, b"\r\nOK\r\n");
+        assert_eq!(buf, reply);
         start.elapsed()
     };
     for _ in 0..200 {
@@ -539,6 +545,11 @@ fn load_latency() {
     let md5 = pki_facts().unwrap()["root.pem"][0].clone();
     let mut probe = quiet_client(addr);
     let idle = at_latencies(&mut probe);
+    // The machine's own share: the same round trip against a raw echo server in this process,
+    // idle and under the same load. On a small machine the load's threads (its clients are in
+    // this process too) and its fsyncs slow every round trip, emulator or not.
+    let mut echo = client(echo_server());
+    let echo_idle = latencies(&mut echo, b"\r\nOK\r\n", b"\r\nOK\r\n");
 
     let stop = Arc::new(AtomicBool::new(false));
     let ops = Arc::new(AtomicU64::new(0));
@@ -556,6 +567,7 @@ fn load_latency() {
     let (ops_before, start) = (ops.load(Ordering::Relaxed), Instant::now());
     let loaded = at_latencies(&mut probe);
     let (ops_during, measured) = (ops.load(Ordering::Relaxed) - ops_before, start.elapsed());
+    let echo_loaded = latencies(&mut echo, b"\r\nOK\r\n", b"\r\nOK\r\n");
     stop.store(true, Ordering::Relaxed);
     let stats: Vec<LoadStats> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let load_time = load_start.elapsed();
@@ -576,6 +588,8 @@ fn load_latency() {
     let (n_uploads, n_imports) = (uploads.len(), imports.len());
     let (idle50, idle99) = p50_p99(idle);
     let (load50, load99) = p50_p99(loaded);
+    let (echo_idle50, echo_idle99) = p50_p99(echo_idle);
+    let (echo_load50, echo_load99) = p50_p99(echo_loaded);
     let (up50, up99) = p50_p99(uploads);
     let (im50, im99) = p50_p99(imports);
     println!();
@@ -588,6 +602,20 @@ fn load_latency() {
     println!(
         "   ratio p99 loaded / idle                            {:>8.2}      (goal <= 2.00)",
         load99 / idle99
+    );
+    println!(
+        "   baseline  raw TCP echo, idle      p50 {echo_idle50:>8.1} us   p99 {echo_idle99:>8.1} us"
+    );
+    println!(
+        "   baseline  raw TCP echo, loaded    p50 {echo_load50:>8.1} us   p99 {echo_load99:>8.1} us   (the same load on the emulator)"
+    );
+    println!(
+        "   ratio p99 loaded / idle, echo                      {:>8.2}      (the machine's share)",
+        echo_load99 / echo_idle99
+    );
+    println!(
+        "   ratio p99 loaded, emulator / echo                  {:>8.2}",
+        load99 / echo_load99
     );
     println!(
         "   load      operations                  {:>8.0} /s   while measured ({ops_during} in {:.1} s)",

@@ -98,7 +98,7 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
                     Ok(Outcome::Prompt(PayloadJob {
                         size,
                         timeout_error: CmeError::FfsTimeout,
-                        target: Box::new(FileTarget { upload: begun? }),
+                        target: Box::new(FileTarget::new(begun?)),
                     }))
                 });
                 Box::new(then)
@@ -223,18 +223,42 @@ fn stream(
     })
 }
 
+/// Payload bytes kept in memory before they go to the temporary file. A write to a file can
+/// stall while another channel's fsync holds the journal, and payload bytes arrive under the
+/// module lock: a small upload is written only by its commit job, a large one every this many
+/// bytes.
+const UPLOAD_BUFFER: usize = 256 * 1024;
+
 struct FileTarget {
     upload: Upload,
+    buffered: Vec<u8>,
+}
+
+impl FileTarget {
+    fn new(upload: Upload) -> FileTarget {
+        FileTarget {
+            upload,
+            buffered: Vec::new(),
+        }
+    }
 }
 
 impl PayloadTarget for FileTarget {
     fn write(&mut self, bytes: &[u8]) {
-        self.upload.write(bytes);
+        self.buffered.extend_from_slice(bytes);
+        if self.buffered.len() >= UPLOAD_BUFFER {
+            self.upload.write(&self.buffered);
+            self.buffered.clear();
+        }
     }
 
     fn finish(self: Box<Self>, _ctx: &mut Ctx<'_>) -> CmdResult {
-        let upload = self.upload;
+        let FileTarget {
+            mut upload,
+            buffered,
+        } = *self;
         Ok(Outcome::Wait(DiskJob::new(move || {
+            upload.write(&buffered);
             let committed = upload.commit().map_err(storage_failure);
             let then: Continuation =
                 Box::new(move |_ctx: &mut Ctx<'_>| committed.map(|()| Outcome::Done));
