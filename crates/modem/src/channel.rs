@@ -63,6 +63,9 @@ pub struct Channel {
     waiting: bool,
     /// Input received but not yet run (output full, or a command waiting).
     pending: Vec<u8>,
+    /// The command line a job or a stream interrupted, and the index of its next command: the
+    /// line goes on when that command ends (`AT+UDELFILE="a";+UDELFILE="b"`).
+    rest_of_line: Option<(Vec<u8>, usize)>,
     epoch: u64,
 }
 
@@ -91,6 +94,7 @@ impl Channel {
             stream: None,
             waiting: false,
             pending: Vec::new(),
+            rest_of_line: None,
             epoch: module.epoch(),
         }
     }
@@ -221,7 +225,7 @@ impl Channel {
 
     /// Continues a streamed answer, then runs queued input, while the output has room.
     fn run_pending(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
-        self.pump_stream(out);
+        self.pump_stream(module, now, out);
         if self.pending.is_empty() || self.is_busy() || out.len() >= OUTPUT_LIMIT {
             return;
         }
@@ -237,7 +241,7 @@ impl Channel {
     fn consume(&mut self, module: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>) -> usize {
         let mut rest = input;
         while !rest.is_empty() {
-            self.pump_stream(out);
+            self.pump_stream(module, now, out);
             if self.is_busy() || out.len() >= OUTPUT_LIMIT {
                 break;
             }
@@ -294,13 +298,13 @@ impl Channel {
     }
 
     /// Copies the next chunks of a streamed answer while the output has room; at its end,
-    /// the suffix and `OK`.
-    fn pump_stream(&mut self, out: &mut Vec<u8>) {
+    /// the suffix, then the rest of its command line (or `OK`).
+    fn pump_stream(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
         while let Some(stream) = self.stream.as_mut() {
             if stream.remaining == 0 {
                 out.extend_from_slice(stream.suffix);
                 self.stream = None;
-                self.settings.write_final(out, FinalResult::Ok);
+                self.go_on(module, now, out);
                 return;
             }
             if out.len() >= OUTPUT_LIMIT {
@@ -329,6 +333,7 @@ impl Channel {
                     out.resize(start + n + pad, 0);
                     out.extend_from_slice(stream.suffix);
                     self.stream = None;
+                    self.rest_of_line = None;
                     self.settings
                         .write_final(out, FinalResult::Cme(sealcell_at::CmeError::MemoryFailure));
                     return;
@@ -348,6 +353,7 @@ impl Channel {
         self.xmodem = None;
         self.stream = None;
         self.waiting = false;
+        self.rest_of_line = None;
         if module.nvm.values.greeting_enabled {
             let greeting = module.nvm.values.greeting.clone();
             self.settings.write_urc(out, greeting.as_bytes());
@@ -394,8 +400,22 @@ impl Channel {
         now: Now,
         out: &mut Vec<u8>,
     ) {
+        let rest = self.rest_of_line.take();
         if self.conclude(module, result, now, out) {
-            self.settings.write_final(out, FinalResult::Ok);
+            self.rest_of_line = rest;
+            self.go_on(module, now, out);
+        } else if self.is_busy() {
+            // Suspended again (a job after a job, a stream after a job): the line still waits.
+            self.rest_of_line = rest;
+            self.pump_stream(module, now, out);
+        }
+    }
+
+    /// A command that was suspended ended well: the rest of its line, or `OK`.
+    fn go_on(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
+        match self.rest_of_line.take() {
+            Some((text, next)) => self.run_commands(module, now, out, text, next),
+            None => self.settings.write_final(out, FinalResult::Ok),
         }
     }
 
@@ -433,8 +453,8 @@ impl Channel {
                 self.waiting = true;
             }
             Ok(Outcome::Stream(stream)) => {
+                // The caller pumps it, once the rest of the line is kept for its end.
                 self.stream = Some(stream);
-                self.pump_stream(out);
             }
             Ok(Outcome::RebootAfter(urcs)) => {
                 self.settings.write_final(out, FinalResult::Ok);
@@ -454,8 +474,20 @@ impl Channel {
 
     fn run_line(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
         // A copy of the line (at most the assembler's limit) so that the commands, borrowed from
-        // it, can change the channel's state.
+        // it, can change the channel's state, and the line can go on after a job.
         let text = self.assembler.line().to_vec();
+        self.run_commands(module, now, out, text, 0);
+    }
+
+    /// Runs the commands of `text` from the `first`-th on.
+    fn run_commands(
+        &mut self,
+        module: &mut Module,
+        now: Now,
+        out: &mut Vec<u8>,
+        text: Vec<u8>,
+        first: usize,
+    ) {
         let line = match parse_line(&text) {
             Ok(Line::Empty) => return,
             Ok(Line::Commands(line)) => {
@@ -474,7 +506,7 @@ impl Channel {
                 return;
             }
         };
-        for cmd in line.commands() {
+        for (i, cmd) in line.commands().enumerate().skip(first) {
             let cmd = match cmd {
                 Ok(cmd) => cmd,
                 Err(_) => {
@@ -485,6 +517,12 @@ impl Channel {
             let mut ctx = Ctx::new(module, self.id, &mut self.settings, out, now);
             let result = command::execute(&cmd, &mut ctx);
             if !self.conclude(module, result, now, out) {
+                if self.is_busy() {
+                    // Commands after a job or a stream run when it ends; after a payload or a
+                    // transfer they are not run.
+                    self.rest_of_line = Some((text.clone(), i + 1));
+                    self.pump_stream(module, now, out);
+                }
                 return;
             }
         }
