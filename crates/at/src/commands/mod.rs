@@ -498,6 +498,62 @@ macro_rules! wire_enum {
     };
 }
 
+/// A profile number with a fixed count (`+USECPRF` 0..4, `+UHTTP` 0..3): a `u8` newtype with
+/// `new`, `get`, `index`, `TryFrom<i64>`, `Display` and [`Wire`].
+macro_rules! profile_id {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident(count = $count:literal);
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        $vis struct $name(u8);
+
+        impl $name {
+            /// How many profiles there are.
+            pub const COUNT: u8 = $count;
+
+            /// The profile `id`, if it exists.
+            pub const fn new(id: u8) -> Option<$name> {
+                if id < $name::COUNT { Some($name(id)) } else { None }
+            }
+
+            /// The id.
+            pub const fn get(self) -> u8 {
+                self.0
+            }
+
+            /// The id as an index into a table of `COUNT` profiles.
+            pub const fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+
+        impl TryFrom<i64> for $name {
+            type Error = $crate::commands::UnknownValue;
+
+            fn try_from(v: i64) -> Result<$name, $crate::commands::UnknownValue> {
+                u8::try_from(v)
+                    .ok()
+                    .and_then($name::new)
+                    .ok_or($crate::commands::UnknownValue(v))
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+
+        impl $crate::commands::Wire for $name {
+            fn parse(text: &str) -> Result<$name, $crate::commands::ParseError> {
+                $crate::commands::parse_all(text, |r| r.wire())
+            }
+        }
+    };
+}
+
 /// `Display` as the wire number, and [`Wire`] reading it back.
 macro_rules! wire_display {
     ($($name:ty),* $(,)?) => {$(
@@ -515,7 +571,7 @@ macro_rules! wire_display {
     )*};
 }
 
-pub(crate) use {secret_args, wire_display, wire_enum};
+pub(crate) use {profile_id, secret_args, wire_display, wire_enum};
 
 #[cfg(test)]
 mod tests {

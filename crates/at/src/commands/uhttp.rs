@@ -19,8 +19,8 @@ use std::num::NonZeroU16;
 use super::usecprf::SecProfileId;
 use super::{
     AtString, InfoLine, Md5Digest, ParseError, Reveal, Secret, SetCommand, StringError, Wire,
-    WriteArgs, info_fields, parse_all, read_bool, secret_args, shown_line, wire_display, wire_enum,
-    write_bool,
+    WriteArgs, info_fields, parse_all, profile_id, read_bool, secret_args, shown_line,
+    wire_display, wire_enum, write_bool,
 };
 use crate::args::{ArgError, ArgReader, Args};
 
@@ -38,49 +38,9 @@ pub const PROFILE_TEST_RESPONSE: &str = "+UHTTP: (0-3),(0-7,9)";
 /// The answer to `AT+UHTTPC=?`.
 pub const REQUEST_TEST_RESPONSE: &str = "+UHTTPC: (0-3),(0-5,100)";
 
-/// An HTTP profile id: **0..3**, volatile.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct HttpProfileId(u8);
-
-impl HttpProfileId {
-    /// How many profiles there are.
-    pub const COUNT: u8 = 4;
-
-    /// The profile `id`, if it exists.
-    pub const fn new(id: u8) -> Option<HttpProfileId> {
-        if id < HttpProfileId::COUNT {
-            Some(HttpProfileId(id))
-        } else {
-            None
-        }
-    }
-
-    /// The id.
-    pub const fn get(self) -> u8 {
-        self.0
-    }
-
-    /// The id as an index into a table of [`HttpProfileId::COUNT`] profiles.
-    pub const fn index(self) -> usize {
-        self.0 as usize
-    }
-}
-
-impl TryFrom<i64> for HttpProfileId {
-    type Error = super::UnknownValue;
-
-    fn try_from(v: i64) -> Result<HttpProfileId, super::UnknownValue> {
-        u8::try_from(v)
-            .ok()
-            .and_then(HttpProfileId::new)
-            .ok_or(super::UnknownValue(v))
-    }
-}
-
-impl fmt::Display for HttpProfileId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
+profile_id! {
+    /// An HTTP profile id: **0..3**, volatile.
+    pub struct HttpProfileId(count = 4);
 }
 
 wire_enum! {

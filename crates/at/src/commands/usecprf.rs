@@ -20,8 +20,8 @@ use std::fmt;
 
 use super::{
     AtString, InfoLine, ParseError, Reveal, Secret, SetCommand, StringError, Wire, WriteArgs,
-    info_fields, parse_all, read_bool, secret_args, shown_line, wire_display, wire_enum,
-    write_bool,
+    info_fields, parse_all, profile_id, read_bool, secret_args, shown_line, wire_display,
+    wire_enum, write_bool,
 };
 use crate::args::{Arg, ArgError, ArgReader, Args};
 
@@ -41,55 +41,9 @@ pub type MasterKey = Secret<64>;
 /// The answer to `AT+USECPRF=?`.
 pub const TEST_RESPONSE: &str = "+USECPRF: (0-4),(0-10,12,13)";
 
-/// A security profile id: **0..4 on TOBY-L2**.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SecProfileId(u8);
-
-impl SecProfileId {
-    /// How many profiles there are.
-    pub const COUNT: u8 = 5;
-
-    /// The profile `id`, if it exists.
-    pub const fn new(id: u8) -> Option<SecProfileId> {
-        if id < SecProfileId::COUNT {
-            Some(SecProfileId(id))
-        } else {
-            None
-        }
-    }
-
-    /// The id.
-    pub const fn get(self) -> u8 {
-        self.0
-    }
-
-    /// The id as an index into a table of [`SecProfileId::COUNT`] profiles.
-    pub const fn index(self) -> usize {
-        self.0 as usize
-    }
-}
-
-impl TryFrom<i64> for SecProfileId {
-    type Error = super::UnknownValue;
-
-    fn try_from(v: i64) -> Result<SecProfileId, super::UnknownValue> {
-        u8::try_from(v)
-            .ok()
-            .and_then(SecProfileId::new)
-            .ok_or(super::UnknownValue(v))
-    }
-}
-
-impl fmt::Display for SecProfileId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl Wire for SecProfileId {
-    fn parse(text: &str) -> Result<SecProfileId, ParseError> {
-        parse_all(text, |r| r.wire())
-    }
+profile_id! {
+    /// A security profile id: **0..4 on TOBY-L2**.
+    pub struct SecProfileId(count = 5);
 }
 
 wire_enum! {
