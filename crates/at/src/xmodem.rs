@@ -130,7 +130,11 @@ impl Receiver {
     /// When [`Receiver::poll`] must run next.
     pub fn deadline(&self) -> Option<Instant> {
         match self.status {
+            // A block being received times out on its own clock, started or not (the next `C`
+            // waits for it): otherwise a partial first block left a deadline in the past.
+            Status::Receiving if !self.packet.is_empty() => self.block_deadline,
             Status::Receiving if !self.started => Some(self.next_start),
+            // Between blocks: the wait for the next one (or EOT).
             Status::Receiving => self.block_deadline,
             _ => None,
         }
@@ -144,9 +148,14 @@ impl Receiver {
         self.held = None;
     }
 
-    fn error(&mut self, out: &mut Vec<u8>) {
+    fn error(&mut self, now: Instant, out: &mut Vec<u8>) {
         self.packet.clear();
-        self.block_deadline = None;
+        // Once started, the resend is waited for like any block; before, the `C`s pace it,
+        // the next one an interval after this NAK.
+        self.block_deadline = self.started.then(|| now + BLOCK_TIMEOUT);
+        if !self.started {
+            self.next_start = now + START_INTERVAL;
+        }
         self.errors += 1;
         if self.errors >= MAX_ERRORS {
             self.fail(Failure::TooManyErrors, out);
@@ -172,7 +181,7 @@ impl Receiver {
         if let Some(d) = self.block_deadline
             && now >= d
         {
-            self.error(out);
+            self.error(now, out);
         }
         self.status
     }
@@ -222,7 +231,7 @@ impl Receiver {
             let data = &self.packet[3..3 + size];
             let crc = u16::from_be_bytes([self.packet[3 + size], self.packet[4 + size]]);
             if block != !complement || crc16(data) != crc {
-                self.error(out);
+                self.error(now, out);
                 continue;
             }
             if block == self.expected.wrapping_sub(1) && self.started {
@@ -249,6 +258,9 @@ impl Receiver {
                 self.delivered += prev.len() as u64;
             }
             self.packet.clear();
+            // A sender that vanishes between blocks is NAKed, and given up on after
+            // MAX_ERRORS silences, instead of holding the channel forever.
+            self.block_deadline = Some(now + BLOCK_TIMEOUT);
             out.push(ACK);
         }
         self.status
@@ -359,5 +371,47 @@ mod tests {
         assert_eq!(out, [b'C', NAK], "a stalled block is NAKed");
         r.feed(&b[0], t0, &mut out, &mut |_| {});
         assert_eq!(out.last(), Some(&ACK));
+    }
+
+    /// A partial first block is timed by the block clock: the deadline is in the future, and
+    /// polling at it NAKs (it used to stay at the passed `C` time, so an event loop spun).
+    #[test]
+    fn a_partial_first_block_has_a_future_deadline() {
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        let mut r = Receiver::new(1 << 20, t0, &mut out);
+        let at = t0 + Duration::from_millis(1500);
+        r.feed(&[STX, 1], at, &mut out, &mut |_| {});
+        assert_eq!(r.deadline(), Some(at + BLOCK_TIMEOUT));
+        out.clear();
+        // Polling before it changes nothing, and the deadline stays put.
+        r.poll(at + Duration::from_secs(5), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(r.deadline(), Some(at + BLOCK_TIMEOUT));
+        r.poll(at + BLOCK_TIMEOUT, &mut out);
+        assert_eq!(out, [NAK]);
+    }
+
+    /// A sender that goes silent between blocks is NAKed every block timeout and given up on
+    /// after MAX_ERRORS of them.
+    #[test]
+    fn a_sender_that_vanishes_between_blocks_is_given_up_on() {
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        let mut r = Receiver::new(1 << 20, t0, &mut out);
+        let first = blocks(&[7u8; 1024]).remove(0);
+        r.feed(&first, t0, &mut out, &mut |_| {});
+        assert_eq!(out.last(), Some(&ACK));
+        let mut now = t0;
+        let mut naks = 0;
+        while r.status() == Status::Receiving {
+            now = r.deadline().expect("a receiving transfer has a deadline");
+            out.clear();
+            r.poll(now, &mut out);
+            naks += out.iter().filter(|&&b| b == NAK).count();
+        }
+        assert_eq!(r.status(), Status::Failed(Failure::TooManyErrors));
+        assert_eq!(naks, MAX_ERRORS as usize - 1);
+        assert_eq!(now, t0 + BLOCK_TIMEOUT * MAX_ERRORS);
     }
 }

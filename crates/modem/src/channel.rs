@@ -197,9 +197,15 @@ impl Channel {
                     let mut ctx = Ctx::new(module, self.id, &mut self.settings, out, now);
                     let result = (*then)(&mut ctx);
                     self.end(module, result, now, out);
+                    // An install's continuation reboots: input queued behind it meets the
+                    // rebooted channel (its greeting first, settings back to power-on).
+                    self.sync_with_boot(module, out);
                 }
-                Err(_) => {
-                    tracing::error!("a job answered with something else than a continuation");
+                Err(other) => {
+                    if !other.is::<crate::job::Failed>() {
+                        tracing::error!("a job answered with something else than a continuation");
+                    }
+                    self.rest_of_line = None;
                     self.settings
                         .write_final(out, FinalResult::Cme(sealcell_at::CmeError::MemoryFailure));
                 }
@@ -251,6 +257,7 @@ impl Channel {
                 rest = &[];
                 if status != XmodemStatus::Receiving {
                     self.finish_xmodem(module, status, now, out);
+                    self.sync_with_boot(module, out);
                 }
                 continue;
             }
@@ -260,6 +267,7 @@ impl Channel {
                 rest = after;
                 if p.receiver.is_complete() {
                     self.finish_payload(module, now, out);
+                    self.sync_with_boot(module, out);
                 }
                 continue;
             }
@@ -303,8 +311,15 @@ impl Channel {
         while let Some(stream) = self.stream.as_mut() {
             if stream.remaining == 0 {
                 out.extend_from_slice(stream.suffix);
+                let failed = stream.failed;
                 self.stream = None;
-                self.go_on(module, now, out);
+                if failed {
+                    self.rest_of_line = None;
+                    self.settings
+                        .write_final(out, FinalResult::Cme(sealcell_at::CmeError::MemoryFailure));
+                } else {
+                    self.go_on(module, now, out);
+                }
                 return;
             }
             if out.len() >= OUTPUT_LIMIT {
@@ -318,9 +333,10 @@ impl Channel {
             match read_full(stream.reader.as_mut(), &mut out[start..]) {
                 Ok(n) if n == want => stream.remaining -= n as u64,
                 result => {
-                    // The file shrank or failed under the reader: the answer cannot be
-                    // completed with the length it announced. Padding keeps the framing the
-                    // host parses by length; the final result says it failed.
+                    // The file failed under the reader: the answer cannot be completed with
+                    // what it announced. Zeros keep the framing the host parses by length
+                    // (pumped like the rest, within the output limit); the final result says
+                    // it failed.
                     let n = *result.as_ref().unwrap_or(&0);
                     tracing::error!(
                         channel = self.id.0,
@@ -328,15 +344,9 @@ impl Channel {
                         "a streamed answer's file could not be read to its end"
                     );
                     stream.remaining -= n as u64;
-                    let pad = usize::try_from(stream.remaining).unwrap_or(0);
                     out.truncate(start + n);
-                    out.resize(start + n + pad, 0);
-                    out.extend_from_slice(stream.suffix);
-                    self.stream = None;
-                    self.rest_of_line = None;
-                    self.settings
-                        .write_final(out, FinalResult::Cme(sealcell_at::CmeError::MemoryFailure));
-                    return;
+                    stream.reader = Box::new(std::io::repeat(0));
+                    stream.failed = true;
                 }
             }
         }

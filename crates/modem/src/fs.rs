@@ -342,23 +342,19 @@ impl Upload {
 /// package of hundreds of MiB is never loaded whole). It owns its handle on the storage, so a
 /// job can read it off the module lock and a response can stream it.
 pub struct FileReader {
-    storage: Arc<dyn Storage>,
-    path: PathBuf,
+    file: Box<dyn sealcell_store::ReadAt>,
     pos: u64,
     len: u64,
 }
 
 impl FileSystem {
-    /// Opens a file for streaming reads.
+    /// Opens a file for streaming reads: the file as it is now, even if it is replaced or
+    /// removed while it is read.
     pub fn reader(&self, tag: Tag, name: &str) -> Result<FileReader, FsError> {
         let path = self.path(tag, name)?;
-        let len = self.storage.len(&path).map_err(not_found)?;
-        Ok(FileReader {
-            storage: self.storage.clone(),
-            path,
-            pos: 0,
-            len,
-        })
+        let file = self.storage.open_read(&path).map_err(not_found)?;
+        let len = file.len();
+        Ok(FileReader { file, pos: 0, len })
     }
 }
 
@@ -379,12 +375,9 @@ impl io::Read for FileReader {
         if self.pos >= self.len || buf.is_empty() {
             return Ok(0);
         }
-        let chunk = self
-            .storage
-            .read_range(&self.path, self.pos, buf.len() as u64)?;
-        buf[..chunk.len()].copy_from_slice(&chunk);
-        self.pos += chunk.len() as u64;
-        Ok(chunk.len())
+        let n = self.file.read_at(self.pos, buf)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 

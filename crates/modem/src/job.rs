@@ -16,7 +16,7 @@
 //! trickling server cannot hold a profile. A reboot cancels every job.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 use sealcell_at::commands::usecprf::{MinTlsVersion, PinLevel, ValidationLevel};
@@ -27,6 +27,9 @@ use crate::http::sink::{HttpDone, ResponseSink};
 /// What a disk job hands back: the continuation of the command that waits for it, opaque
 /// here (the module routes it to its channel without knowing what it is; the channel runs it).
 pub(crate) type Answer = Box<dyn std::any::Any + Send>;
+
+/// The [`Answer`] of a job that could not run to its end: its command fails.
+pub(crate) struct Failed;
 
 pub use crate::ids::JobId;
 
@@ -179,16 +182,27 @@ pub enum NetEnd {
     Failed(NetFailure),
 }
 
-/// One HTTP exchange for a [`Connector`].
-#[derive(Debug)]
+/// One HTTP exchange for a [`Connector`]. `Debug` shows the request's length only: it may
+/// carry the profile's password (`Authorization: Basic`).
 pub struct NetJob {
     /// Where to connect.
     pub target: Target,
-    /// The bytes to send once connected.
-    pub request: Vec<u8>,
+    /// The bytes to send once connected (zeroized when dropped).
+    pub request: Zeroizing<Vec<u8>>,
     /// When the engine gives up (informative: the engine enforces it itself).
     pub deadline: Instant,
     pub(crate) sink: ResponseSink,
+}
+
+impl std::fmt::Debug for NetJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetJob")
+            .field("target", &self.target)
+            .field("request_len", &self.request.len())
+            .field("deadline", &self.deadline)
+            .field("sink", &self.sink)
+            .finish()
+    }
 }
 
 impl NetJob {
@@ -244,17 +258,29 @@ pub(crate) enum Done {
     Disk(Answer),
 }
 
-/// A flag shared by the engine and a job: set when the engine has given up on it, so a job
-/// that ends late does not commit its file.
+/// Who decides how a request ends, shared by the engine and the job: the engine when it gives
+/// up (the deadline, a reboot) or the job when it starts its commit; whichever comes first.
+/// So a file is never committed for a request the host was told failed, and a request whose
+/// commit has begun is not reported as timed out.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Abandoned(Arc<AtomicBool>);
+pub(crate) struct Abandoned(Arc<AtomicU8>);
+
+const RUNNING: u8 = 0;
+const GIVEN_UP: u8 = 1;
+const COMMITTING: u8 = 2;
 
 impl Abandoned {
-    pub(crate) fn set(&self) {
-        self.0.store(true, Ordering::SeqCst);
+    /// The engine gives up; false when the job's commit had already begun.
+    pub(crate) fn give_up(&self) -> bool {
+        self.0
+            .compare_exchange(RUNNING, GIVEN_UP, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
     }
 
-    pub(crate) fn is_set(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+    /// The job starts its commit; false when the engine had already given up.
+    pub(crate) fn begin_commit(&self) -> bool {
+        self.0
+            .compare_exchange(RUNNING, COMMITTING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
     }
 }

@@ -43,5 +43,5 @@ pub mod status;
 pub mod time;
 
 pub use channel::{Channel, MAX_PENDING_INPUT, OUTPUT_LIMIT};
-pub use module::{ChannelId, MAX_QUEUED_URCS, Module, ModuleConfig, Waker};
+pub use module::{ChannelId, MAX_QUEUED_URCS, MappedStore, Module, ModuleConfig, Waker};
 pub use time::Now;

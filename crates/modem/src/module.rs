@@ -234,8 +234,8 @@ impl Module {
     /// The credential store (waits while an import job writes it: commands that only need
     /// to know whether the store is sealed or would take an import use
     /// [`Module::store_summary`]).
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        lock(&self.store.store)
+    pub fn store(&self) -> MappedStore<'_> {
+        self.store.store()
     }
 
     /// The store's seal state and contents as of its last write; never waits for a write.
@@ -271,12 +271,12 @@ impl Module {
     /// Every job is cancelled: requests in flight end without a URC, their connections close,
     /// and commands waiting for a disk job are forgotten with their channels' state.
     pub fn reboot(&mut self) -> Result<(), OpenError> {
-        // An import job still writing finishes first: two stores must never write one
-        // directory. (Jobs take only the store's lock, never the module's: no deadlock.)
-        let writing = self.store_handle();
-        let _writing = lock(&writing.store);
-        let fresh =
-            Module::open_with_storage(self.config.clone(), self.dir.storage().clone(), self.now)?;
+        // A store job still writing finishes first, and jobs started before are stopped from
+        // writing after (see StoreAccess). Jobs take only the store's lock, never the
+        // module's: no deadlock.
+        let (config, storage, now) = (self.config.clone(), self.dir.storage().clone(), self.now);
+        let mut access = self.store.clone();
+        let fresh = access.reopen(|| Module::open_with_storage(config, storage, now))?;
         let epoch = self.epoch + 1;
         let next_channel = self.next_channel;
         let channels: Vec<ChannelId> = self.urcs.keys().copied().collect();
@@ -376,6 +376,27 @@ impl Module {
                     self.wake(channel);
                 }
             }
+        }
+    }
+
+    /// Reports that job `id` could not run to its end (it panicked, or the edge could not run
+    /// it): its command ends with `+CME ERROR: 23`, a request with `+UUHTTPCR: ...,0`. Without
+    /// this the channel would wait for it for ever.
+    pub fn fail_job(&mut self, id: JobId) {
+        tracing::error!(job = id.0, "a job failed to run to its end");
+        let failed = crate::http::sink::HttpDone {
+            status: 0,
+            md5: None,
+            error: crate::http::err::STORAGE,
+        };
+        if let Some((channel, urc)) = self.http.finished(id, &failed) {
+            self.post_urc(channel, urc.into_bytes());
+        }
+        if let Some(channel) = self.jobs.waiting.remove(&id) {
+            self.jobs
+                .answers
+                .insert(channel, Box::new(crate::job::Failed));
+            self.wake(channel);
         }
     }
 
@@ -495,15 +516,29 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The credential store and its summary, shared by the module and the jobs that write it.
+///
+/// One slot lives as long as the process: a reboot opens a new `Store` into the same slot
+/// (under its lock, so no write is half done) and bumps its generation. A job holds the
+/// generation it was started in and writes nothing after a reboot: two `Store`s never write one
+/// directory, and a job queued before a power cycle cannot undo what was written after it.
 #[derive(Clone)]
 pub(crate) struct StoreAccess {
-    store: Arc<Mutex<Store>>,
+    slot: Arc<Mutex<StoreSlot>>,
     summary: Arc<Mutex<StoreSummary>>,
+    /// The boot this handle belongs to.
+    generation: u64,
+}
+
+struct StoreSlot {
+    store: Store,
+    generation: u64,
 }
 
 impl std::fmt::Debug for StoreAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreAccess").finish_non_exhaustive()
+        f.debug_struct("StoreAccess")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
     }
 }
 
@@ -511,17 +546,76 @@ impl StoreAccess {
     fn new(store: Store) -> StoreAccess {
         let summary = store.summary();
         StoreAccess {
-            store: Arc::new(Mutex::new(store)),
+            slot: Arc::new(Mutex::new(StoreSlot {
+                store,
+                generation: 0,
+            })),
             summary: Arc::new(Mutex::new(summary)),
+            generation: 0,
         }
     }
 
     /// Runs a write on the store (a job, off the module lock), then refreshes the summary while
-    /// still holding the store, so summaries follow the writes in their order.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
-        let mut store = lock(&self.store);
-        let out = f(&mut store);
+    /// still holding the store, so summaries follow the writes in their order. `None`: the
+    /// module rebooted since the job started, and nothing was written.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Store) -> T) -> Option<T> {
+        let mut slot = lock(&self.slot);
+        if slot.generation != self.generation {
+            tracing::info!("a store job from before a reboot did nothing");
+            return None;
+        }
+        let out = f(&mut slot.store);
+        *lock(&self.summary) = slot.store.summary();
+        Some(out)
+    }
+
+    /// Reads the store in a job (briefly: no disk write waits behind it for long). `None`: the
+    /// module rebooted since the job started.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Store) -> T) -> Option<T> {
+        let slot = lock(&self.slot);
+        (slot.generation == self.generation).then(|| f(&slot.store))
+    }
+
+    /// The store, for reads under the module lock.
+    fn store(&self) -> MappedStore<'_> {
+        MappedStore(lock(&self.slot))
+    }
+
+    /// Replaces the store with `fresh` (a reboot), once no write is in progress: `open` runs
+    /// with the slot locked, so it reads the directory as the last write left it.
+    fn reopen(
+        &mut self,
+        open: impl FnOnce() -> Result<Module, OpenError>,
+    ) -> Result<Module, OpenError> {
+        let mut slot = lock(&self.slot);
+        let mut fresh = open()?;
+        let generation = slot.generation + 1;
+        // The fresh module's own slot is new and shared with nothing yet: take its store.
+        let theirs = std::mem::replace(&mut fresh.store, self.clone());
+        let Ok(their_slot) = Arc::try_unwrap(theirs.slot) else {
+            // Cannot happen (nothing else holds a fresh module's slot); keep its store then.
+            tracing::error!("a fresh module's store is shared; keeping it apart");
+            return Ok(fresh);
+        };
+        let store = their_slot
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .store;
         *lock(&self.summary) = store.summary();
-        out
+        *slot = StoreSlot { store, generation };
+        self.generation = generation;
+        fresh.store = self.clone();
+        Ok(fresh)
+    }
+}
+
+/// The store behind its slot's lock.
+pub struct MappedStore<'a>(MutexGuard<'a, StoreSlot>);
+
+impl std::ops::Deref for MappedStore<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.0.store
     }
 }

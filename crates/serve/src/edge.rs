@@ -151,8 +151,10 @@ impl Edge {
         let edge = self.clone();
         let mut jobs = lock(&self.inner.jobs);
         let task = self.inner.handle.spawn(async move {
-            if let Some(done) = work.await {
-                edge.with_module(|m| m.finish_job(id, done));
+            match work.await {
+                Some(done) => edge.with_module(|m| m.finish_job(id, done)),
+                // It panicked or could not run: its channel must not wait for ever.
+                None => edge.with_module(|m| m.fail_job(id)),
             }
             lock(&edge.inner.jobs).remove(&id);
         });

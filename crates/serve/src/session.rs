@@ -43,6 +43,7 @@ pub(crate) async fn run<R, W>(
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     let mut buf = vec![0u8; READ_CHUNK];
     let mut eof = false;
+    let mut fired: Option<std::time::Instant> = None;
     loop {
         if !out.is_empty() {
             tokio::select! {
@@ -72,8 +73,10 @@ pub(crate) async fn run<R, W>(
             break;
         }
         let want_input = !eof && channel.wants_input(out.len());
+        // A deadline the last poll at it left in place is not waited for again: it would spin.
         let deadline = channel
             .next_deadline(&edge.module().lock())
+            .filter(|d| Some(*d) != fired)
             .map(tokio::time::Instant::from_std);
         tokio::select! {
             biased;
@@ -82,6 +85,7 @@ pub(crate) async fn run<R, W>(
                 edge.with_module(|m| channel.poll(m, system_now(), &mut out));
             }
             () = sleep_until(deadline) => {
+                fired = deadline.map(tokio::time::Instant::into_std);
                 edge.with_module(|m| channel.poll(m, system_now(), &mut out));
             }
             read = reader.read(&mut buf), if want_input => match read {

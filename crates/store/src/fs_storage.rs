@@ -67,6 +67,12 @@ impl Storage for FsStorage {
         Ok(buf)
     }
 
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn crate::ReadAt>> {
+        let file = File::open(self.full(path))?;
+        let len = file.metadata()?.len();
+        Ok(Box::new(OpenFile { file, len }))
+    }
+
     fn len(&self, path: &Path) -> io::Result<u64> {
         let meta = fs::metadata(self.full(path))?;
         if meta.is_file() {
@@ -253,6 +259,32 @@ impl Drop for FsTemp {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// An open file of the real disk: reads go to the inode opened, not to the path.
+struct OpenFile {
+    file: File,
+    len: u64,
+}
+
+impl crate::ReadAt for OpenFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        if offset >= self.len {
+            return Ok(0);
+        }
+        let n = usize::try_from(self.len - offset).map_or(buf.len(), |left| left.min(buf.len()));
+        loop {
+            match self.file.read_at(&mut buf[..n], offset) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
         }
     }
 }

@@ -51,7 +51,8 @@ pub use fs_storage::FsStorage;
 pub use sim::{CrashMode, SimStorage};
 pub use store::{
     COUNTER_PATH, CRED_DIR, DeviceSecrets, FUSE_PATH, Item, ItemState, MANIFEST_PATHS, MAX_ITEMS,
-    OpenProblem, PLAIN_DIR, SEAL_PATH, SealError, Store, StoreError, StoreSummary,
+    OpenProblem, PLAIN_DIR, PreparedSeal, SEAL_PATH, SealError, SealInputs, Store, StoreError,
+    StoreSummary,
 };
 
 /// A file being written; it becomes visible only through [`TempFile::commit`]. Dropping it
@@ -67,6 +68,37 @@ pub trait TempFile: Send {
     /// Makes the content durable, renames it to `dest` (replacing any file there) and syncs the
     /// directory. `mode` sets the permission bits where the backend has them.
     fn commit(self: Box<Self>, dest: &Path, mode: Option<u32>) -> io::Result<()>;
+}
+
+/// An open file read by position. It keeps reading the file that was opened, whatever later
+/// happens to its path (a rename over it, a removal): a long read never mixes two files.
+pub trait ReadAt: Send {
+    /// The file's size when it was opened.
+    fn len(&self) -> u64;
+    /// Whether it is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Reads at `offset` into `buf`; fewer bytes (0 at the end) than asked is not an error.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// A file's content taken whole: [`Storage::open_read`] for backends without open handles.
+struct Snapshot(Vec<u8>);
+
+impl ReadAt for Snapshot {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.0.len());
+        let n = buf.len().min(self.0.len() - start);
+        buf[..n].copy_from_slice(&self.0[start..start + n]);
+        Ok(n)
+    }
 }
 
 /// The storage operations the module uses. Paths are relative to the storage's root.
@@ -88,6 +120,11 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn create_temp(&self, dir: &Path) -> io::Result<Box<dyn TempFile>>;
     /// Removes a file and syncs its directory.
     fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Opens a file to read by position ([`ReadAt`]). Default: the content read whole (the
+    /// simulated disk); the real one keeps an open file.
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn ReadAt>> {
+        Ok(Box::new(Snapshot(self.read(path)?)))
+    }
     /// Makes the root owner-only where the backend has permission bits, tightening a root that
     /// an older version made looser; a module calls it when it opens. Default: nothing to do.
     fn restrict_root(&self) -> io::Result<()> {

@@ -245,13 +245,23 @@ fn list_optional(storage: &dyn Storage, dir: &Path) -> io::Result<Vec<String>> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreSummary {
     sealed: bool,
-    items: Result<Vec<(CredentialType, String)>, OpenProblem>,
+    items: Result<Vec<Item>, OpenProblem>,
 }
 
 impl StoreSummary {
     /// Whether the store is sealed.
     pub fn is_sealed(&self) -> bool {
         self.sealed
+    }
+
+    /// [`Store::list`] as of this summary.
+    pub fn list(&self) -> Result<Vec<Item>, StoreError> {
+        self.items.clone().map_err(StoreError::Unopenable)
+    }
+
+    /// [`Store::facts`] as of this summary.
+    pub fn facts(&self, kind: CredentialType, name: &str) -> Result<Facts, StoreError> {
+        facts_of(self.list()?, kind, name)
     }
 
     /// [`Store::check_import`] as of this summary.
@@ -261,11 +271,80 @@ impl StoreSummary {
             .items
             .as_ref()
             .map_err(|p| StoreError::Unopenable(p.clone()))?;
-        let replaces = items.iter().any(|(k, n)| *k == kind && n == name);
+        let replaces = items.iter().any(|i| i.kind == kind && i.name == name);
         if !replaces && items.len() >= MAX_ITEMS {
             return Err(StoreError::Full);
         }
         Ok(())
+    }
+}
+
+/// What sealing needs, taken from a store ([`Store::seal_inputs`]). `Debug` shows no secret.
+pub struct SealInputs {
+    duk: SecretKey,
+    imei: String,
+    kdf: crypto::KdfParams,
+}
+
+impl fmt::Debug for SealInputs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealInputs").finish_non_exhaustive()
+    }
+}
+
+/// A seal record and its master key, derived and not yet written ([`Store::commit_seal`]).
+pub struct PreparedSeal {
+    file: SealFile,
+    mk: SecretKey,
+}
+
+impl fmt::Debug for PreparedSeal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedSeal").finish_non_exhaustive()
+    }
+}
+
+impl SealInputs {
+    /// Checks the password and derives the master key (Argon2id: the slow part).
+    pub fn prepare(&self, password: &[u8]) -> Result<PreparedSeal, SealError> {
+        if password.is_empty()
+            || password.len() > MAX_PASSWORD
+            || !password
+                .iter()
+                .all(|b| (0x20..=0x7e).contains(b) && *b != b'"')
+        {
+            return Err(SealError::InvalidPassword);
+        }
+        let random = |e: getrandom::Error| SealError::Random(e.to_string());
+        let salt = crypto::random::<16>().map_err(random)?;
+        let nonce = crypto::random::<12>().map_err(random)?;
+        let mut file = SealFile {
+            kdf: self.kdf,
+            salt,
+            nonce,
+            ciphertext: Vec::new(),
+        };
+        let k_seal = crypto::seal_key(&self.duk, &self.imei);
+        file.ciphertext = crypto::encrypt(&k_seal, &nonce, &file.header(), password);
+        let mk = crypto::master_key(password, &salt, &self.duk, &self.imei, self.kdf)
+            .map_err(|e| SealError::Kdf(e.to_string()))?;
+        Ok(PreparedSeal { file, mk })
+    }
+}
+
+/// The facts of one item of `items`, or why there are none.
+fn facts_of(items: Vec<Item>, kind: CredentialType, name: &str) -> Result<Facts, StoreError> {
+    let item = items
+        .into_iter()
+        .find(|i| i.kind == kind && i.name == name)
+        .ok_or_else(|| StoreError::NotFound(kind, name.to_string()))?;
+    match item.state {
+        ItemState::Ok(f) => Ok(f),
+        ItemState::Damaged(reason) => Err(StoreError::Damaged {
+            kind,
+            name: name.to_string(),
+            reason,
+        }),
     }
 }
 
@@ -587,19 +666,7 @@ impl Store {
 
     /// One item's facts (`AT+USECMNG=4`).
     pub fn facts(&self, kind: CredentialType, name: &str) -> Result<Facts, StoreError> {
-        let item = self
-            .items()?
-            .into_iter()
-            .find(|i| i.kind == kind && i.name == name)
-            .ok_or_else(|| StoreError::NotFound(kind, name.to_string()))?;
-        match item.state {
-            ItemState::Ok(f) => Ok(f),
-            ItemState::Damaged(reason) => Err(StoreError::Damaged {
-                kind,
-                name: name.to_string(),
-                reason,
-            }),
-        }
+        facts_of(self.items()?, kind, name)
     }
 
     /// The stored DER of an item, decrypted in memory only (for TLS and firmware checks).
@@ -650,12 +717,7 @@ impl Store {
             sealed: self.is_sealed(),
             items: match &self.state {
                 State::Broken(p) => Err(p.clone()),
-                _ => Ok(self
-                    .items()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|i| (i.kind, i.name))
-                    .collect()),
+                _ => Ok(self.items().unwrap_or_default()),
             },
         }
     }
@@ -862,38 +924,38 @@ impl Store {
     /// Seals the module with `password` (`AT+USECCFG=0,1,"<password>"`): once per lifetime.
     /// Credentials imported before stay on disk, unusable and unlisted.
     pub fn seal(&mut self, password: &[u8]) -> Result<(), SealError> {
+        let prepared = self.seal_inputs()?.prepare(password)?;
+        self.commit_seal(prepared)
+    }
+
+    /// What sealing needs from the store, copied out so the slow part (Argon2id) can run
+    /// without it: [`SealInputs::prepare`], then [`Store::commit_seal`].
+    pub fn seal_inputs(&self) -> Result<SealInputs, SealError> {
         if self.is_sealed() {
             return Err(SealError::AlreadySealed);
         }
         self.writable()?;
-        if password.is_empty()
-            || password.len() > MAX_PASSWORD
-            || !password
-                .iter()
-                .all(|b| (0x20..=0x7e).contains(b) && *b != b'"')
-        {
-            return Err(SealError::InvalidPassword);
+        Ok(SealInputs {
+            duk: SecretKey::new(Box::new(*self.device.duk.expose_secret())),
+            imei: self.device.imei.clone(),
+            kdf: self.policy.new_seal,
+        })
+    }
+
+    /// Seals with a prepared seal record: durable before it returns. Refused if the store was
+    /// sealed (or broke) since the inputs were taken.
+    pub fn commit_seal(&mut self, prepared: PreparedSeal) -> Result<(), SealError> {
+        if self.is_sealed() {
+            return Err(SealError::AlreadySealed);
         }
-        let random = |e: getrandom::Error| SealError::Random(e.to_string());
-        let salt = crypto::random::<16>().map_err(random)?;
-        let nonce = crypto::random::<12>().map_err(random)?;
-        let kdf = self.policy.new_seal;
-        let mut file = SealFile {
-            kdf,
-            salt,
-            nonce,
-            ciphertext: Vec::new(),
-        };
-        let k_seal = crypto::seal_key(&self.device.duk, &self.device.imei);
-        file.ciphertext = crypto::encrypt(&k_seal, &nonce, &file.header(), password);
-        let mk = crypto::master_key(password, &salt, &self.device.duk, &self.device.imei, kdf)
-            .map_err(|e| SealError::Kdf(e.to_string()))?;
+        self.writable()?;
         // The seal record first: from the moment it is durable the module is sealed.
-        self.storage.write_atomic(p(SEAL_PATH), &file.encode())?;
+        self.storage
+            .write_atomic(p(SEAL_PATH), &prepared.file.encode())?;
         self.storage.write_atomic(p(FUSE_PATH), b"sealed\n")?;
         tracing::info!("enforced security is on: the module is sealed");
         self.state = State::Sealed {
-            mk,
+            mk: prepared.mk,
             generation: 0,
             slot: 1,
             entries: BTreeMap::new(),

@@ -110,6 +110,13 @@ impl Network {
         }
     }
 
+    fn set_now(&mut self, now: Instant) {
+        match self {
+            Network::Scripted(n) => n.advance(now),
+            Network::Real(n) => n.set_now(now),
+        }
+    }
+
     fn next_event(&self) -> Option<Instant> {
         match self {
             Network::Scripted(n) => n.next_event(),
@@ -130,6 +137,8 @@ impl Network {
 /// network jobs on `net`), reports their ends, and polls until the channel has nothing more to
 /// say. The answer is appended to `out`.
 pub fn settle(m: &mut Module, c: &mut Channel, now: Now, net: &mut Network, out: &mut Vec<u8>) {
+    // Connections made from here on start at `now` on the virtual clock.
+    net.set_now(now.mono());
     loop {
         let work = m.take_work();
         let mut progressed = !work.is_empty();
@@ -168,10 +177,12 @@ pub fn advance(
 ) {
     let target = now.mono() + d;
     loop {
+        // Only events ahead of now: one at or before now was handled by the last poll (and a
+        // deadline a poll leaves in the past must not stop the clock).
         let next = [net.next_event(), c.next_deadline(m)]
             .into_iter()
             .flatten()
-            .filter(|t| *t <= target)
+            .filter(|t| *t > now.mono() && *t <= target)
             .min();
         let step_to = next.unwrap_or(target);
         if step_to > now.mono() {

@@ -146,7 +146,7 @@ impl ScriptedNet {
 impl Connector for ScriptedNet {
     fn start(&mut self, id: JobId, job: NetJob) {
         let key = (job.target.host.clone(), job.target.port);
-        self.requests.push((key.clone(), job.request.clone()));
+        self.requests.push((key.clone(), job.request.to_vec()));
         match self.servers.get(&key) {
             None => self
                 .ended
@@ -180,6 +180,8 @@ pub struct ThreadNet {
     ended_tx: mpsc::Sender<(JobId, JobDone)>,
     ended_rx: mpsc::Receiver<(JobId, JobDone)>,
     cancelled: Vec<JobId>,
+    /// The module's (virtual) time: a job's deadline counts from it, not from the host's.
+    now: Option<Instant>,
 }
 
 impl Default for ThreadNet {
@@ -189,11 +191,17 @@ impl Default for ThreadNet {
             ended_tx,
             ended_rx,
             cancelled: Vec::new(),
+            now: None,
         }
     }
 }
 
 impl ThreadNet {
+    /// The module's time now.
+    pub fn set_now(&mut self, now: Instant) {
+        self.now = Some(now);
+    }
+
     /// The ends of exchanges that finished since the last call (a cancelled job's end is
     /// dropped).
     pub fn take_ended(&mut self) -> Vec<(JobId, JobDone)> {
@@ -208,8 +216,12 @@ impl ThreadNet {
 impl Connector for ThreadNet {
     fn start(&mut self, id: JobId, job: NetJob) {
         let tx = self.ended_tx.clone();
+        let timeout = job
+            .deadline
+            .saturating_duration_since(self.now.unwrap_or_else(Instant::now))
+            .max(Duration::from_millis(10));
         std::thread::spawn(move || {
-            let done = exchange(job);
+            let done = exchange(job, timeout);
             let _ = tx.send((id, done));
         });
     }
@@ -220,11 +232,7 @@ impl Connector for ThreadNet {
     }
 }
 
-fn exchange(mut job: NetJob) -> JobDone {
-    let timeout = job
-        .deadline
-        .saturating_duration_since(Instant::now())
-        .max(Duration::from_millis(10));
+fn exchange(mut job: NetJob, timeout: Duration) -> JobDone {
     let addrs: Vec<_> = match (job.target.host.as_str(), job.target.port).to_socket_addrs() {
         Ok(a) => a.collect(),
         Err(_) => return job.finish(NetEnd::Failed(NetFailure::Dns)),

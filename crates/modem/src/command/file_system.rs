@@ -220,6 +220,7 @@ fn stream(
         reader,
         remaining: len,
         suffix: b"\"\r\n",
+        failed: false,
     })
 }
 

@@ -238,6 +238,11 @@ fn installer(checked: Result<Package, CmeError>, authority: Authority) -> crate:
 }
 
 fn install(ctx: &mut Ctx<'_>, package: Package, authority: Authority) -> CmdResult {
+    // Checked again now: the module may have been sealed (which shuts the MD5-only paths)
+    // while the package was being hashed.
+    if let Authority::Unsealed(method) = &authority {
+        ctx.module.firmware_update_allowed(*method)?;
+    }
     let time_unix = u64::try_from(ctx.clock_unix()).unwrap_or(0);
     let module = &mut *ctx.module;
     let (method, signer) = match authority {

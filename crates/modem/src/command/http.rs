@@ -286,7 +286,7 @@ fn request(ctx: &mut Ctx<'_>, req: HttpRequest) -> Result<(), CmeError> {
             channel: ctx.channel,
             profile: req.profile,
             cmd,
-            deadline,
+            deadline: Some(deadline),
             abandoned,
         },
     );

@@ -118,6 +118,9 @@ pub(crate) struct Stream {
     pub(crate) remaining: u64,
     /// Written after the last byte (the closing quote and line end).
     pub(crate) suffix: &'static [u8],
+    /// The file failed under the reader: the rest is zeros (the host parses by length) and
+    /// the answer ends in an error.
+    pub(crate) failed: bool,
 }
 
 /// A raw payload a command waits for after its prompt.

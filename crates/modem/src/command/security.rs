@@ -88,10 +88,20 @@ fn seccfg(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
             // Argon2id takes a second or more: a job holding only the store's lock.
             let store = ctx.module.store_handle();
             return Ok(Outcome::Wait(DiskJob::new(move || {
-                let sealed = store.write(|s| s.seal(password.expose().as_bytes()));
+                // The inputs under the store's lock, Argon2id without it, the record under it
+                // again: a seal does not hold the store (and whoever waits for it) for seconds.
+                let sealed = store.read(|s| s.seal_inputs()).and_then(|inputs| {
+                    match inputs.and_then(|i| i.prepare(password.expose().as_bytes())) {
+                        Ok(prepared) => store.write(|s| s.commit_seal(prepared)),
+                        Err(e) => Some(Err(e)),
+                    }
+                });
                 drop(password);
                 let then: Continuation = Box::new(move |_ctx: &mut Ctx<'_>| {
-                    sealed.map_err(Failure::from)?;
+                    // None: a reboot came between (this continuation then never runs).
+                    sealed
+                        .ok_or(CmeError::MemoryFailure)?
+                        .map_err(Failure::from)?;
                     Ok(Outcome::Done)
                 });
                 Box::new(then)
@@ -163,7 +173,9 @@ fn secmng(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
             Ok(Outcome::Wait(DiskJob::new(move || {
                 let removed = store.write(|s| s.remove(kind, name.as_str()));
                 let then: Continuation = Box::new(move |_ctx: &mut Ctx<'_>| {
-                    removed.map_err(Failure::from)?;
+                    removed
+                        .ok_or(CmeError::MemoryFailure)?
+                        .map_err(Failure::from)?;
                     tracing::info!(kind = %kind, name = name.as_str(), "credential removed");
                     Ok(Outcome::Done)
                 });
@@ -171,7 +183,8 @@ fn secmng(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
             })))
         }
         SecMngCommand::List(filter) => {
-            let items = ctx.module.store().list().map_err(Failure::from)?;
+            // From the summary: a list never waits for another channel's import.
+            let items = ctx.module.store_summary().list().map_err(Failure::from)?;
             for item in items
                 .into_iter()
                 .filter(|i| filter.is_none_or(|f| f == i.kind))
@@ -200,7 +213,7 @@ fn secmng(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
         SecMngCommand::Md5 { kind, name } => {
             let facts = ctx
                 .module
-                .store()
+                .store_summary()
                 .facts(kind, name.as_str())
                 .map_err(Failure::from)?;
             let report = SecMngReport {
@@ -237,7 +250,7 @@ fn import(
         });
         drop((data, password));
         let then: Continuation = Box::new(move |ctx: &mut Ctx<'_>| {
-            let facts = imported.map_err(|e| {
+            let facts = imported.ok_or(CmeError::MemoryFailure)?.map_err(|e| {
                 if let StoreError::Format(f) = &e {
                     tracing::info!(kind = %kind, name = name.as_str(), reason = %f, "credential refused");
                 }

@@ -123,7 +123,8 @@ pub(crate) struct InFlight {
     pub(crate) channel: ChannelId,
     pub(crate) profile: HttpProfileId,
     pub(crate) cmd: HttpCommand,
-    pub(crate) deadline: Instant,
+    /// `None` once the job's commit has begun: it will end on its own.
+    pub(crate) deadline: Option<Instant>,
     pub(crate) abandoned: Abandoned,
 }
 
@@ -166,15 +167,22 @@ impl HttpState {
         let late: Vec<JobId> = self
             .in_flight
             .iter()
-            .filter(|(_, r)| r.deadline <= now)
+            .filter(|(_, r)| r.deadline.is_some_and(|d| d <= now))
             .map(|(id, _)| *id)
             .collect();
         let mut ended = Vec::new();
         for id in late {
+            let Some(req) = self.in_flight.get_mut(&id) else {
+                continue;
+            };
+            if !req.abandoned.give_up() {
+                // Its commit has begun: it ends (and is reported) on its own, shortly.
+                req.deadline = None;
+                continue;
+            }
             let Some(req) = self.in_flight.remove(&id) else {
                 continue;
             };
-            req.abandoned.set();
             self.errors[req.profile.index()] = err::TIMEOUT;
             let done = sink::HttpDone {
                 status: 0,
@@ -192,7 +200,7 @@ impl HttpState {
         self.in_flight
             .values()
             .filter(|r| r.channel == channel)
-            .map(|r| r.deadline)
+            .filter_map(|r| r.deadline)
             .min()
     }
 
@@ -201,7 +209,8 @@ impl HttpState {
         let all = std::mem::take(&mut self.in_flight);
         all.into_iter()
             .map(|(id, r)| {
-                r.abandoned.set();
+                // A commit already begun completes: like power lost just after it.
+                r.abandoned.give_up();
                 id
             })
             .collect()

@@ -150,7 +150,7 @@ impl ResponseSink {
             // Dropping the upload discards the partial file; the old one stays.
             return fail(error);
         }
-        if self.abandoned.is_set() {
+        if !self.abandoned.begin_commit() {
             return fail(err::TIMEOUT);
         }
         let Some(upload) = self.upload.take() else {

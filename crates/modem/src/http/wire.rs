@@ -13,6 +13,7 @@
 //! passes for a whole download. Nothing here reads a socket: the transport pushes bytes in.
 
 use base64::Engine as _;
+use zeroize::Zeroizing;
 
 /// The largest response head accepted.
 ///
@@ -43,15 +44,18 @@ pub struct Request<'a> {
     pub body: Option<(&'a [u8], &'a str)>,
 }
 
-/// The request's bytes, head and body.
-pub fn request_bytes(req: &Request<'_>) -> Vec<u8> {
-    let mut head = format!(
+/// The request's bytes, head and body (zeroized when dropped: they may carry a password).
+pub fn request_bytes(req: &Request<'_>) -> Zeroizing<Vec<u8>> {
+    let mut head = Zeroizing::new(format!(
         "{} {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: sealcell TOBY-L2\r\n",
         req.method, req.path, req.host
-    );
+    ));
     if let Some((user, pass)) = req.basic_auth {
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        head.push_str(&format!("Authorization: Basic {token}\r\n"));
+        let credentials = Zeroizing::new(format!("{user}:{pass}"));
+        let token = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*credentials));
+        head.push_str("Authorization: Basic ");
+        head.push_str(&token);
+        head.push_str("\r\n");
     }
     for (n, v) in req.headers {
         head.push_str(&format!("{n}: {v}\r\n"));
@@ -64,10 +68,10 @@ pub fn request_bytes(req: &Request<'_>) -> Vec<u8> {
         None if matches!(req.method, "POST" | "PUT") => head.push_str("Content-Length: 0\r\n\r\n"),
         None => head.push_str("\r\n"),
     }
-    let mut bytes = head.into_bytes();
-    if let Some((body, _)) = req.body {
-        bytes.extend_from_slice(body);
-    }
+    let body = req.body.map_or(&[][..], |(b, _)| b);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(head.len() + body.len()));
+    bytes.extend_from_slice(head.as_bytes());
+    bytes.extend_from_slice(body);
     bytes
 }
 
@@ -305,10 +309,13 @@ impl ResponseParser {
             return Ok(State::Chunked(Chunk::Size));
         }
         if let Some(len) = head.header("content-length") {
-            let len: u64 = len
-                .trim()
-                .parse()
-                .map_err(|_| HttpError::Malformed(format!("Content-Length {len:?}")))?;
+            let digits = len.trim();
+            let len: u64 = digits
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| digits.parse().ok())
+                .flatten()
+                .ok_or_else(|| HttpError::Malformed(format!("Content-Length {len:?}")))?;
             if len > self.max_body {
                 return Err(HttpError::TooLarge(self.max_body));
             }
@@ -372,8 +379,13 @@ impl ResponseParser {
                 let (line, rest) = self.line(input)?;
                 let Some(line) = line else { return Ok(rest) };
                 let size_text = line.split(';').next().unwrap_or("").trim();
-                let size = u64::from_str_radix(size_text, 16)
-                    .map_err(|_| HttpError::Malformed(format!("chunk size {line:?}")))?;
+                // from_str_radix takes a leading '+', which HTTP does not.
+                let size = size_text
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit())
+                    .then(|| u64::from_str_radix(size_text, 16).ok())
+                    .flatten()
+                    .ok_or_else(|| HttpError::Malformed(format!("chunk size {line:?}")))?;
                 let end = self
                     .got
                     .checked_add(size)
@@ -500,7 +512,7 @@ mod tests {
             body: None,
         };
         assert_eq!(
-            String::from_utf8(request_bytes(&req)).unwrap(),
+            String::from_utf8(request_bytes(&req).to_vec()).unwrap(),
             "GET /fw.bin HTTP/1.0\r\nHost: fota.example.com\r\nUser-Agent: sealcell TOBY-L2\r\n\
              Authorization: Basic dXNlcjpwYTpzcw==\r\nX-Device: 42\r\n\r\n"
         );
@@ -513,7 +525,7 @@ mod tests {
             body: Some((b"a=1", "application/x-www-form-urlencoded")),
         };
         assert_eq!(
-            String::from_utf8(request_bytes(&post)).unwrap(),
+            String::from_utf8(request_bytes(&post).to_vec()).unwrap(),
             "POST / HTTP/1.0\r\nHost: h:8080\r\nUser-Agent: sealcell TOBY-L2\r\n\
              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=1"
         );
@@ -601,6 +613,17 @@ mod tests {
         ));
         assert!(matches!(
             t(b"HTTP/1.1 999 X\r\n\r\n", 100),
+            Err(HttpError::Malformed(_))
+        ));
+        assert!(matches!(
+            t(b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello", 100),
+            Err(HttpError::Malformed(_))
+        ));
+        assert!(matches!(
+            t(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n",
+                100
+            ),
             Err(HttpError::Malformed(_))
         ));
         assert!(matches!(

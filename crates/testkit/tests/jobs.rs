@@ -1,0 +1,218 @@
+//! Jobs against the rest of the module: what happens when a job is still queued or running
+//! while another channel reboots, seals, deletes or replaces what it works on. Each test holds
+//! a job the way an edge does (taken, not yet run) and lets the other channel act first.
+
+// Test code: a failed unwrap or panic is a failed test, reported with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use sealcell_modem::drive::NoNetwork;
+use sealcell_modem::job::{DiskJob, JobId, dispatch};
+use sealcell_modem::{Channel, Module, OUTPUT_LIMIT};
+use sealcell_testkit::transcript::pki_fixture;
+use sealcell_testkit::{Network, TestModule, settle, test_config, virtual_now};
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Feeds `input` and runs every job it starts to its end.
+fn at(m: &mut Module, c: &mut Channel, input: &[u8]) -> String {
+    let now = m.now();
+    let mut out = Vec::new();
+    c.feed(m, input, now, &mut out);
+    settle(m, c, now, &mut Network::default(), &mut out);
+    text(&out)
+}
+
+/// Feeds `input` and takes the disk jobs it starts without running them.
+fn held(m: &mut Module, c: &mut Channel, input: &[u8]) -> (String, Vec<(JobId, DiskJob)>) {
+    let now = m.now();
+    let mut out = Vec::new();
+    c.feed(m, input, now, &mut out);
+    let jobs = dispatch(m.take_work(), &mut NoNetwork::default());
+    (text(&out), jobs)
+}
+
+fn two_channels(dir: &std::path::Path) -> (Module, Channel, Channel) {
+    let mut m = Module::open(test_config(dir), virtual_now()).unwrap();
+    let mut a = Channel::new(&mut m);
+    let mut b = Channel::new(&mut m);
+    at(&mut m, &mut a, b"ATE0;+CMEE=1\r");
+    at(&mut m, &mut b, b"ATE0;+CMEE=1\r");
+    (m, a, b)
+}
+
+/// An import queued before a reboot writes nothing after it: an import acknowledged after the
+/// reboot survives the next one.
+#[test]
+fn an_import_queued_before_a_reboot_does_not_undo_one_made_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut a, mut b) = two_channels(dir.path());
+    assert_eq!(
+        at(&mut m, &mut b, b"AT+USECCFG=0,1,\"secretpw1\"\r"),
+        "\r\nOK\r\n"
+    );
+    let pem = pki_fixture("root.pem").unwrap();
+    let line = |name: &str| format!("AT+USECMNG=0,0,\"{name}\",{}\r", pem.len());
+    assert_eq!(held(&mut m, &mut a, line("X").as_bytes()).0, "\r\n>");
+    let (_, stale) = held(&mut m, &mut a, &pem);
+    assert_eq!(stale.len(), 1);
+    assert_eq!(at(&mut m, &mut b, b"AT+CFUN=16\r"), "\r\nOK\r\n");
+    at(&mut m, &mut b, b"ATE0;+CMEE=1\r");
+    at(&mut m, &mut b, line("Y").as_bytes());
+    assert!(at(&mut m, &mut b, &pem).ends_with("\r\nOK\r\n"));
+    // The edge runs the stale job only now.
+    for (id, job) in stale {
+        m.finish_job(id, job.run());
+    }
+    at(&mut m, &mut b, b"AT+CFUN=16\r");
+    at(&mut m, &mut b, b"ATE0;+CMEE=1\r");
+    let list = at(&mut m, &mut b, b"AT+USECMNG=3\r");
+    assert!(list.contains("\"Y\""), "{list:?}");
+    assert!(!list.contains("\"X\""), "{list:?}");
+}
+
+/// The MD5-only install is checked again when its hashing ends: a seal that came meanwhile
+/// refuses it.
+#[test]
+fn a_seal_during_an_md5_install_refuses_the_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut a, mut b) = two_channels(dir.path());
+    let pkg = b"not really a package";
+    at(
+        &mut m,
+        &mut a,
+        format!("AT+UDWNFILE=\"updatePackage.bin\",{},\"FOAT\"\r", pkg.len()).as_bytes(),
+    );
+    assert_eq!(at(&mut m, &mut a, pkg), "\r\nOK\r\n");
+    let (out, jobs) = held(&mut m, &mut a, b"AT+UFWINSTALL\r");
+    assert_eq!((out.as_str(), jobs.len()), ("", 1));
+    assert_eq!(
+        at(&mut m, &mut b, b"AT+USECCFG=0,1,\"secretpw1\"\r"),
+        "\r\nOK\r\n"
+    );
+    for (id, job) in jobs {
+        m.finish_job(id, job.run());
+    }
+    let now = m.now();
+    let mut out = Vec::new();
+    a.poll(&mut m, now, &mut out);
+    assert_eq!(text(&out), "\r\n+CME ERROR: 3\r\n");
+    let state = std::fs::read_to_string(dir.path().join("fw/state.toml")).unwrap_or_default();
+    assert!(!state.contains("UFWINSTALL"), "{state}");
+}
+
+/// A partial first Xmodem block does not stop the clock: the block times out (NAK) and time
+/// goes on.
+#[test]
+fn a_partial_first_xmodem_block_times_out_on_time() {
+    let mut m = TestModule::new();
+    assert_eq!(
+        text(&m.send(b"AT+UFWUPD=3\r")),
+        "AT+UFWUPD=3\r\r\n+UFWUPD: ONGOING\r\nC"
+    );
+    assert_eq!(m.send(&[0x02, 0x01]), b"");
+    // Nothing for the 10 s the block may take, then a NAK, and a second later the next `C`.
+    assert_eq!(m.wait(Duration::from_secs(9)), b"");
+    assert_eq!(m.wait(Duration::from_millis(1500)), [0x15]);
+    assert_eq!(m.wait(Duration::from_secs(1)), b"C");
+}
+
+/// A streamed answer reads the file that was there when it started, whatever another channel
+/// does to the name meanwhile, and each poll stays within the output limit.
+#[test]
+fn a_streamed_read_keeps_its_file_when_another_channel_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut a, mut b) = two_channels(dir.path());
+    let size = 3 << 20;
+    at(
+        &mut m,
+        &mut b,
+        format!("AT+UDWNFILE=\"f\",{size}\r").as_bytes(),
+    );
+    assert_eq!(at(&mut m, &mut b, &vec![b'A'; size]), "\r\nOK\r\n");
+    let now = m.now();
+    let mut out = Vec::new();
+    a.feed(&mut m, b"AT+URDFILE=\"f\"\r", now, &mut out);
+    assert!(a.has_more());
+    assert_eq!(at(&mut m, &mut b, b"AT+UDELFILE=\"f\"\r"), "\r\nOK\r\n");
+    at(
+        &mut m,
+        &mut b,
+        format!("AT+UDWNFILE=\"f\",{size}\r").as_bytes(),
+    );
+    assert_eq!(at(&mut m, &mut b, &vec![b'B'; size]), "\r\nOK\r\n");
+    while a.has_more() {
+        let mut step = Vec::new();
+        a.poll(&mut m, now, &mut step);
+        assert!(
+            step.len() <= OUTPUT_LIMIT + 64 * 1024,
+            "{} bytes",
+            step.len()
+        );
+        out.extend_from_slice(&step);
+    }
+    let head = format!("\r\n+URDFILE: \"f\",{size},\"");
+    assert!(out.starts_with(head.as_bytes()));
+    let data = &out[head.len()..head.len() + size];
+    assert!(data.iter().all(|&c| c == b'A'));
+    assert_eq!(&out[head.len() + size..], b"\"\r\n\r\nOK\r\n");
+}
+
+/// Input queued behind an install meets the rebooted channel: the greeting, then the power-on
+/// settings (echo on), exactly as after `AT+CFUN=16`.
+#[test]
+fn input_after_an_install_meets_the_rebooted_channel() {
+    let mut m = TestModule::new();
+    m.send(b"AT+CSGT=1,\"HELLO\"\r");
+    m.send(b"ATE0\r");
+    let pkg = b"pkg";
+    m.send(format!("AT+UDWNFILE=\"updatePackage.bin\",{},\"FOAT\"\r", pkg.len()).as_bytes());
+    assert_eq!(text(&m.send(pkg)), "\r\nOK\r\n");
+    let installed = text(&m.send(b"AT+UFWINSTALL\rAT+CGMI\r"));
+    m.send(b"ATE0\r");
+    let rebooted = text(&m.send(b"AT+CFUN=16\rAT+CGMI\r"));
+    assert_eq!(
+        installed.split("+UUFWINSTALL: 128\r\n").nth(1),
+        rebooted.split_once("OK\r\n").map(|(_, rest)| rest),
+        "{installed:?} vs {rebooted:?}"
+    );
+    assert!(installed.ends_with("\r\nHELLO\r\nAT+CGMI\r\r\nu-blox\r\n\r\nOK\r\n"));
+}
+
+/// A network job's `Debug` never shows its request (the Basic credentials are in it).
+#[test]
+fn a_network_job_does_not_show_its_credentials() {
+    let mut m = TestModule::new();
+    let now = m.now;
+    let mut out = Vec::new();
+    m.channel.feed(
+        &mut m.module,
+        b"AT+UHTTP=0,1,\"example.com\";+UHTTP=0,2,\"user\";+UHTTP=0,3,\"hunter2\";\
+          +UHTTP=0,4,1;+UHTTPC=0,1,\"/\",\"r\"\r",
+        now,
+        &mut out,
+    );
+    assert!(text(&out).ends_with("\r\nOK\r\n"), "{:?}", text(&out));
+    let work = format!("{:?}", m.module.take_work());
+    // base64("user:hunter2")
+    assert!(!work.contains("dXNlcjpodW50ZXIy"), "{work}");
+    assert!(work.contains("request_len"), "{work}");
+}
+
+/// A job that could not run to its end fails its command; the channel goes on.
+#[test]
+fn a_job_that_fails_to_run_fails_its_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut a, _b) = two_channels(dir.path());
+    let (_, jobs) = held(&mut m, &mut a, b"AT+UDELFILE=\"x\";+CGMI\r");
+    let [(id, _job)] = <[_; 1]>::try_from(jobs).ok().unwrap();
+    m.fail_job(id);
+    let now = m.now();
+    let mut out = Vec::new();
+    a.poll(&mut m, now, &mut out);
+    assert_eq!(text(&out), "\r\n+CME ERROR: 23\r\n");
+    assert_eq!(at(&mut m, &mut a, b"AT\r"), "\r\nOK\r\n");
+}
