@@ -15,7 +15,7 @@ use sealcell_modem::job::{Connector, DiskJob, Dispatch, JobDone, JobId, NetJob};
 use sealcell_modem::{Channel, ChannelId, Module};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::{SharedModule, lock, net, session};
@@ -35,7 +35,16 @@ struct Inner {
     handle: Handle,
     channels: Arc<Registry>,
     jobs: Mutex<HashMap<JobId, JoinHandle<()>>>,
+    /// Disk jobs that may run at once; the others wait their turn.
+    disk_slots: Arc<Semaphore>,
 }
+
+/// The most disk jobs of one module running at once.
+///
+/// # Security
+/// A host that starts jobs and hangs up (an append copies its whole file, an install hashes
+/// the whole package) queues work; it does not get a thread and a disk stream for each.
+pub const MAX_DISK_JOBS: usize = 4;
 
 impl std::fmt::Debug for Edge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,6 +74,7 @@ impl Edge {
                 handle,
                 channels,
                 jobs: Mutex::default(),
+                disk_slots: Arc::new(Semaphore::new(MAX_DISK_JOBS)),
             }),
         }
     }
@@ -170,7 +180,12 @@ impl Edge {
 
     fn start_disk(&self, id: JobId, job: DiskJob) {
         tracing::debug!(job = id.0, "disk job started");
+        let slots = Arc::clone(&self.inner.disk_slots);
         self.spawn_job(id, async move {
+            // Closed only when the edge is dropped, and then nothing waits for the answer.
+            let Ok(_slot) = slots.acquire_owned().await else {
+                return None;
+            };
             match tokio::task::spawn_blocking(move || job.run()).await {
                 Ok(done) => Some(done),
                 Err(e) => {
