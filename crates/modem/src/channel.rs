@@ -28,11 +28,28 @@ use crate::command::{self, Continuation, Ctx, Outcome, PayloadTarget, Stream};
 use crate::module::{ChannelId, Module};
 use crate::time::Now;
 
-/// Output a channel produces before it stops and waits for the transport to send it.
+/// Output a channel produces before it stops and waits for the transport to send it, when the
+/// module has few channels; with many, each gets its share of [`MODULE_OUTPUT_BUDGET`] (at
+/// least [`MIN_OUTPUT_LIMIT`]).
 ///
 /// # Security
 /// Bounds what one channel can make the module hold, whatever the host pipelines.
 pub const OUTPUT_LIMIT: usize = 1 << 20;
+
+/// The output all channels of a module may hold back at once, shared among them.
+///
+/// # Security
+/// A host that opens many channels and reads none of them costs the module this much output,
+/// not a full [`OUTPUT_LIMIT`] per channel.
+pub const MODULE_OUTPUT_BUDGET: usize = 16 << 20;
+
+/// The smallest share of [`MODULE_OUTPUT_BUDGET`] a channel gets, however many there are.
+pub const MIN_OUTPUT_LIMIT: usize = 16 * 1024;
+
+/// A channel's output limit when the module has `channels` of them.
+pub fn output_limit(channels: usize) -> usize {
+    (MODULE_OUTPUT_BUDGET / channels.max(1)).clamp(MIN_OUTPUT_LIMIT, OUTPUT_LIMIT)
+}
 
 /// Input a channel holds while its output is full or its command waits for a job.
 ///
@@ -63,6 +80,8 @@ pub struct Channel {
     waiting: bool,
     /// Input received but not yet run (output full, or a command waiting).
     pending: Vec<u8>,
+    /// This channel's output limit, as of the last call ([`output_limit`]).
+    limit: usize,
     /// The command line a job or a stream interrupted, and the index of its next command: the
     /// line goes on when that command ends (`AT+UDELFILE="a";+UDELFILE="b"`).
     rest_of_line: Option<(Vec<u8>, usize)>,
@@ -94,6 +113,7 @@ impl Channel {
             stream: None,
             waiting: false,
             pending: Vec::new(),
+            limit: OUTPUT_LIMIT,
             rest_of_line: None,
             epoch: module.epoch(),
         }
@@ -118,7 +138,7 @@ impl Channel {
     /// sent: not while input waits to be run, an answer is streaming, a command waits for its
     /// job, or the output is full.
     pub fn wants_input(&self, out_len: usize) -> bool {
-        self.pending.is_empty() && !self.is_busy() && out_len < OUTPUT_LIMIT
+        self.pending.is_empty() && !self.is_busy() && out_len < self.limit
     }
 
     /// Whether the channel has output to produce once the transport has sent what it has
@@ -148,6 +168,7 @@ impl Channel {
     /// [`OUTPUT_LIMIT`]; what the limit holds back comes with later polls).
     pub fn feed(&mut self, module: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>) {
         module.observe(now);
+        self.limit = output_limit(module.channel_count());
         self.sync_with_boot(module, out);
         // URCs queued while the channel was idle go out before the answer to new input.
         if !self.assembler.is_mid_line() {
@@ -167,6 +188,7 @@ impl Channel {
     /// input, and delivers URCs queued while the channel was idle.
     pub fn poll(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
         module.observe(now);
+        self.limit = output_limit(module.channel_count());
         module.expire_jobs(now.mono());
         self.sync_with_boot(module, out);
         if let Some((receiver, _)) = self.xmodem.as_mut() {
@@ -232,7 +254,7 @@ impl Channel {
     /// Continues a streamed answer, then runs queued input, while the output has room.
     fn run_pending(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
         self.pump_stream(module, now, out);
-        if self.pending.is_empty() || self.is_busy() || out.len() >= OUTPUT_LIMIT {
+        if self.pending.is_empty() || self.is_busy() || out.len() >= self.limit {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
@@ -248,7 +270,7 @@ impl Channel {
         let mut rest = input;
         while !rest.is_empty() {
             self.pump_stream(module, now, out);
-            if self.is_busy() || out.len() >= OUTPUT_LIMIT {
+            if self.is_busy() || out.len() >= self.limit {
                 break;
             }
             if let Some((receiver, job)) = self.xmodem.as_mut() {
@@ -322,12 +344,13 @@ impl Channel {
                 }
                 return;
             }
-            if out.len() >= OUTPUT_LIMIT {
+            if out.len() >= self.limit {
                 return;
             }
             let want = usize::try_from(stream.remaining)
                 .unwrap_or(usize::MAX)
-                .min(STREAM_CHUNK);
+                .min(STREAM_CHUNK)
+                .min(self.limit - out.len());
             let start = out.len();
             out.resize(start + want, 0);
             match read_full(stream.reader.as_mut(), &mut out[start..]) {

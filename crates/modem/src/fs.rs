@@ -115,6 +115,22 @@ pub struct FileSystem {
     storage: Arc<dyn Storage>,
     root: PathBuf,
     capacity: u64,
+    /// Bytes promised to uploads in progress (`+UDWNFILE` sizes), shared by every clone: two
+    /// uploads started side by side cannot both take the last free bytes.
+    reserved: Arc<std::sync::Mutex<u64>>,
+}
+
+/// Space promised to one upload, given back when the upload ends (committed or not).
+struct Reservation {
+    pool: Arc<std::sync::Mutex<u64>>,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        *pool = pool.saturating_sub(self.bytes);
+    }
 }
 
 impl FileSystem {
@@ -125,6 +141,7 @@ impl FileSystem {
             storage,
             root: root.to_path_buf(),
             capacity,
+            reserved: Arc::default(),
         };
         for tag in [Tag::User, Tag::Foat] {
             let dir = fs.dir(tag);
@@ -176,11 +193,18 @@ impl FileSystem {
     }
 
     /// Bytes used by both areas, including uploads in progress.
+    /// Bytes used by files (uploads in progress count by what they promised, not by their
+    /// temporary files).
     pub fn used(&self) -> io::Result<u64> {
         let mut used = 0u64;
         for tag in [Tag::User, Tag::Foat] {
             let dir = self.dir(tag);
-            for name in self.storage.list(&dir)? {
+            for name in self
+                .storage
+                .list(&dir)?
+                .into_iter()
+                .filter(|n| !is_temp_name(n))
+            {
                 used = used.saturating_add(self.storage.len(&dir.join(name)).unwrap_or(0));
             }
         }
@@ -189,7 +213,11 @@ impl FileSystem {
 
     /// Free bytes (`AT+ULSTFILE=1`).
     pub fn free(&self) -> io::Result<u64> {
-        Ok(self.capacity.saturating_sub(self.used()?))
+        let reserved = *self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(self
+            .capacity
+            .saturating_sub(self.used()?)
+            .saturating_sub(reserved))
     }
 
     /// The size of a file (`AT+ULSTFILE=2`).
@@ -247,16 +275,29 @@ impl FileSystem {
             temp: Some(temp),
             path,
             error: None,
+            _reservation: None,
         })
     }
 
     /// Starts an upload of `size` bytes that will be appended to `name` (or create it).
     pub fn begin_upload(&self, tag: Tag, name: &str, size: u64) -> Result<Upload, FsError> {
         let path = self.path(tag, name)?;
-        let free = self.free()?;
-        if size > free {
-            return Err(FsError::NoSpace { needed: size, free });
-        }
+        let reservation = {
+            // The check and the promise under one lock: concurrent starts see each other.
+            let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+            let free = self
+                .capacity
+                .saturating_sub(self.used()?)
+                .saturating_sub(*reserved);
+            if size > free {
+                return Err(FsError::NoSpace { needed: size, free });
+            }
+            *reserved += size;
+            Reservation {
+                pool: Arc::clone(&self.reserved),
+                bytes: size,
+            }
+        };
         let mut temp = self.storage.create_temp(&self.dir(tag))?;
         if self.storage.is_file(&path) {
             // Appending: the new file starts as a copy of the old one.
@@ -266,6 +307,7 @@ impl FileSystem {
             temp: Some(temp),
             path,
             error: None,
+            _reservation: Some(reservation),
         })
     }
 }
@@ -281,6 +323,8 @@ fn not_found(e: io::Error) -> FsError {
 /// An upload in progress. Dropping it without [`Upload::commit`] discards the new data and
 /// leaves the original file untouched.
 pub struct Upload {
+    /// Given back when the upload is dropped, committed or not.
+    _reservation: Option<Reservation>,
     temp: Option<Box<dyn TempFile>>,
     path: PathBuf,
     error: Option<io::Error>,
@@ -491,6 +535,29 @@ mod tests {
             0,
             "not even a temporary file"
         );
+    }
+
+    /// Two uploads started side by side cannot both take the last free bytes; an upload
+    /// that ends (committed or dropped) gives its promise back.
+    #[test]
+    fn concurrent_uploads_reserve_their_space() {
+        let storage: Arc<dyn Storage> = Arc::new(sealcell_store::SimStorage::new());
+        let fs = FileSystem::open(storage, Path::new("fs"), 100).unwrap();
+        let first = fs.begin_upload(Tag::User, "a", 60).unwrap();
+        assert_eq!(fs.free().unwrap(), 40);
+        assert!(matches!(
+            fs.begin_upload(Tag::User, "b", 60),
+            Err(FsError::NoSpace {
+                needed: 60,
+                free: 40
+            })
+        ));
+        drop(first);
+        assert_eq!(fs.free().unwrap(), 100);
+        let mut second = fs.begin_upload(Tag::User, "b", 60).unwrap();
+        second.write(&[7; 60]);
+        second.commit().unwrap();
+        assert_eq!(fs.free().unwrap(), 40);
     }
 
     #[test]

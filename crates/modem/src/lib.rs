@@ -42,6 +42,8 @@ pub mod radio;
 pub mod status;
 pub mod time;
 
-pub use channel::{Channel, MAX_PENDING_INPUT, OUTPUT_LIMIT};
+pub use channel::{
+    Channel, MAX_PENDING_INPUT, MIN_OUTPUT_LIMIT, MODULE_OUTPUT_BUDGET, OUTPUT_LIMIT, output_limit,
+};
 pub use module::{ChannelId, MAX_QUEUED_URCS, MappedStore, Module, ModuleConfig, Waker};
 pub use time::Now;

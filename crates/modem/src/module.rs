@@ -431,6 +431,11 @@ impl Module {
         id
     }
 
+    /// How many channels are attached.
+    pub fn channel_count(&self) -> usize {
+        self.urcs.len()
+    }
+
     /// Forgets a channel and its queued URCs.
     pub fn detach_channel(&mut self, id: ChannelId) {
         self.urcs.remove(&id);

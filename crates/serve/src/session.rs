@@ -17,6 +17,9 @@ use crate::{Edge, system_now};
 /// How much input is read at a time.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// The output buffer kept between answers.
+const KEPT_OUTPUT: usize = 4096;
+
 /// How a transport behaves.
 pub(crate) struct Transport<'a> {
     /// The peer, for the logs.
@@ -56,6 +59,11 @@ pub(crate) async fn run<R, W>(
                 () = stopped(&mut stop) => break,
             }
             out.clear();
+            // A streamed answer grew the buffer to the channel's limit: give the memory back
+            // rather than keep a megabyte per channel that once read a file.
+            if out.capacity() > KEPT_OUTPUT {
+                out.shrink_to(KEPT_OUTPUT);
+            }
         }
         if channel.has_more() {
             edge.with_module(|m| channel.poll(m, system_now(), &mut out));

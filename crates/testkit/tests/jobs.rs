@@ -216,3 +216,50 @@ fn a_job_that_fails_to_run_fails_its_command() {
     assert_eq!(text(&out), "\r\n+CME ERROR: 23\r\n");
     assert_eq!(at(&mut m, &mut a, b"AT\r"), "\r\nOK\r\n");
 }
+
+/// With many channels, each gets its share of the module's output budget: a streamed answer
+/// on one of 200 channels stops at its share, not at a full megabyte.
+#[test]
+fn many_channels_share_the_output_budget() {
+    use sealcell_modem::{MIN_OUTPUT_LIMIT, MODULE_OUTPUT_BUDGET, output_limit};
+    assert_eq!(output_limit(1), OUTPUT_LIMIT);
+    assert_eq!(output_limit(16), OUTPUT_LIMIT);
+    assert_eq!(output_limit(64), MODULE_OUTPUT_BUDGET / 64);
+    assert_eq!(output_limit(10_000), MIN_OUTPUT_LIMIT);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut a, mut b) = two_channels(dir.path());
+    let size = 1 << 20;
+    at(
+        &mut m,
+        &mut b,
+        format!("AT+UDWNFILE=\"f\",{size}\r").as_bytes(),
+    );
+    assert_eq!(at(&mut m, &mut b, &vec![b'A'; size]), "\r\nOK\r\n");
+    let others: Vec<Channel> = (0..198).map(|_| Channel::new(&mut m)).collect();
+    let share = output_limit(200);
+    let now = m.now();
+    let mut out = Vec::new();
+    a.feed(
+        &mut m,
+        b"AT+URDFILE=\"f\"\rAT+URDFILE=\"f\"\r",
+        now,
+        &mut out,
+    );
+    assert!(out.len() <= share, "{} bytes, share {share}", out.len());
+    assert!(out.len() > share / 2, "{} bytes, share {share}", out.len());
+    assert!(!a.wants_input(out.len()));
+    // Drained, it goes on to the end of both answers.
+    let mut total = out.len();
+    while a.has_more() {
+        let mut step = Vec::new();
+        a.poll(&mut m, now, &mut step);
+        assert!(step.len() <= share, "{} bytes", step.len());
+        total += step.len();
+    }
+    let answer = format!("\r\n+URDFILE: \"f\",{size},\"\"\r\n\r\nOK\r\n").len() + size;
+    assert_eq!(total, 2 * answer);
+    for c in others {
+        c.close(&mut m);
+    }
+}
