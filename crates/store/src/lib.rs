@@ -6,7 +6,7 @@
 //! | Seal, import, list, remove credentials | [`Store`] |
 //! | Parse a certificate or key as `+USECMNG` accepts it | [`credential::parse`] |
 //! | The key hierarchy | [`crypto`] |
-//! | The byte layouts of format v1 | [`format`] |
+//! | The byte layouts of format v1 | [`format`](mod@format) |
 //!
 //! Storage: every state change goes through [`Storage`], whose only
 //! mutating operations are atomic (a temporary file made durable, then renamed into place, then

@@ -1,9 +1,9 @@
 //! The commands, organised like the u-blox AT manual's chapters. [`Command`] is the one
 //! dispatch point: a name maps to exactly one variant (or [`Command::Unknown`]), and each
 //! chapter module parses its arguments and answers with a response value: information lines
-//! written through [`Ctx`], then an [`Outcome`] or a `+CME ERROR`. Handlers never see a socket,
+//! written through `Ctx`, then an `Outcome` or a `+CME ERROR`. Handlers never see a socket,
 //! start a thread or read a clock: long work leaves as a job ([`crate::job`]), and the time is
-//! [`Ctx::now`].
+//! `Ctx::now`.
 
 pub mod control;
 pub mod file_system;
