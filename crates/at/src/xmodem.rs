@@ -235,9 +235,11 @@ impl Receiver {
                 continue;
             }
             if block == self.expected.wrapping_sub(1) && self.started {
-                // A repeat of the block we ACKed (our ACK was lost): ACK again, drop it.
+                // A repeat of the block we ACKed (our ACK was lost): ACK again, drop it, and
+                // wait for the next one as after any block.
                 out.push(ACK);
                 self.packet.clear();
+                self.block_deadline = Some(now + BLOCK_TIMEOUT);
                 continue;
             }
             if block != self.expected {
@@ -413,5 +415,23 @@ mod tests {
         assert_eq!(r.status(), Status::Failed(Failure::TooManyErrors));
         assert_eq!(naks, MAX_ERRORS as usize - 1);
         assert_eq!(now, t0 + BLOCK_TIMEOUT * MAX_ERRORS);
+    }
+
+    /// A repeated block (the sender missed our ACK) is waited past like any block: a sender
+    /// that then goes silent is NAKed after the block timeout.
+    #[test]
+    fn a_repeated_block_keeps_the_wait_for_the_next() {
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        let mut r = Receiver::new(1 << 20, t0, &mut out);
+        let first = blocks(&[1u8; 1024]).remove(0);
+        r.feed(&first, t0, &mut out, &mut |_| {});
+        let again = t0 + Duration::from_secs(1);
+        r.feed(&first, again, &mut out, &mut |_| {});
+        assert_eq!(out.last(), Some(&ACK));
+        assert_eq!(r.deadline(), Some(again + BLOCK_TIMEOUT));
+        out.clear();
+        r.poll(again + BLOCK_TIMEOUT, &mut out);
+        assert_eq!(out, [NAK]);
     }
 }

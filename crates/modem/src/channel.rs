@@ -495,10 +495,13 @@ impl Channel {
                     self.settings.write_urc(out, &urc);
                 }
                 reboot(module);
+                // Whatever runs next on this channel meets the rebooted one.
+                self.sync_with_boot(module, out);
             }
             Ok(Outcome::Reboot) => {
                 self.settings.write_final(out, FinalResult::Ok);
                 reboot(module);
+                self.sync_with_boot(module, out);
             }
             Err(e) => self.settings.write_final(out, FinalResult::Cme(e)),
         }

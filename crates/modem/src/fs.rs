@@ -115,15 +115,30 @@ pub struct FileSystem {
     storage: Arc<dyn Storage>,
     root: PathBuf,
     capacity: u64,
-    /// Bytes promised to uploads in progress (`+UDWNFILE` sizes), shared by every clone: two
-    /// uploads started side by side cannot both take the last free bytes.
+    /// Bytes promised to uploads in progress and not yet written (what is written counts in
+    /// their temporary files), shared by every clone: two uploads started side by side cannot
+    /// both take the last free bytes.
     reserved: Arc<std::sync::Mutex<u64>>,
+    /// Whether this boot's file system may still change files; a reboot retires it, waiting
+    /// for a change in progress, so a job from before a reboot cannot touch a file after it.
+    boot: Arc<std::sync::RwLock<bool>>,
 }
 
-/// Space promised to one upload, given back when the upload ends (committed or not).
+/// Space promised to one upload and not yet written, given back as it is written and, for
+/// the rest, when the upload ends (committed or not).
 struct Reservation {
     pool: Arc<std::sync::Mutex<u64>>,
     bytes: u64,
+}
+
+impl Reservation {
+    /// `n` of the promised bytes are in the temporary file now.
+    fn written(&mut self, n: u64) {
+        let n = n.min(self.bytes);
+        self.bytes -= n;
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        *pool = pool.saturating_sub(n);
+    }
 }
 
 impl Drop for Reservation {
@@ -131,6 +146,11 @@ impl Drop for Reservation {
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         *pool = pool.saturating_sub(self.bytes);
     }
+}
+
+/// Refused: the file system belongs to a boot that has ended.
+fn retired() -> io::Error {
+    io::Error::other("the module rebooted; this file system is retired")
 }
 
 impl FileSystem {
@@ -142,6 +162,7 @@ impl FileSystem {
             root: root.to_path_buf(),
             capacity,
             reserved: Arc::default(),
+            boot: Arc::new(std::sync::RwLock::new(true)),
         };
         for tag in [Tag::User, Tag::Foat] {
             let dir = fs.dir(tag);
@@ -192,19 +213,14 @@ impl FileSystem {
             .collect())
     }
 
-    /// Bytes used by both areas, including uploads in progress.
-    /// Bytes used by files (uploads in progress count by what they promised, not by their
-    /// temporary files).
+    /// Bytes used by both areas, including what uploads and downloads in progress have written
+    /// to their temporary files (an append's copy of the old file too: it is needed until the
+    /// commit, even if the old file is deleted meanwhile).
     pub fn used(&self) -> io::Result<u64> {
         let mut used = 0u64;
         for tag in [Tag::User, Tag::Foat] {
             let dir = self.dir(tag);
-            for name in self
-                .storage
-                .list(&dir)?
-                .into_iter()
-                .filter(|n| !is_temp_name(n))
-            {
+            for name in self.storage.list(&dir)? {
                 used = used.saturating_add(self.storage.len(&dir.join(name)).unwrap_or(0));
             }
         }
@@ -249,7 +265,17 @@ impl FileSystem {
     /// Deletes a file (`AT+UDELFILE`).
     pub fn delete(&self, tag: Tag, name: &str) -> Result<(), FsError> {
         let path = self.path(tag, name)?;
+        let alive = self.boot.read().unwrap_or_else(|p| p.into_inner());
+        if !*alive {
+            return Err(FsError::Io(retired()));
+        }
         self.storage.remove(&path).map_err(not_found)
+    }
+
+    /// Ends this boot's file system (a reboot): once it returns, no clone of it changes a
+    /// file any more; a change in progress finishes first.
+    pub fn retire(&self) {
+        *self.boot.write().unwrap_or_else(|p| p.into_inner()) = false;
     }
 
     /// Replaces a file atomically with `bytes` (used by downloads and tests).
@@ -276,12 +302,16 @@ impl FileSystem {
             path,
             error: None,
             _reservation: None,
+            boot: Arc::clone(&self.boot),
         })
     }
 
     /// Starts an upload of `size` bytes that will be appended to `name` (or create it).
     pub fn begin_upload(&self, tag: Tag, name: &str, size: u64) -> Result<Upload, FsError> {
         let path = self.path(tag, name)?;
+        if !*self.boot.read().unwrap_or_else(|p| p.into_inner()) {
+            return Err(FsError::Io(retired()));
+        }
         let reservation = {
             // The check and the promise under one lock: concurrent starts see each other.
             let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
@@ -308,6 +338,7 @@ impl FileSystem {
             path,
             error: None,
             _reservation: Some(reservation),
+            boot: Arc::clone(&self.boot),
         })
     }
 }
@@ -323,8 +354,10 @@ fn not_found(e: io::Error) -> FsError {
 /// An upload in progress. Dropping it without [`Upload::commit`] discards the new data and
 /// leaves the original file untouched.
 pub struct Upload {
-    /// Given back when the upload is dropped, committed or not.
+    /// Given back as it is written, the rest when the upload is dropped.
     _reservation: Option<Reservation>,
+    /// Its file system's boot: an upload from before a reboot is not committed after it.
+    boot: Arc<std::sync::RwLock<bool>>,
     temp: Option<Box<dyn TempFile>>,
     path: PathBuf,
     error: Option<io::Error>,
@@ -346,10 +379,15 @@ impl Upload {
         if self.error.is_some() {
             return;
         }
-        if let Some(t) = self.temp.as_mut()
-            && let Err(e) = t.write(bytes)
-        {
-            self.error = Some(e);
+        if let Some(t) = self.temp.as_mut() {
+            match t.write(bytes) {
+                Ok(()) => {
+                    if let Some(r) = self._reservation.as_mut() {
+                        r.written(bytes.len() as u64);
+                    }
+                }
+                Err(e) => self.error = Some(e),
+            }
         }
     }
 
@@ -374,6 +412,10 @@ impl Upload {
     pub fn commit(mut self) -> io::Result<()> {
         if let Some(e) = self.error.take() {
             return Err(e);
+        }
+        let alive = self.boot.read().unwrap_or_else(|p| p.into_inner());
+        if !*alive {
+            return Err(retired());
         }
         match self.temp.take() {
             Some(t) => t.commit(&self.path, None),

@@ -274,6 +274,8 @@ impl Module {
         // A store job still writing finishes first, and jobs started before are stopped from
         // writing after (see StoreAccess). Jobs take only the store's lock, never the
         // module's: no deadlock.
+        // File-system jobs from before the reboot change no file after it either.
+        self.fs.retire();
         let (config, storage, now) = (self.config.clone(), self.dir.storage().clone(), self.now);
         let mut access = self.store.clone();
         let fresh = access.reopen(|| Module::open_with_storage(config, storage, now))?;

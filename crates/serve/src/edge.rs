@@ -183,10 +183,17 @@ impl Edge {
         let slots = Arc::clone(&self.inner.disk_slots);
         self.spawn_job(id, async move {
             // Closed only when the edge is dropped, and then nothing waits for the answer.
-            let Ok(_slot) = slots.acquire_owned().await else {
+            let Ok(slot) = slots.acquire_owned().await else {
                 return None;
             };
-            match tokio::task::spawn_blocking(move || job.run()).await {
+            // The permit goes with the work: a cancel aborts this task, not the blocking
+            // work, which keeps its slot until it really ends.
+            match tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                job.run()
+            })
+            .await
+            {
                 Ok(done) => Some(done),
                 Err(e) => {
                     tracing::error!(job = id.0, error = %e, "a disk job failed to run to its end");

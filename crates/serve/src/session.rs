@@ -61,7 +61,7 @@ pub(crate) async fn run<R, W>(
             out.clear();
             // A streamed answer grew the buffer to the channel's limit: give the memory back
             // rather than keep a megabyte per channel that once read a file.
-            if out.capacity() > KEPT_OUTPUT {
+            if out.capacity() > KEPT_OUTPUT && !channel.has_more() {
                 out.shrink_to(KEPT_OUTPUT);
             }
         }

@@ -240,8 +240,10 @@ fn installer(checked: Result<Package, CmeError>, authority: Authority) -> crate:
 fn install(ctx: &mut Ctx<'_>, package: Package, authority: Authority) -> CmdResult {
     // Checked again now: the module may have been sealed (which shuts the MD5-only paths)
     // while the package was being hashed.
+    // The store itself, not its summary: the summary follows a seal only after its fsyncs.
     if let Authority::Unsealed(method) = &authority {
-        ctx.module.firmware_update_allowed(*method)?;
+        let sealed = ctx.module.store().is_sealed();
+        crate::firmware::update_allowed(sealed, *method)?;
     }
     let time_unix = u64::try_from(ctx.clock_unix()).unwrap_or(0);
     let module = &mut *ctx.module;

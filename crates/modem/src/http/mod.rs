@@ -209,7 +209,8 @@ impl HttpState {
         let all = std::mem::take(&mut self.in_flight);
         all.into_iter()
             .map(|(id, r)| {
-                // A commit already begun completes: like power lost just after it.
+                // A commit already begun may complete, like power lost just after it (or fail,
+                // if the reboot's clean-up removed its temporary file first).
                 r.abandoned.give_up();
                 id
             })
