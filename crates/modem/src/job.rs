@@ -222,6 +222,7 @@ impl NetJob {
 /// lock, on the channel that waits for it.
 pub struct DiskJob {
     run: Box<dyn FnOnce() -> Answer + Send>,
+    long: bool,
 }
 
 impl std::fmt::Debug for DiskJob {
@@ -231,8 +232,26 @@ impl std::fmt::Debug for DiskJob {
 }
 
 impl DiskJob {
+    /// A job of a few disk operations (a commit, a delete, an import).
     pub(crate) fn new(run: impl FnOnce() -> Answer + Send + 'static) -> DiskJob {
-        DiskJob { run: Box::new(run) }
+        DiskJob {
+            run: Box::new(run),
+            long: false,
+        }
+    }
+
+    /// A job that reads a whole package or runs a KDF: the edge keeps it from delaying the
+    /// short ones.
+    pub(crate) fn long(run: impl FnOnce() -> Answer + Send + 'static) -> DiskJob {
+        DiskJob {
+            run: Box::new(run),
+            long: true,
+        }
+    }
+
+    /// Whether it is long work ([`DiskJob::long`]).
+    pub fn is_long(&self) -> bool {
+        self.long
     }
 
     /// Does the work (off the module lock).

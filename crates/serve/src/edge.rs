@@ -35,16 +35,22 @@ struct Inner {
     handle: Handle,
     channels: Arc<Registry>,
     jobs: Mutex<HashMap<JobId, JoinHandle<()>>>,
-    /// Disk jobs that may run at once; the others wait their turn.
+    /// Short disk jobs that may run at once; the others wait their turn.
     disk_slots: Arc<Semaphore>,
+    /// Long ones (hashing a package, the seal's KDF), in their own queue so they do not hold
+    /// up prompts and imports.
+    long_slots: Arc<Semaphore>,
 }
 
-/// The most disk jobs of one module running at once.
+/// The most short disk jobs of one module running at once.
 ///
 /// # Security
-/// A host that starts jobs and hangs up (an append copies its whole file, an install hashes
-/// the whole package) queues work; it does not get a thread and a disk stream for each.
+/// A host that starts jobs and hangs up (an append copies its whole file) queues work; it
+/// does not get a thread and a disk stream for each.
 pub const MAX_DISK_JOBS: usize = 4;
+
+/// The most long disk jobs of one module running at once (installs hash whole packages).
+pub const MAX_LONG_DISK_JOBS: usize = 2;
 
 impl std::fmt::Debug for Edge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,6 +81,7 @@ impl Edge {
                 channels,
                 jobs: Mutex::default(),
                 disk_slots: Arc::new(Semaphore::new(MAX_DISK_JOBS)),
+                long_slots: Arc::new(Semaphore::new(MAX_LONG_DISK_JOBS)),
             }),
         }
     }
@@ -180,7 +187,11 @@ impl Edge {
 
     fn start_disk(&self, id: JobId, job: DiskJob) {
         tracing::debug!(job = id.0, "disk job started");
-        let slots = Arc::clone(&self.inner.disk_slots);
+        let slots = Arc::clone(if job.is_long() {
+            &self.inner.long_slots
+        } else {
+            &self.inner.disk_slots
+        });
         self.spawn_job(id, async move {
             // Closed only when the edge is dropped, and then nothing waits for the answer.
             let Ok(slot) = slots.acquire_owned().await else {

@@ -67,7 +67,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use sealcell_modem::Module;
 use sealcell_modem::time::Now;
 
-pub use edge::{Edge, MAX_DISK_JOBS};
+pub use edge::{Edge, MAX_DISK_JOBS, MAX_LONG_DISK_JOBS};
 pub use emulator::Emulator;
 
 /// A module shared by several channels and jobs.

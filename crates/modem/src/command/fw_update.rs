@@ -148,7 +148,7 @@ fn md5_install(ctx: &mut Ctx<'_>, md5: Option<&str>) -> CmdResult {
         }
         m => m.map(str::to_ascii_lowercase),
     };
-    Ok(Outcome::Wait(DiskJob::new(move || {
+    Ok(Outcome::Wait(DiskJob::long(move || {
         let checked = hash_package(reader, again).and_then(|(md5, package)| {
             if want.is_some_and(|want| want != md5) {
                 return Err(CmeError::FotaPackageDataCorrupted);
@@ -212,7 +212,7 @@ fn signed_install(ctx: &mut Ctx<'_>, signature: &str, iname: &str) -> CmdResult 
     // Certificate validity is judged by the module clock at the command, not the host's.
     let clock = ClockPolicy::At(ctx.clock_unix());
     let iname = iname.to_string();
-    Ok(Outcome::Wait(DiskJob::new(move || {
+    Ok(Outcome::Wait(DiskJob::long(move || {
         let size = reader.len();
         let checked = verify_package(reader, &sig, &cert, clock, |_| {})
             .map(|verified| Package {
@@ -315,7 +315,7 @@ impl XmodemJob {
         let md5_ok = self.md5.as_ref().is_none_or(|want| *want == got);
         let fs = ctx.module.fs.clone();
         // The commit (fsync, rename) and the hashing of the image run off the module lock.
-        Ok(Outcome::Wait(DiskJob::new(move || {
+        Ok(Outcome::Wait(DiskJob::long(move || {
             let checked = upload
                 .commit()
                 .map_err(storage_failure)

@@ -87,7 +87,7 @@ fn seccfg(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
         SecCfgCommand::Seal(password) => {
             // Argon2id takes a second or more: a job holding only the store's lock.
             let store = ctx.module.store_handle();
-            return Ok(Outcome::Wait(DiskJob::new(move || {
+            return Ok(Outcome::Wait(DiskJob::long(move || {
                 // The inputs under the store's lock, Argon2id without it, the record under it
                 // again: a seal does not hold the store (and whoever waits for it) for seconds.
                 let sealed = store.read(|s| s.seal_inputs()).and_then(|inputs| {
