@@ -278,6 +278,11 @@ impl FileSystem {
         *self.boot.write().unwrap_or_else(|p| p.into_inner()) = false;
     }
 
+    /// Undoes [`FileSystem::retire`]: the reboot failed and this boot goes on.
+    pub fn revive(&self) {
+        *self.boot.write().unwrap_or_else(|p| p.into_inner()) = true;
+    }
+
     /// Replaces a file atomically with `bytes` (used by downloads and tests).
     pub fn write(&self, tag: Tag, name: &str, bytes: &[u8]) -> Result<(), FsError> {
         let path = self.path(tag, name)?;

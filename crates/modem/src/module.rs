@@ -278,7 +278,14 @@ impl Module {
         self.fs.retire();
         let (config, storage, now) = (self.config.clone(), self.dir.storage().clone(), self.now);
         let mut access = self.store.clone();
-        let fresh = access.reopen(|| Module::open_with_storage(config, storage, now))?;
+        let fresh = match access.reopen(|| Module::open_with_storage(config, storage, now)) {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                // The module keeps its state, and so its file system.
+                self.fs.revive();
+                return Err(e);
+            }
+        };
         let epoch = self.epoch + 1;
         let next_channel = self.next_channel;
         let channels: Vec<ChannelId> = self.urcs.keys().copied().collect();
