@@ -351,3 +351,23 @@ fn input_after_a_reboot_behind_a_stream_meets_the_rebooted_channel() {
         "{tail:?}"
     );
 }
+
+/// A reboot that cannot reopen the module (its identity is unreadable) leaves the module as
+/// it was, file system included: files can still be written and read.
+#[test]
+fn a_failed_reboot_keeps_the_file_system_working() {
+    let mut m = TestModule::new();
+    m.send(b"ATE0;+CMEE=1\r");
+    let identity = m.dir.path().join("otp/identity.toml");
+    let good = std::fs::read(&identity).unwrap();
+    std::fs::write(&identity, b"not toml [").unwrap();
+    assert_eq!(text(&m.send(b"AT+CFUN=16\r")), "\r\nOK\r\n");
+    // Still the same boot: echo still off, and the file system works.
+    assert_eq!(text(&m.send(b"AT+UDWNFILE=\"f\",2\r")), "\r\n>");
+    assert_eq!(text(&m.send(b"ok")), "\r\nOK\r\n");
+    assert_eq!(
+        text(&m.send(b"AT+URDFILE=\"f\"\r")),
+        "\r\n+URDFILE: \"f\",2,\"ok\"\r\n\r\nOK\r\n"
+    );
+    std::fs::write(&identity, good).unwrap();
+}
