@@ -178,6 +178,10 @@ pub enum NetFailure {
 pub enum NetEnd {
     /// The server closed the connection, or the job said [`Flow::Done`].
     Closed,
+    /// A TLS server closed the connection without `close_notify`: an end an attacker can
+    /// forge. It completes a response framed by its length or by chunks, never one framed by
+    /// the end of the connection.
+    ClosedWithoutNotify,
     /// It failed.
     Failed(NetFailure),
 }

@@ -124,7 +124,7 @@ async fn transfer<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, job: &mut Ne
                     return NetEnd::Closed;
                 }
             }
-            Err(e) if is_unexpected_eof(&e) => return NetEnd::Closed,
+            Err(e) if is_unexpected_eof(&e) => return NetEnd::ClosedWithoutNotify,
             Err(e) => {
                 tracing::debug!(error = %e, "reading the response failed");
                 return NetEnd::Failed(NetFailure::Io);

@@ -290,8 +290,10 @@ fn pump(stream: &mut (impl Read + Write), job: &mut NetJob) -> NetEnd {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            // A TLS peer that closes without close_notify (common for HTTP/1.0 servers).
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return NetEnd::Closed,
+            // A TLS peer that closes without close_notify.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return NetEnd::ClosedWithoutNotify;
+            }
             Err(e)
                 if matches!(
                     e.kind(),

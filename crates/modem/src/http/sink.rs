@@ -138,6 +138,11 @@ impl ResponseSink {
             // one framed by the end of the connection: only a clean close does.
             (None, NetEnd::Failed(f)) => Some(net_error(f)),
             (None, NetEnd::Closed) => self.parser.end().err().map(|e| http_error(&e)),
+            // Without close_notify the end of a TLS connection proves nothing.
+            (None, NetEnd::ClosedWithoutNotify) if self.parser.ends_with_the_connection() => {
+                Some(err::TRUNCATED)
+            }
+            (None, NetEnd::ClosedWithoutNotify) => self.parser.end().err().map(|e| http_error(&e)),
         };
         let error = error
             .or_else(|| (self.fota && !(200..300).contains(&status)).then_some(err::HTTP_STATUS));
@@ -167,5 +172,44 @@ impl ResponseSink {
                 fail(err::STORAGE)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::fs::{FileSystem, Tag};
+
+    fn sink(fs: &FileSystem) -> ResponseSink {
+        let upload = fs.begin_replace(Tag::User, "r").unwrap();
+        ResponseSink::new("GET", 1 << 20, upload, false, Abandoned::default())
+    }
+
+    /// A TLS end without close_notify cannot end a body framed by the connection's end; a body
+    /// framed by its length is whole all the same.
+    #[test]
+    fn an_end_without_close_notify_completes_only_a_framed_body() {
+        let storage: Arc<dyn sealcell_store::Storage> = Arc::new(sealcell_store::SimStorage::new());
+        let fs = FileSystem::open(storage, Path::new("fs"), 1 << 20).unwrap();
+
+        let mut s = sink(&fs);
+        s.receive(b"HTTP/1.0 200 OK\r\n\r\nall of it?");
+        assert_eq!(s.finish(NetEnd::ClosedWithoutNotify).error, err::TRUNCATED);
+        let mut s = sink(&fs);
+        s.receive(b"HTTP/1.0 200 OK\r\n\r\nall of it");
+        assert_eq!(s.finish(NetEnd::Closed).error, err::NONE);
+
+        let mut s = sink(&fs);
+        assert_eq!(
+            s.receive(b"HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\nwhole"),
+            Flow::Done
+        );
+        assert_eq!(s.finish(NetEnd::ClosedWithoutNotify).error, err::NONE);
+        let mut s = sink(&fs);
+        s.receive(b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\ncut");
+        assert_eq!(s.finish(NetEnd::ClosedWithoutNotify).error, err::TRUNCATED);
     }
 }

@@ -192,6 +192,11 @@ impl ResponseParser {
         self.got
     }
 
+    /// Whether the body's end is the end of the connection (no length, no chunks).
+    pub fn ends_with_the_connection(&self) -> bool {
+        matches!(self.state, State::UntilClose)
+    }
+
     /// Takes the next bytes from the server; `on` sees the head and the body as they come. An
     /// error from `on` stops the parse and is returned.
     pub fn push<E: From<HttpError>>(
