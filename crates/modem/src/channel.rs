@@ -219,9 +219,6 @@ impl Channel {
                     let mut ctx = Ctx::new(module, self.id, &mut self.settings, out, now);
                     let result = (*then)(&mut ctx);
                     self.end(module, result, now, out);
-                    // An install's continuation reboots: input queued behind it meets the
-                    // rebooted channel (its greeting first, settings back to power-on).
-                    self.sync_with_boot(module, out);
                 }
                 Err(other) => {
                     if !other.is::<crate::job::Failed>() {
@@ -279,7 +276,6 @@ impl Channel {
                 rest = &[];
                 if status != XmodemStatus::Receiving {
                     self.finish_xmodem(module, status, now, out);
-                    self.sync_with_boot(module, out);
                 }
                 continue;
             }
@@ -289,7 +285,6 @@ impl Channel {
                 rest = after;
                 if p.receiver.is_complete() {
                     self.finish_payload(module, now, out);
-                    self.sync_with_boot(module, out);
                 }
                 continue;
             }
@@ -321,8 +316,6 @@ impl Channel {
                 }
             }
             rest = &rest[consumed..];
-            // A reboot inside the line resets this channel before the rest of the input.
-            self.sync_with_boot(module, out);
         }
         input.len() - rest.len()
     }
@@ -495,7 +488,8 @@ impl Channel {
                     self.settings.write_urc(out, &urc);
                 }
                 reboot(module);
-                // Whatever runs next on this channel meets the rebooted one.
+                // Whatever runs next on this channel (the rest of its input, input queued
+                // behind a job) meets the rebooted one: greeting first, power-on settings.
                 self.sync_with_boot(module, out);
             }
             Ok(Outcome::Reboot) => {

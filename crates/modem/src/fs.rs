@@ -248,20 +248,6 @@ impl FileSystem {
         self.storage.read(&path).map_err(not_found)
     }
 
-    /// Reads up to `len` bytes at `offset` (`AT+URDBLOCK`); fewer at the end of the file.
-    pub fn read_block(
-        &self,
-        tag: Tag,
-        name: &str,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>, FsError> {
-        let path = self.path(tag, name)?;
-        self.storage
-            .read_range(&path, offset, len)
-            .map_err(not_found)
-    }
-
     /// Deletes a file (`AT+UDELFILE`).
     pub fn delete(&self, tag: Tag, name: &str) -> Result<(), FsError> {
         let path = self.path(tag, name)?;
@@ -641,8 +627,16 @@ mod tests {
                 free: 95
             })
         ));
-        assert_eq!(fs.read_block(Tag::User, "f", 3, 10).unwrap(), b"de");
-        assert_eq!(fs.read_block(Tag::User, "f", 30, 10).unwrap(), b"");
+        // A block as `+URDBLOCK` reads it: seek, then up to `len` bytes.
+        let block = |offset: u64, len: u64| {
+            let mut r = fs.reader(Tag::User, "f").unwrap();
+            io::Seek::seek(&mut r, io::SeekFrom::Start(offset)).unwrap();
+            let mut out = Vec::new();
+            io::Read::read_to_end(&mut io::Read::take(r, len), &mut out).unwrap();
+            out
+        };
+        assert_eq!(block(3, 10), b"de");
+        assert_eq!(block(30, 10), b"");
         fs.delete(Tag::User, "f").unwrap();
         assert!(matches!(fs.delete(Tag::User, "f"), Err(FsError::NotFound)));
     }

@@ -112,7 +112,7 @@ impl Network {
 
     fn set_now(&mut self, now: Instant) {
         match self {
-            Network::Scripted(n) => n.advance(now),
+            Network::Scripted(n) => n.set_now(now),
             Network::Real(n) => n.set_now(now),
         }
     }

@@ -108,6 +108,11 @@ impl ScriptedNet {
             .min()
     }
 
+    /// The time now: connections made from here on start at it.
+    pub fn set_now(&mut self, now: Instant) {
+        self.now = Some(now);
+    }
+
     /// Delivers everything due at `now`.
     pub fn advance(&mut self, now: Instant) {
         self.now = Some(now);

@@ -91,19 +91,37 @@ impl ModuleSide {
     }
 }
 
+impl Inner {
+    /// Takes what the host wrote and runs it to rest.
+    fn host_wrote(&mut self, bytes: &[u8]) {
+        let now = self.now;
+        self.channel
+            .feed(&mut self.module, bytes, now, &mut self.unread);
+        settle(
+            &mut self.module,
+            &mut self.channel,
+            now,
+            &mut self.net,
+            &mut self.unread,
+        );
+    }
+
+    /// Moves the clock on by `d`, collecting what the module says meanwhile.
+    fn wait(&mut self, d: Duration) {
+        advance(
+            &mut self.module,
+            &mut self.channel,
+            &mut self.now,
+            d,
+            &mut self.net,
+            &mut self.unread,
+        );
+    }
+}
+
 impl io::Write for MemoryLink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut g = lock(&self.inner);
-        let Inner {
-            module,
-            channel,
-            now,
-            net,
-            unread,
-            ..
-        } = &mut *g;
-        channel.feed(module, buf, *now, unread);
-        settle(module, channel, *now, net, unread);
+        lock(&self.inner).host_wrote(buf);
         Ok(buf.len())
     }
 
@@ -116,15 +134,7 @@ impl io::Read for MemoryLink {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut g = lock(&self.inner);
         if g.unread.is_empty() {
-            let Inner {
-                module,
-                channel,
-                now,
-                net,
-                unread,
-                ..
-            } = &mut *g;
-            advance(module, channel, now, self.read_timeout, net, unread);
+            g.wait(self.read_timeout);
         }
         if g.unread.is_empty() {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "nothing to read"));

@@ -257,6 +257,24 @@ impl Runner {
 }
 
 impl Runner {
+    /// Changes the script of server `srv` (`host:port`) and gives it to the network.
+    fn script(
+        &mut self,
+        srv: &str,
+        line: usize,
+        change: impl FnOnce(&mut Script),
+    ) -> Result<(), String> {
+        let key = server(srv).map_err(|e| format!("line {line}: {e}"))?;
+        let script = self.scripts.entry(key.clone()).or_insert(Script {
+            pieces: Vec::new(),
+            end: ScriptEnd::Close,
+        });
+        change(script);
+        let script = script.clone();
+        self.net.scripted().serve(&key.0, key.1, script);
+        Ok(())
+    }
+
     /// Puts the placeholders back into recorded output (for blessing).
     fn placeholders(&self, actual: &[u8]) -> Vec<u8> {
         let Some(m) = self.module.as_ref() else {
@@ -524,41 +542,26 @@ pub fn run(
                 })?;
                 rec.actual.extend_from_slice(&out);
             }
-            Step::Serve(..) | Step::Trickle(..) | Step::ServeEnd(..) => {
-                let (srv, script) = match step {
-                    Step::Serve(srv, ..) | Step::Trickle(srv, ..) | Step::ServeEnd(srv, _) => {
-                        (srv, server(srv).map_err(|e| format!("line {line}: {e}"))?)
-                    }
-                    _ => unreachable!("matched above"),
+            Step::Serve(srv, ms, bytes) => runner.script(srv, *line, |script| {
+                script
+                    .pieces
+                    .push((Duration::from_millis(*ms), bytes.clone()));
+            })?,
+            Step::Trickle(srv, ms, bytes) => runner.script(srv, *line, |script| {
+                // A byte every `ms`, after whatever was scripted before.
+                let start = script.pieces.last().map_or(Duration::ZERO, |p| p.0);
+                let t = Script::trickle(bytes, Duration::from_millis(*ms), ScriptEnd::Close);
+                script
+                    .pieces
+                    .extend(t.pieces.into_iter().map(|(at, b)| (start + at, b)));
+            })?,
+            Step::ServeEnd(srv, how) => runner.script(srv, *line, |script| {
+                script.end = match how.as_str() {
+                    "hang" => ScriptEnd::Hang,
+                    "reset" => ScriptEnd::Reset,
+                    _ => ScriptEnd::Close,
                 };
-                let _ = srv;
-                let entry = runner.scripts.entry(script.clone()).or_insert(Script {
-                    pieces: Vec::new(),
-                    end: ScriptEnd::Close,
-                });
-                match step {
-                    Step::Serve(_, ms, b) => {
-                        entry.pieces.push((Duration::from_millis(*ms), b.clone()))
-                    }
-                    Step::Trickle(_, ms, b) => {
-                        let start = entry.pieces.last().map_or(Duration::ZERO, |p| p.0);
-                        let t = Script::trickle(b, Duration::from_millis(*ms), ScriptEnd::Close);
-                        entry
-                            .pieces
-                            .extend(t.pieces.into_iter().map(|(at, b)| (start + at, b)));
-                    }
-                    Step::ServeEnd(_, how) => {
-                        entry.end = match how.as_str() {
-                            "hang" => ScriptEnd::Hang,
-                            "reset" => ScriptEnd::Reset,
-                            _ => ScriptEnd::Close,
-                        }
-                    }
-                    _ => {}
-                }
-                let script_now = entry.clone();
-                runner.net.scripted().serve(&script.0, script.1, script_now);
-            }
+            })?,
             Step::Connections(want) => {
                 let open = runner.net.scripted().open_connections();
                 if open != *want {

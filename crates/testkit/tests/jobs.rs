@@ -11,19 +11,10 @@ use sealcell_modem::drive::NoNetwork;
 use sealcell_modem::job::{DiskJob, JobId, dispatch};
 use sealcell_modem::{Channel, Module, OUTPUT_LIMIT};
 use sealcell_testkit::transcript::pki_fixture;
-use sealcell_testkit::{Network, TestModule, settle, test_config, virtual_now};
+use sealcell_testkit::{TestModule, at, test_config, virtual_now};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// Feeds `input` and runs every job it starts to its end.
-fn at(m: &mut Module, c: &mut Channel, input: &[u8]) -> String {
-    let now = m.now();
-    let mut out = Vec::new();
-    c.feed(m, input, now, &mut out);
-    settle(m, c, now, &mut Network::default(), &mut out);
-    text(&out)
 }
 
 /// Feeds `input` and takes the disk jobs it starts without running them.

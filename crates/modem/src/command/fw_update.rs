@@ -25,7 +25,7 @@ use sealcell_store::credential::CredentialType;
 use super::{CmdResult, Continuation, Ctx, Outcome, storage_failure, undefined_form};
 use crate::cme_map::Failure;
 use crate::firmware::{InstallRecord, PACKAGE, UpdateMethod, package_version};
-use crate::fs::{FileReader, FsError, Tag};
+use crate::fs::{FileReader, FileSystem, FsError, Tag};
 use crate::job::DiskJob;
 
 /// The longest signature text accepted (4096-bit RSA is 684 base64 or 1024 hex characters).
@@ -141,7 +141,7 @@ fn package_error(e: FsError) -> CmeError {
 fn md5_install(ctx: &mut Ctx<'_>, md5: Option<&str>) -> CmdResult {
     ctx.module
         .firmware_update_allowed(UpdateMethod::Md5Install)?;
-    let (reader, again) = package_readers(ctx)?;
+    let (reader, again) = package_readers(&ctx.module.fs)?;
     let want = match md5 {
         Some(m) if m.len() != 32 || !m.bytes().all(|b| b.is_ascii_hexdigit()) => {
             return Err(CmeError::OperationNotSupported);
@@ -160,8 +160,7 @@ fn md5_install(ctx: &mut Ctx<'_>, md5: Option<&str>) -> CmdResult {
 }
 
 /// Two readers of the package: one to hash, one to find its version.
-fn package_readers(ctx: &mut Ctx<'_>) -> Result<(FileReader, FileReader), CmeError> {
-    let fs = &ctx.module.fs;
+fn package_readers(fs: &FileSystem) -> Result<(FileReader, FileReader), CmeError> {
     let a = fs.reader(Tag::Foat, PACKAGE).map_err(package_error)?;
     let b = fs.reader(Tag::Foat, PACKAGE).map_err(package_error)?;
     Ok((a, b))
@@ -208,7 +207,7 @@ fn signed_install(ctx: &mut Ctx<'_>, signature: &str, iname: &str) -> CmdResult 
     }
     let sig = decode_signature(signature.as_bytes(), SignatureFormat::Auto)
         .map_err(Failure::SignatureText)?;
-    let (reader, again) = package_readers(ctx)?;
+    let (reader, again) = package_readers(&ctx.module.fs)?;
     // Certificate validity is judged by the module clock at the command, not the host's.
     let clock = ClockPolicy::At(ctx.clock_unix());
     let iname = iname.to_string();
@@ -323,8 +322,7 @@ impl XmodemJob {
                     if !md5_ok {
                         return Err(CmeError::FotaPackageDataCorrupted);
                     }
-                    let a = fs.reader(Tag::Foat, PACKAGE).map_err(package_error)?;
-                    let b = fs.reader(Tag::Foat, PACKAGE).map_err(package_error)?;
+                    let (a, b) = package_readers(&fs)?;
                     hash_package(a, b)
                 })
                 .map(|(_, package)| package);
