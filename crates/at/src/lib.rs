@@ -23,6 +23,7 @@
 
 pub mod args;
 pub mod cme;
+pub mod cmux;
 pub mod commands;
 pub mod dte;
 pub mod format;

@@ -16,6 +16,7 @@
 
 use std::time::Instant;
 
+use sealcell_at::commands::cmux::CmuxStatus;
 use sealcell_at::format::{ChannelSettings, FinalResult, PROMPT};
 use sealcell_at::line::{LineAssembler, Push};
 use sealcell_at::payload::PayloadReceiver;
@@ -85,6 +86,8 @@ pub struct Channel {
     /// The command line a job or a stream interrupted, and the index of its next command: the
     /// line goes on when that command ends (`AT+UDELFILE="a";+UDELFILE="b"`).
     rest_of_line: Option<(Vec<u8>, usize)>,
+    /// `AT+CMUX` answered `OK`: the link switches to 27.010 before this channel runs more.
+    multiplex: Option<CmuxStatus>,
     epoch: u64,
 }
 
@@ -104,9 +107,22 @@ impl std::fmt::Debug for Channel {
 impl Channel {
     /// Attaches a new channel to `module`, in the power-on state.
     pub fn new(module: &mut Module) -> Channel {
+        let id = module.attach_channel();
+        Channel::attached(module, id, ChannelSettings::default(), false)
+    }
+
+    /// A channel for an id already attached, with `settings`. With `greet`, its first call
+    /// behaves as after a boot: power-on settings and the greeting.
+    pub(crate) fn attached(
+        module: &Module,
+        id: ChannelId,
+        settings: ChannelSettings,
+        greet: bool,
+    ) -> Channel {
+        let epoch = module.epoch();
         Channel {
-            id: module.attach_channel(),
-            settings: ChannelSettings::default(),
+            id,
+            settings,
             assembler: LineAssembler::new(),
             payload: None,
             xmodem: None,
@@ -115,7 +131,8 @@ impl Channel {
             pending: Vec::new(),
             limit: OUTPUT_LIMIT,
             rest_of_line: None,
-            epoch: module.epoch(),
+            multiplex: None,
+            epoch: if greet { epoch.wrapping_sub(1) } else { epoch },
         }
     }
 
@@ -138,13 +155,29 @@ impl Channel {
     /// sent: not while input waits to be run, an answer is streaming, a command waits for its
     /// job, or the output is full.
     pub fn wants_input(&self, out_len: usize) -> bool {
-        self.pending.is_empty() && !self.is_busy() && out_len < self.limit
+        self.pending.is_empty()
+            && !self.is_busy()
+            && self.multiplex.is_none()
+            && out_len < self.limit
+    }
+
+    /// Input received and not yet run.
+    pub fn pending_input(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Takes the switch to 27.010 that `AT+CMUX` asked for, with the input after its line
+    /// (frames, already).
+    pub(crate) fn take_multiplex(&mut self) -> Option<(CmuxStatus, Vec<u8>)> {
+        let status = self.multiplex.take()?;
+        Some((status, std::mem::take(&mut self.pending)))
     }
 
     /// Whether the channel has output to produce once the transport has sent what it has
     /// (a streamed answer, queued input): poll again after writing.
     pub fn has_more(&self) -> bool {
-        self.stream.is_some() || (!self.pending.is_empty() && !self.waiting)
+        self.stream.is_some()
+            || (!self.pending.is_empty() && !self.waiting && self.multiplex.is_none())
     }
 
     fn is_busy(&self) -> bool {
@@ -251,7 +284,11 @@ impl Channel {
     /// Continues a streamed answer, then runs queued input, while the output has room.
     fn run_pending(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
         self.pump_stream(module, now, out);
-        if self.pending.is_empty() || self.is_busy() || out.len() >= self.limit {
+        if self.pending.is_empty()
+            || self.is_busy()
+            || self.multiplex.is_some()
+            || out.len() >= self.limit
+        {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
@@ -267,7 +304,7 @@ impl Channel {
         let mut rest = input;
         while !rest.is_empty() {
             self.pump_stream(module, now, out);
-            if self.is_busy() || out.len() >= self.limit {
+            if self.is_busy() || self.multiplex.is_some() || out.len() >= self.limit {
                 break;
             }
             if let Some((receiver, job)) = self.xmodem.as_mut() {
@@ -380,6 +417,7 @@ impl Channel {
         self.stream = None;
         self.waiting = false;
         self.rest_of_line = None;
+        self.multiplex = None;
         if module.nvm.values.greeting_enabled {
             let greeting = module.nvm.values.greeting.clone();
             self.settings.write_urc(out, greeting.as_bytes());
@@ -387,7 +425,11 @@ impl Channel {
     }
 
     fn deliver_urcs(&mut self, module: &mut Module, out: &mut Vec<u8>) {
-        if self.in_payload() || self.is_busy() || !module.has_urcs(self.id) {
+        if self.in_payload()
+            || self.is_busy()
+            || self.multiplex.is_some()
+            || !module.has_urcs(self.id)
+        {
             return;
         }
         for urc in module.take_urcs(self.id).unwrap_or_default() {
@@ -491,6 +533,11 @@ impl Channel {
                 // Whatever runs next on this channel (the rest of its input, input queued
                 // behind a job) meets the rebooted one: greeting first, power-on settings.
                 self.sync_with_boot(module, out);
+            }
+            Ok(Outcome::Multiplex(status)) => {
+                // The OK goes out in plain text; what follows is the link's (crate::link).
+                self.settings.write_final(out, FinalResult::Ok);
+                self.multiplex = Some(status);
             }
             Ok(Outcome::Reboot) => {
                 self.settings.write_final(out, FinalResult::Ok);

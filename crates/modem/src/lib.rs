@@ -35,6 +35,7 @@ pub mod http;
 pub mod identity;
 mod ids;
 pub mod job;
+pub mod link;
 mod module;
 pub mod nvm;
 pub mod profiles;
@@ -45,5 +46,6 @@ pub mod time;
 pub use channel::{
     Channel, MAX_PENDING_INPUT, MIN_OUTPUT_LIMIT, MODULE_OUTPUT_BUDGET, OUTPUT_LIMIT, output_limit,
 };
+pub use link::{LINK_HOLD_INPUT, Link};
 pub use module::{ChannelId, MAX_QUEUED_URCS, MappedStore, Module, ModuleConfig, Waker};
 pub use time::Now;

@@ -87,6 +87,11 @@ pub struct Module {
     epoch: u64,
     next_channel: u64,
     urcs: HashMap<ChannelId, VecDeque<Vec<u8>>>,
+    /// Channels whose wake-ups go to another id: the DLCIs of a multiplexed link wake the
+    /// link ([`crate::link::Link`]), which the edge knows by its first channel's id.
+    wake_as: HashMap<ChannelId, ChannelId>,
+    /// The multiplexer parameters of the channels that are DLCIs (`AT+CMUX?`).
+    multiplexers: HashMap<ChannelId, sealcell_at::commands::cmux::CmuxStatus>,
     created: bool,
 }
 
@@ -192,6 +197,8 @@ impl Module {
             epoch: 0,
             next_channel: 0,
             urcs: HashMap::new(),
+            wake_as: HashMap::new(),
+            multiplexers: HashMap::new(),
             created: opened.created,
         })
     }
@@ -296,7 +303,11 @@ impl Module {
         jobs.waiting.clear();
         jobs.answers.clear();
         let waker = self.waker.take();
+        let wake_as = std::mem::take(&mut self.wake_as);
+        let multiplexers = std::mem::take(&mut self.multiplexers);
         *self = fresh;
+        self.wake_as = wake_as;
+        self.multiplexers = multiplexers;
         self.epoch = epoch;
         self.next_channel = next_channel;
         self.jobs = jobs;
@@ -326,7 +337,7 @@ impl Module {
 
     fn wake(&self, id: ChannelId) {
         if let Some(WakerSlot(w)) = &self.waker {
-            w(id);
+            w(self.wake_as.get(&id).copied().unwrap_or(id));
         }
     }
 
@@ -440,6 +451,31 @@ impl Module {
         id
     }
 
+    /// Registers a new AT channel whose wake-ups go to `wake` (a DLCI of the link `wake`
+    /// names).
+    pub(crate) fn attach_channel_woken_as(&mut self, wake: ChannelId) -> ChannelId {
+        let id = self.attach_channel();
+        self.wake_as.insert(id, wake);
+        id
+    }
+
+    /// Marks `id` as a DLCI of a multiplexer with these parameters.
+    pub(crate) fn set_multiplexer(
+        &mut self,
+        id: ChannelId,
+        status: sealcell_at::commands::cmux::CmuxStatus,
+    ) {
+        self.multiplexers.insert(id, status);
+    }
+
+    /// The parameters of the multiplexer `id` is a DLCI of, if it is one.
+    pub(crate) fn multiplexer(
+        &self,
+        id: ChannelId,
+    ) -> Option<sealcell_at::commands::cmux::CmuxStatus> {
+        self.multiplexers.get(&id).copied()
+    }
+
     /// How many channels are attached.
     pub fn channel_count(&self) -> usize {
         self.urcs.len()
@@ -448,6 +484,8 @@ impl Module {
     /// Forgets a channel and its queued URCs.
     pub fn detach_channel(&mut self, id: ChannelId) {
         self.urcs.remove(&id);
+        self.wake_as.remove(&id);
+        self.multiplexers.remove(&id);
         self.radio.forget(id);
         self.jobs.answers.remove(&id);
         // Its disk jobs run to their end (they cannot be stopped midway), unanswered.

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sealcell_modem::job::{Connector, DiskJob, Dispatch, JobDone, JobId, NetJob};
-use sealcell_modem::{Channel, ChannelId, Module};
+use sealcell_modem::{ChannelId, Link, Module};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, Semaphore, watch};
@@ -145,20 +145,20 @@ impl Edge {
         }
     }
 
-    /// Attaches a new channel and registers its wake-up, under one module lock so no wake-up
-    /// between the two is lost.
-    pub(crate) fn open_channel(&self) -> (Channel, Arc<Notify>) {
+    /// Attaches a new link (a plain AT channel, multiplexed later if the host asks) and
+    /// registers its wake-up, under one module lock so no wake-up between the two is lost.
+    pub(crate) fn open_link(&self) -> (Link, Arc<Notify>) {
         let notify = Arc::new(Notify::new());
         let mut module = self.inner.module.lock();
-        let channel = Channel::new(&mut module);
-        lock(&self.inner.channels).insert(channel.id(), Arc::clone(&notify));
-        (channel, notify)
+        let link = Link::new(&mut module);
+        lock(&self.inner.channels).insert(link.wake_id(), Arc::clone(&notify));
+        (link, notify)
     }
 
-    /// Detaches a channel and forgets its wake-up.
-    pub(crate) fn close_channel(&self, channel: Channel) {
-        let id = channel.id();
-        self.with_module(|m| channel.close(m));
+    /// Detaches a link's channels and forgets its wake-up.
+    pub(crate) fn close_link(&self, link: Link) {
+        let id = link.wake_id();
+        self.with_module(|m| link.close(m));
         lock(&self.inner.channels).remove(&id);
     }
 

@@ -1,4 +1,5 @@
-//! One AT channel as a task, the same for every transport.
+//! One link (an AT channel, or several multiplexed with 27.010) as a task, the same for
+//! every transport.
 //!
 //! The task waits for whichever comes first: input (only while the channel wants input), its
 //! wake-up (a URC, its job's end, a reboot), the engine's next deadline for it, or shutdown.
@@ -41,8 +42,8 @@ pub(crate) async fn run<R, W>(
     W: AsyncWrite + Unpin,
 {
     let label = transport.label;
-    let (mut channel, notify) = edge.open_channel();
-    tracing::info!(channel = channel.id().0, peer = label, "channel opened");
+    let (mut link, notify) = edge.open_link();
+    tracing::info!(channel = link.wake_id().0, peer = label, "channel opened");
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     let mut buf = vec![0u8; READ_CHUNK];
     let mut eof = false;
@@ -59,30 +60,30 @@ pub(crate) async fn run<R, W>(
                 () = stopped(&mut stop) => break,
             }
             out.clear();
-            // A streamed answer grew the buffer to the channel's limit: give the memory back
-            // rather than keep a megabyte per channel that once read a file.
-            if out.capacity() > KEPT_OUTPUT && !channel.has_more() {
+            // A streamed answer grew the buffer to the link's limit: give the memory back
+            // rather than keep a megabyte per link that once read a file.
+            if out.capacity() > KEPT_OUTPUT && !link.has_more() {
                 out.shrink_to(KEPT_OUTPUT);
             }
         }
-        if channel.has_more() {
-            edge.with_module(|m| channel.poll(m, system_now(), &mut out));
+        if link.has_more() {
+            edge.with_module(|m| link.poll(m, system_now(), &mut out));
             if !out.is_empty() {
                 continue;
             }
             // The engine had more but produced nothing: wait for an event rather than spin.
             tracing::debug!(
-                channel = channel.id().0,
-                "channel has more but produced nothing"
+                channel = link.wake_id().0,
+                "link has more but produced nothing"
             );
         }
         // After the end of input: done once every answer to it has been written.
-        if eof && channel.wants_input(0) {
+        if eof && link.wants_input(0) {
             break;
         }
-        let want_input = !eof && channel.wants_input(out.len());
+        let want_input = !eof && link.wants_input(out.len());
         // A deadline the last poll at it left in place is not waited for again: it would spin.
-        let deadline = channel
+        let deadline = link
             .next_deadline(&edge.module().lock())
             .filter(|d| Some(*d) != fired)
             .map(tokio::time::Instant::from_std);
@@ -90,17 +91,17 @@ pub(crate) async fn run<R, W>(
             biased;
             () = stopped(&mut stop) => break,
             () = notify.notified() => {
-                edge.with_module(|m| channel.poll(m, system_now(), &mut out));
+                edge.with_module(|m| link.poll(m, system_now(), &mut out));
             }
             () = sleep_until(deadline) => {
                 fired = deadline.map(tokio::time::Instant::into_std);
-                edge.with_module(|m| channel.poll(m, system_now(), &mut out));
+                edge.with_module(|m| link.poll(m, system_now(), &mut out));
             }
             read = reader.read(&mut buf), if want_input => match read {
                 Ok(0) => eof = true,
                 Ok(n) => {
                     let input = &buf[..n];
-                    edge.with_module(|m| channel.feed(m, input, system_now(), &mut out));
+                    edge.with_module(|m| link.feed(m, input, system_now(), &mut out));
                 }
                 Err(e) => {
                     tracing::debug!(peer = label, error = %e, "read failed");
@@ -109,8 +110,8 @@ pub(crate) async fn run<R, W>(
             },
         }
     }
-    tracing::info!(channel = channel.id().0, peer = label, "channel closed");
-    edge.close_channel(channel);
+    tracing::info!(channel = link.wake_id().0, peer = label, "link closed");
+    edge.close_link(link);
 }
 
 /// Writes all of `out`; with a stall limit, what cannot be written in time is dropped.

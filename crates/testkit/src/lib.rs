@@ -133,10 +133,58 @@ impl Network {
     }
 }
 
+/// What the test drivers drive: an AT channel, or a link (plain or multiplexed).
+pub trait Drive {
+    /// [`Channel::feed`].
+    fn feed(&mut self, m: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>);
+    /// [`Channel::poll`].
+    fn poll(&mut self, m: &mut Module, now: Now, out: &mut Vec<u8>);
+    /// [`Channel::has_more`].
+    fn has_more(&self) -> bool;
+    /// [`Channel::next_deadline`].
+    fn next_deadline(&self, m: &Module) -> Option<Instant>;
+}
+
+impl Drive for Channel {
+    fn feed(&mut self, m: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>) {
+        Channel::feed(self, m, input, now, out);
+    }
+    fn poll(&mut self, m: &mut Module, now: Now, out: &mut Vec<u8>) {
+        Channel::poll(self, m, now, out);
+    }
+    fn has_more(&self) -> bool {
+        Channel::has_more(self)
+    }
+    fn next_deadline(&self, m: &Module) -> Option<Instant> {
+        Channel::next_deadline(self, m)
+    }
+}
+
+impl Drive for sealcell_modem::Link {
+    fn feed(&mut self, m: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>) {
+        sealcell_modem::Link::feed(self, m, input, now, out);
+    }
+    fn poll(&mut self, m: &mut Module, now: Now, out: &mut Vec<u8>) {
+        sealcell_modem::Link::poll(self, m, now, out);
+    }
+    fn has_more(&self) -> bool {
+        sealcell_modem::Link::has_more(self)
+    }
+    fn next_deadline(&self, m: &Module) -> Option<Instant> {
+        sealcell_modem::Link::next_deadline(self, m)
+    }
+}
+
 /// Runs `channel` to rest at `now`: starts the jobs its module queued (disk jobs inline,
 /// network jobs on `net`), reports their ends, and polls until the channel has nothing more to
 /// say. The answer is appended to `out`.
-pub fn settle(m: &mut Module, c: &mut Channel, now: Now, net: &mut Network, out: &mut Vec<u8>) {
+pub fn settle<D: Drive + ?Sized>(
+    m: &mut Module,
+    c: &mut D,
+    now: Now,
+    net: &mut Network,
+    out: &mut Vec<u8>,
+) {
     // Connections made from here on start at `now` on the virtual clock.
     net.set_now(now.mono());
     loop {
@@ -159,7 +207,7 @@ pub fn settle(m: &mut Module, c: &mut Channel, now: Now, net: &mut Network, out:
 
 /// Polls into a buffer of its own, as a transport that has sent everything would, so the
 /// channel's output limit never holds back a test that collects the whole answer.
-fn poll(m: &mut Module, c: &mut Channel, now: Now, out: &mut Vec<u8>) {
+fn poll<D: Drive + ?Sized>(m: &mut Module, c: &mut D, now: Now, out: &mut Vec<u8>) {
     let mut step = Vec::new();
     c.poll(m, now, &mut step);
     out.append(&mut step);
@@ -167,9 +215,9 @@ fn poll(m: &mut Module, c: &mut Channel, now: Now, out: &mut Vec<u8>) {
 
 /// Moves the virtual clock `now` on by `d`, stopping at every timer and scripted network
 /// event on the way so each fires at its time; the channel's answers are appended to `out`.
-pub fn advance(
+pub fn advance<D: Drive + ?Sized>(
     m: &mut Module,
-    c: &mut Channel,
+    c: &mut D,
     now: &mut Now,
     d: Duration,
     net: &mut Network,

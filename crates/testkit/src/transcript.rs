@@ -31,6 +31,17 @@
 //! @ connections 0                                            assert the open connections
 //! ```
 //!
+//! After `AT+CMUX` the link speaks 27.010 frames (at-contract §10). Frames may be written as
+//! raw bytes (`> \xf9\x03...`) or decoded, one frame a line, with the C/R and P/F bits each
+//! end sets (SABM and DISC with P, UA and DM with F, UIH with neither):
+//!
+//! ```text
+//! >| SABM 1                      the host opens DLCI 1
+//! <| UA 1                        the module's acknowledgement
+//! >| UIH 1 AT\r                  data on DLCI 1 (escaped like `>` lines)
+//! <| UIH 1 \r\nOK\r\n            the module's data frame; consecutive `<`/`<|` lines concatenate
+//! ```
+//!
 //! Each step's output must equal the `<` lines that follow it, byte for byte. Setting
 //! `SEALCELL_BLESS=1` rewrites the `<` lines from what the module said (review the diff!).
 
@@ -38,7 +49,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sealcell_modem::{Channel, Module, ModuleConfig, Now};
+use sealcell_modem::{Link, Module, ModuleConfig, Now};
 
 use crate::escape::{escape, unescape};
 use crate::net::{Script, ScriptEnd};
@@ -51,6 +62,10 @@ pub enum Step {
     Send(Vec<u8>),
     /// `< ...`: the module answers these bytes.
     Expect(Vec<u8>),
+    /// `>| <kind> <dlci> [info]`: the host sends one 27.010 frame (the text, its bytes).
+    SendFrame(String, Vec<u8>),
+    /// `<| <kind> <dlci> [info]`: the module answers one 27.010 frame.
+    ExpectFrame(String, Vec<u8>),
     /// `@ wait <seconds>`.
     Wait(Duration),
     /// `@ restart`.
@@ -71,6 +86,42 @@ pub enum Step {
     Connections(usize),
     /// A comment or blank line (kept so blessing preserves the file).
     Comment(String),
+}
+
+/// A decoded frame line (`UIH 1 AT\r`) to its bytes, as the host (`from_host`) or the module
+/// sends it.
+fn frame(text: &str, from_host: bool) -> Result<Vec<u8>, String> {
+    use sealcell_at::cmux::frame::{Frame, Kind};
+    let mut words = text.split_whitespace();
+    let (Some(kind), Some(dlci)) = (words.next(), words.next()) else {
+        return Err(format!("a frame is `<kind> <dlci> [info]`: {text:?}"));
+    };
+    let (kind, command) = match kind {
+        "SABM" => (Kind::Sabm, true),
+        "DISC" => (Kind::Disc, true),
+        "UA" => (Kind::Ua, false),
+        "DM" => (Kind::Dm, false),
+        "UIH" => (Kind::Uih, true),
+        other => return Err(format!("unknown frame kind {other:?}")),
+    };
+    let dlci: u8 = dlci
+        .parse()
+        .ok()
+        .filter(|d| *d <= sealcell_at::cmux::frame::MAX_DLCI)
+        .ok_or_else(|| format!("bad DLCI {dlci:?}"))?;
+    let info = unescape(after_words(text, 2))?;
+    let mut out = Vec::new();
+    Frame {
+        dlci,
+        // TS 27.010 §5.2.1.2: commands carry C/R set from the initiator (the host), clear
+        // from the responder; responses the other way round.
+        cr: command == from_host,
+        kind,
+        pf: kind != Kind::Uih,
+        info: &info,
+    }
+    .encode(&mut out);
+    Ok(out)
 }
 
 /// `host:port` to its parts.
@@ -114,7 +165,13 @@ impl Transcript {
         let mut steps = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let n = i + 1;
-            let step = if let Some(rest) = line.strip_prefix("> ") {
+            let step = if let Some(rest) = line.strip_prefix(">| ") {
+                let bytes = frame(rest, true).map_err(|e| format!("line {n}: {e}"))?;
+                Step::SendFrame(rest.to_string(), bytes)
+            } else if let Some(rest) = line.strip_prefix("<| ") {
+                let bytes = frame(rest, false).map_err(|e| format!("line {n}: {e}"))?;
+                Step::ExpectFrame(rest.to_string(), bytes)
+            } else if let Some(rest) = line.strip_prefix("> ") {
                 Step::Send(unescape(rest).map_err(|e| format!("line {n}: {e}"))?)
             } else if line == ">" {
                 Step::Send(Vec::new())
@@ -172,6 +229,8 @@ impl Transcript {
             match step {
                 Step::Send(b) => s.push_str(&format!("> {}\n", escape(b))),
                 Step::Expect(b) => s.push_str(&format!("< {}\n", escape(b))),
+                Step::SendFrame(text, _) => s.push_str(&format!(">| {text}\n")),
+                Step::ExpectFrame(text, _) => s.push_str(&format!("<| {text}\n")),
                 Step::Wait(d) => s.push_str(&format!("@ wait {}\n", d.as_secs_f64())),
                 Step::Restart => s.push_str("@ restart\n"),
                 Step::Channel(c) => s.push_str(&format!("@ channel {c}\n")),
@@ -195,7 +254,7 @@ impl Transcript {
 struct Runner {
     config: ModuleConfig,
     module: Option<Module>,
-    channels: BTreeMap<u32, Channel>,
+    channels: BTreeMap<u32, Link>,
     current: u32,
     now: Now,
     net: Network,
@@ -215,7 +274,7 @@ impl Runner {
 
     fn with_channel<T>(
         &mut self,
-        f: impl FnOnce(&mut Channel, &mut Module, &mut Now, &mut Network) -> T,
+        f: impl FnOnce(&mut Link, &mut Module, &mut Now, &mut Network) -> T,
     ) -> Result<T, String> {
         let current = self.current;
         self.module()?;
@@ -227,9 +286,7 @@ impl Runner {
         ) else {
             return Err("no module".into());
         };
-        let channel = channels
-            .entry(current)
-            .or_insert_with(|| Channel::new(module));
+        let channel = channels.entry(current).or_insert_with(|| Link::new(module));
         Ok(f(channel, module, now, net))
     }
 
@@ -496,7 +553,7 @@ pub fn run(
 
     for (line, step) in &transcript.steps {
         match step {
-            Step::Expect(b) => {
+            Step::Expect(b) | Step::ExpectFrame(_, b) => {
                 rec.expected.extend_from_slice(b);
                 rec.expected_steps.push((*line, step.clone()));
                 continue;
@@ -511,8 +568,9 @@ pub fn run(
         step_line = *line;
         rec.blessed.push((*line, step.clone()));
         match step {
-            Step::Send(_) | Step::SendFile(_) => {
+            Step::Send(_) | Step::SendFile(_) | Step::SendFrame(..) => {
                 let bytes = match step {
+                    Step::SendFrame(_, b) => b.clone(),
                     Step::SendFile(f) => pki_fixture(f).map_err(|e| format!("line {line}: {e}"))?,
                     Step::Send(b) if b.contains(&b'{') => {
                         fixture_placeholders(b).map_err(|e| format!("line {line}: {e}"))?
@@ -588,7 +646,7 @@ pub fn run(
                 apply_option(&mut runner.config, name, value)
                     .map_err(|e| format!("line {line}: {e}"))?;
             }
-            Step::Expect(_) | Step::Comment(_) => {}
+            Step::Expect(_) | Step::ExpectFrame(..) | Step::Comment(_) => {}
         }
     }
     rec.check(&mut runner, step_line)?;

@@ -9,6 +9,7 @@
 //! | `+USECMNG` certificates and keys | [`usecmng`] |
 //! | `+USECCFG` enforced security (the seal) | [`useccfg`] |
 //! | `+UHTTP`, `+UHTTPC`, `+UUHTTPCR`, `+UHTTPER` | [`uhttp`] |
+//! | `+CMUX` 27.010 multiplexing | [`cmux`] |
 //!
 //! Every type implements [`Wire`]: [`Wire::parse`] reads exactly the text its `Display` writes,
 //! and parse -> print -> parse is the identity (checked by [`crate::fuzzing::vocabulary`]).
@@ -43,6 +44,7 @@
 //! assert_eq!(SecPrfRead::parse("+USECPRF: 1,0,1"), Ok(answer));
 //! ```
 
+pub mod cmux;
 pub mod uhttp;
 pub mod useccfg;
 pub mod usecmng;

@@ -11,6 +11,7 @@ pub mod fw_update;
 pub mod general;
 pub mod gpio;
 pub mod http;
+pub mod multiplexing;
 pub mod network;
 pub mod packet;
 pub mod security;
@@ -52,6 +53,8 @@ pub enum Command {
     Sim(sim::Cmd),
     /// GPIO and GNSS control: `+UGPIOC`, `+UGPIOR`, `+UGPIOW`, `+UGPS`.
     Gpio(gpio::Cmd),
+    /// `+CMUX`: 27.010 multiplexing.
+    Multiplexing(multiplexing::Cmd),
     /// Anything else: `ERROR` / `+CME ERROR: 100`.
     Unknown,
 }
@@ -81,6 +84,8 @@ impl Command {
             Command::Sim(c)
         } else if let Some(c) = gpio::Cmd::from_name(name) {
             Command::Gpio(c)
+        } else if let Some(c) = multiplexing::Cmd::from_name(name) {
+            Command::Multiplexing(c)
         } else {
             Command::Unknown
         }
@@ -104,6 +109,9 @@ pub(crate) enum Outcome {
     Wait(DiskJob),
     /// Stream these bytes into the answer (chunk by chunk, as the host reads), then `OK`.
     Stream(Stream),
+    /// `OK`, then the link speaks 27.010 with these parameters: the commands after this one
+    /// on its line are not run, and the bytes after the line are frames.
+    Multiplex(sealcell_at::commands::cmux::CmuxStatus),
 }
 
 /// What runs on the channel once a [`DiskJob`] is done: under the module lock, with the
@@ -222,6 +230,7 @@ pub(crate) fn execute(cmd: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
         Command::Http(c) => http::execute(c, cmd.form, ctx),
         Command::Sim(c) => sim::execute(c, cmd.form, ctx),
         Command::Gpio(c) => gpio::execute(c, cmd.form, ctx),
+        Command::Multiplexing(c) => multiplexing::execute(c, cmd.form, ctx),
         Command::Unknown => Err(CmeError::Unknown),
     }
 }
