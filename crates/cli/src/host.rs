@@ -13,6 +13,7 @@ use clap::Args;
 use sealcell_host::bounded_read::{self, MAX_SIGNATURE_FILE};
 use sealcell_host::client::{AtClient, ClientError, ClientOptions, Command, REDACTED, result_text};
 use sealcell_host::fota::{FotaError, FotaReport, FotaRequest, HttpsUrl, fota};
+use sealcell_host::mux::MuxOptions;
 use sealcell_host::port::{Flow, PortSpec};
 use sealcell_host::transcript::{
     Direction, FileTranscript, FnTranscript, Tee, Transcript, format_line,
@@ -36,6 +37,14 @@ pub(crate) struct PortArgs {
     /// Print every AT exchange on stderr as it happens (secrets redacted, as in transcripts).
     #[arg(long, short)]
     verbose: bool,
+    /// Talk over 27.010 multiplexing: start it with AT+CMUX=0,0,,128 (or join a multiplexer a
+    /// host application left running) and use one DLCI; closed down again at the end.
+    #[arg(long)]
+    cmux: bool,
+    /// The DLCI to use with --cmux (a TOBY-L2 has AT channels 1..5).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "cmux",
+          value_parser = clap::value_parser!(u8).range(1..=5))]
+    dlci: u8,
 }
 
 impl PortArgs {
@@ -115,6 +124,10 @@ impl PortArgs {
         let spec = port.clone().with_flow(flow);
         let options = ClientOptions {
             timeout: Duration::from_secs(self.timeout.max(1)),
+            multiplex: self.cmux.then_some(MuxOptions {
+                dlci: self.dlci,
+                ..MuxOptions::default()
+            }),
             ..ClientOptions::default()
         };
         AtClient::open_recorded(&spec, options, transcript).map_err(|e| {

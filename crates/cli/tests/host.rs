@@ -137,6 +137,35 @@ fn at_over_a_pty_sends_a_payload_at_the_prompt() {
 }
 
 #[test]
+fn at_over_cmux_on_a_pty_uses_its_dlci_and_leaves_the_line_plain() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("module.pty");
+    let _m = Modem::start(
+        &dir.path().join("module"),
+        &["--pty", link.to_str().unwrap()],
+    );
+    let pty = link.to_str().unwrap();
+    let out = sealcell(&[
+        "at", "--port", pty, "--cmux", "--dlci", "2", "AT+CMUX?", "AT+CGMI",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "+CMUX: 0,0,0,128,10,3,30,10,2\nu-blox\n");
+    // The multiplexer was closed down at the end: plain AT works, and AT+CMUX? has nothing
+    // to read back.
+    let out = sealcell(&["at", "--port", pty, "AT+CMUX?"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("+CME ERROR: Operation not allowed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = sealcell(&["at", "--port", pty, "--dlci", "2", "AT"]);
+    assert_eq!(out.status.code(), Some(2), "--dlci needs --cmux");
+    let out = sealcell(&["at", "--port", pty, "--cmux", "--dlci", "6", "AT"]);
+    assert_eq!(out.status.code(), Some(2), "a TOBY-L2 has DLCIs 1..5");
+}
+
+#[test]
 fn at_without_commands_is_a_terminal_that_reads_lines_until_eof() {
     let dir = tempfile::tempdir().unwrap();
     let m = Modem::start(dir.path(), &["--imei", common::TEST_IMEI]);

@@ -40,6 +40,8 @@ pub struct ClientOptions {
     pub prompt_delay: Option<Duration>,
     /// How long [`AtClient::open`] tries to get an `OK` to `AT`.
     pub sync_timeout: Duration,
+    /// Run over one DLCI of a 27.010 multiplexer ([`crate::mux`]) instead of the plain link.
+    pub multiplex: Option<crate::mux::MuxOptions>,
 }
 
 impl Default for ClientOptions {
@@ -48,6 +50,7 @@ impl Default for ClientOptions {
             timeout: DEFAULT_TIMEOUT,
             prompt_delay: None,
             sync_timeout: Duration::from_secs(5),
+            multiplex: None,
         }
     }
 }
@@ -226,6 +229,16 @@ impl ClientError {
     }
 }
 
+/// `link`, or one DLCI of a multiplexer started on it.
+fn multiplexed(link: Box<dyn Link>, mux: Option<crate::mux::MuxOptions>) -> Option<Box<dyn Link>> {
+    match mux {
+        None => Some(link),
+        Some(mux) => crate::mux::MuxLink::open(link, mux, Duration::from_secs(2))
+            .ok()
+            .map(|m| Box::new(m) as Box<dyn Link>),
+    }
+}
+
 /// An AT client on one link.
 pub struct AtClient {
     spec: Option<PortSpec>,
@@ -249,10 +262,20 @@ impl AtClient {
         options: ClientOptions,
         transcript: Option<Box<dyn Transcript>>,
     ) -> Result<AtClient, ClientError> {
-        let link = port::open(spec).map_err(|source| ClientError::Open {
+        let mut link = port::open(spec).map_err(|source| ClientError::Open {
             port: spec.to_string(),
             source,
         })?;
+        if let Some(mux) = options.multiplex {
+            link = Box::new(
+                crate::mux::MuxLink::open(link, mux, options.sync_timeout).map_err(|source| {
+                    ClientError::Io {
+                        command: format!("AT+CMUX (DLCI {})", mux.dlci),
+                        source,
+                    }
+                })?,
+            );
+        }
         let prompt_delay = options.prompt_delay.unwrap_or(if spec.is_serial() {
             Duration::from_millis(50)
         } else {
@@ -426,13 +449,25 @@ impl AtClient {
         loop {
             match self.run(&Command::new("AT").timeout(Duration::from_secs(1))) {
                 Ok(r) if r.is_ok() => break,
-                Ok(_) | Err(ClientError::Timeout { .. }) => {}
+                Ok(_) => {}
+                Err(ClientError::Timeout { .. }) => {
+                    // Back up, the module speaks plain AT again: a multiplexer is started
+                    // anew (a module still booting does not answer yet: try again).
+                    if let Err(e) = self.link.after_reboot(Duration::from_secs(2)) {
+                        tracing::debug!(error = %e, "setting the link up again failed");
+                    }
+                }
                 Err(e) => {
                     let Some(spec) = self.spec.clone() else {
                         return Err(e);
                     };
                     thread::sleep(Duration::from_millis(500));
-                    if let Ok(link) = port::open(&spec) {
+                    // Not up yet (the port, or the multiplexer on it): the next round tries
+                    // again.
+                    if let Some(link) = port::open(&spec)
+                        .ok()
+                        .and_then(|link| multiplexed(link, self.options.multiplex))
+                    {
                         self.link = link;
                     }
                 }

@@ -26,6 +26,7 @@
 pub mod bounded_read;
 pub mod client;
 pub mod fota;
+pub mod mux;
 pub mod plan;
 pub mod port;
 pub mod provision;

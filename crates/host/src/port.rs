@@ -156,6 +156,13 @@ pub fn confirms_seal(imei: &str, typed: &str) -> bool {
 pub trait Link: Read + Write + Send {
     /// Sets how long one `read` may block before it fails with `TimedOut`/`WouldBlock`.
     fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()>;
+
+    /// Sets up again, within `wait`, what the link set up on the module and a reboot undid (a
+    /// multiplexer: [`crate::mux::MuxLink`]). Nothing, for a plain link.
+    fn after_reboot(&mut self, wait: Duration) -> io::Result<()> {
+        let _ = wait;
+        Ok(())
+    }
 }
 
 impl Link for TcpStream {

@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use sealcell_host::client::{AtClient, ClientOptions};
+use sealcell_host::mux::{MuxLink, MuxOptions};
 use sealcell_host::plan::Plan;
 use sealcell_host::provision::{
     CredentialAction, ProvisionOptions, SealAction, list_credentials, provision, seal_state,
@@ -39,6 +40,28 @@ fn provisioning_runs_whole_over_the_in_memory_pair() {
     // A re-run changes nothing.
     let again = provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
     assert!(!again.changed);
+}
+
+#[test]
+fn provisioning_runs_over_cmux_on_the_in_memory_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Plan::load(&write_plan(dir.path(), true)).unwrap();
+    let (link, module) = memory_pair();
+    let muxed = MuxLink::open(
+        Box::new(link),
+        MuxOptions::default(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let mut at = AtClient::from_link(Box::new(muxed), ClientOptions::default());
+    at.synchronise().unwrap();
+    let report = provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
+    assert_eq!(report.seal, SealAction::Sealed);
+    assert!(module.with_module(|m| m.is_sealed()));
+    assert_eq!(
+        at.ok_line("AT+CMUX?").unwrap().lines,
+        ["+CMUX: 0,0,0,128,10,3,30,10,2"]
+    );
 }
 
 #[test]

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use sealcell_at::cme::CmeError;
 use sealcell_host::client::{AtClient, ClientError, ClientOptions, Command};
 use sealcell_host::fota::{FotaError, FotaRequest, fota, version};
+use sealcell_host::mux::{MuxLink, MuxOptions};
 use sealcell_host::plan::Plan;
 use sealcell_host::port::PortSpec;
 use sealcell_host::provision::{
@@ -51,13 +52,23 @@ impl Rig {
     }
 
     fn client(&self) -> (AtClient, MemoryTranscript) {
+        self.client_with(ClientOptions::default())
+    }
+
+    /// A client over one DLCI of a 27.010 multiplexer the client starts.
+    fn muxed_client(&self, dlci: u8) -> (AtClient, MemoryTranscript) {
+        self.client_with(ClientOptions {
+            multiplex: Some(MuxOptions {
+                dlci,
+                ..MuxOptions::default()
+            }),
+            ..ClientOptions::default()
+        })
+    }
+
+    fn client_with(&self, options: ClientOptions) -> (AtClient, MemoryTranscript) {
         let t = MemoryTranscript::default();
-        let at = AtClient::open_recorded(
-            &self.port,
-            ClientOptions::default(),
-            Some(Box::new(t.clone())),
-        )
-        .unwrap();
+        let at = AtClient::open_recorded(&self.port, options, Some(Box::new(t.clone()))).unwrap();
         (at, t)
     }
 
@@ -793,6 +804,7 @@ fn a_module_answering_garbage_never_panics_or_hangs_the_workflows() {
             timeout: Duration::from_millis(150),
             sync_timeout: Duration::from_millis(300),
             prompt_delay: Some(Duration::ZERO),
+            multiplex: None,
         };
         let port: PortSpec = format!("tcp:{addr}").parse().unwrap();
         let Ok(mut at) = AtClient::open(&port, options) else {
@@ -812,4 +824,115 @@ fn a_module_answering_garbage_never_panics_or_hangs_the_workflows() {
         let _ = fota(&mut at, &request);
     }
     assert!(started.elapsed() < Duration::from_secs(120));
+}
+
+#[test]
+fn provisioning_runs_over_cmux_and_a_rerun_changes_nothing() {
+    let rig = Rig::new();
+    let plan = Plan::load(&write_plan(rig.dir.path(), true)).unwrap();
+    let (mut at, transcript) = rig.muxed_client(2);
+    let report = provision(&mut at, &plan, ProvisionOptions::default()).unwrap();
+    assert_eq!(report.seal, SealAction::Sealed);
+    assert!(seal_state(&mut at).unwrap());
+    assert_eq!(
+        list_credentials(&mut at).unwrap().len(),
+        plan.credentials.len()
+    );
+    // The DLCI is a channel of its own: it reads the multiplexer's parameters back.
+    let status = at.ok_line("AT+CMUX?").unwrap();
+    assert_eq!(status.lines, ["+CMUX: 0,0,0,128,10,3,30,10,2"]);
+    drop(at);
+    assert_no_secret("the transcript over CMUX", &transcript.lines().join("\n"));
+    let (mut again, _) = rig.muxed_client(1);
+    let rerun = provision(&mut again, &plan, ProvisionOptions::default()).unwrap();
+    assert!(!rerun.changed);
+}
+
+#[test]
+fn fota_runs_over_cmux_through_the_reboot() {
+    let f = fota_rig();
+    let (mut at, _) = f.rig.muxed_client(1);
+    let report = fota(&mut at, &f.request(f.signature.clone(), None)).unwrap();
+    assert_eq!(report.progress, vec![0, 20, 40, 60, 80, 100, 128]);
+    assert_eq!(report.version_before, "17.00,A01.00");
+    // The module came back in plain AT; the client started the multiplexer again.
+    assert_eq!(report.version_after, "18.00,A01.00");
+    assert_eq!(at.ok_line("AT+CMUX?").unwrap().lines.len(), 1);
+}
+
+/// Reads from a plain connection until `want` has arrived (or fails after 5 s).
+fn read_until(stream: &mut TcpStream, want: &[u8]) -> Vec<u8> {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(want.len()).any(|w| w == want) {
+        assert!(
+            Instant::now() < deadline,
+            "waiting for {want:?}, got {got:?}"
+        );
+        match stream.read(&mut buf) {
+            Ok(0) => panic!("closed; got {got:?}"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    got
+}
+
+#[test]
+fn a_mux_link_closes_down_what_it_started_and_leaves_alone_what_it_joined() {
+    let rig = Rig::new();
+    let PortSpec::Tcp { host, port } = &rig.port else {
+        unreachable!()
+    };
+    // Started here: dropping the link closes the multiplexer down; the line is plain again.
+    let mut plain = TcpStream::connect((host.as_str(), *port)).unwrap();
+    let link = MuxLink::open(
+        Box::new(plain.try_clone().unwrap()),
+        MuxOptions::default(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert!(link.started());
+    drop(link);
+    plain.write_all(b"AT+CGMI\r").unwrap();
+    read_until(&mut plain, b"u-blox\r\n\r\nOK\r\n");
+
+    // A host application keeps a multiplexer running (DLCI 1): the tool joins on DLCI 3 and
+    // leaves the multiplexer up when it is done.
+    let mut app = TcpStream::connect((host.as_str(), *port)).unwrap();
+    app.write_all(b"AT+CMUX=0,0,,128\r").unwrap();
+    read_until(&mut app, b"\r\nOK\r\n");
+    let mut app_mux = sealcell_at::cmux::mux::Multiplexer::new(sealcell_at::cmux::mux::Config {
+        role: sealcell_at::cmux::mux::Role::Initiator,
+        n1: 128,
+        max_dlci: 5,
+    });
+    let mut frames = Vec::new();
+    app_mux.open(0, &mut frames);
+    app_mux.open(1, &mut frames);
+    app.write_all(&frames).unwrap();
+    // SABM 0 and 1 answered: UA, UA (responses from the responder, C/R set, F set).
+    read_until(&mut app, &[0xF9, 0x07, 0x73, 0x01, 0x15, 0xF9]);
+    let joined = MuxLink::open(
+        Box::new(app.try_clone().unwrap()),
+        MuxOptions {
+            dlci: 3,
+            ..MuxOptions::default()
+        },
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert!(!joined.started());
+    let mut at = AtClient::from_link(Box::new(joined), ClientOptions::default());
+    assert_eq!(at.ok_line("AT+CGMI").unwrap().lines, ["u-blox"]);
+    drop(at);
+    // DLCI 1 still works: AT on it, its answer framed.
+    let mut frames = Vec::new();
+    app_mux.send(1, b"ATE0\r", &mut frames);
+    app.write_all(&frames).unwrap();
+    read_until(&mut app, b"ATE0\r\r\nOK\r\n");
 }

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use sealcell_host::port::Link;
-use sealcell_modem::{Channel, Module, Now};
+use sealcell_modem::{Module, Now};
 
 use crate::net::ScriptedNet;
 use crate::{Network, advance, settle, test_config, virtual_now};
@@ -29,7 +29,8 @@ use crate::{Network, advance, settle, test_config, virtual_now};
 struct Inner {
     _dir: tempfile::TempDir,
     module: Module,
-    channel: Channel,
+    /// The module end of the line: plain AT, or multiplexed after `AT+CMUX`.
+    channel: sealcell_modem::Link,
     now: Now,
     net: Network,
     /// Answers not yet read by the host.
@@ -52,7 +53,7 @@ pub fn memory_pair() -> (MemoryLink, ModuleSide) {
     let now = virtual_now();
     let mut module =
         Module::open(test_config(dir.path()), now).unwrap_or_else(|e| panic!("open: {e}"));
-    let channel = Channel::new(&mut module);
+    let channel = sealcell_modem::Link::new(&mut module);
     let inner = Arc::new(Mutex::new(Inner {
         _dir: dir,
         module,
