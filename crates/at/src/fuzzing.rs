@@ -154,3 +154,56 @@ where
         Err(e) => panic!("printed value {printed:?} does not parse: {e}"),
     }
 }
+
+/// Feeds arbitrary bytes to both ends of a 27.010 multiplexer, whole and split at a point
+/// the input chooses: neither panics, everything either end answers is whole frames with a
+/// good FCS, no data event is longer than N1, and the split changes neither the answers nor
+/// the data delivered.
+pub fn cmux(data: &[u8]) {
+    use crate::cmux::decoder::Decoder;
+    use crate::cmux::mux::{Config, Event, Multiplexer, Role};
+    let Some((&first, data)) = data.split_first() else {
+        return;
+    };
+    let n1 = usize::from(first % 64) + 1;
+    let split = usize::from(first).min(data.len());
+    for role in [Role::Responder, Role::Initiator] {
+        let config = Config {
+            role,
+            n1,
+            max_dlci: 5,
+        };
+        let run = |pieces: &[&[u8]]| {
+            let mut m = Multiplexer::new(config);
+            let mut answers = Vec::new();
+            let mut delivered = Vec::new();
+            for piece in pieces {
+                let mut input = *piece;
+                while let Some(event) = m.receive(&mut input, &mut answers) {
+                    if let Event::Data { dlci, data } = event {
+                        assert!(data.len() <= n1, "a data event beyond N1");
+                        delivered.push(dlci);
+                        delivered.extend_from_slice(data);
+                    }
+                }
+            }
+            (answers, delivered)
+        };
+        let whole = run(&[data]);
+        let (a, b) = data.split_at(split);
+        assert_eq!(
+            run(&[a, b]),
+            whole,
+            "a split changed what the multiplexer did"
+        );
+        let mut d = Decoder::new(crate::cmux::frame::MAX_INFO);
+        let mut rest = whole.0.as_slice();
+        while d.next(&mut rest).is_some() {}
+        assert_eq!(
+            d.dropped(),
+            Default::default(),
+            "an answer is not a good frame"
+        );
+        assert!(d.is_idle(), "an answer ends mid-frame");
+    }
+}

@@ -54,3 +54,10 @@ fn vocabulary_corpus() {
         sealcell_at::fuzzing::vocabulary(&data);
     }
 }
+
+#[test]
+fn cmux_corpus() {
+    for data in corpus("cmux") {
+        sealcell_at::fuzzing::cmux(&data);
+    }
+}

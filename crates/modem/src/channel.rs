@@ -88,6 +88,7 @@ pub struct Channel {
     rest_of_line: Option<(Vec<u8>, usize)>,
     /// `AT+CMUX` answered `OK`: the link switches to 27.010 before this channel runs more.
     multiplex: Option<CmuxStatus>,
+    greets: bool,
     epoch: u64,
 }
 
@@ -132,6 +133,7 @@ impl Channel {
             limit: OUTPUT_LIMIT,
             rest_of_line: None,
             multiplex: None,
+            greets: true,
             epoch: if greet { epoch.wrapping_sub(1) } else { epoch },
         }
     }
@@ -405,7 +407,13 @@ impl Channel {
         }
     }
 
-    fn sync_with_boot(&mut self, module: &mut Module, out: &mut Vec<u8>) {
+    /// Whether this channel shows the greeting after a boot (a DLCI does not: the reboot
+    /// ends its multiplexer, and the plain link greets).
+    pub(crate) fn set_greets(&mut self, greets: bool) {
+        self.greets = greets;
+    }
+
+    pub(crate) fn sync_with_boot(&mut self, module: &mut Module, out: &mut Vec<u8>) {
         if self.epoch == module.epoch() {
             return;
         }
@@ -418,7 +426,7 @@ impl Channel {
         self.waiting = false;
         self.rest_of_line = None;
         self.multiplex = None;
-        if module.nvm.values.greeting_enabled {
+        if self.greets && module.nvm.values.greeting_enabled {
             let greeting = module.nvm.values.greeting.clone();
             self.settings.write_urc(out, greeting.as_bytes());
         }

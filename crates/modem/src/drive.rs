@@ -26,13 +26,53 @@ impl NoNetwork {
     }
 }
 
+/// What a driver drives: one AT [`crate::Channel`], or a [`crate::Link`] (plain, or
+/// multiplexed after `AT+CMUX`). The methods are theirs.
+pub trait Endpoint {
+    /// [`crate::Channel::feed`].
+    fn feed(
+        &mut self,
+        module: &mut crate::Module,
+        input: &[u8],
+        now: crate::Now,
+        out: &mut Vec<u8>,
+    );
+    /// [`crate::Channel::poll`].
+    fn poll(&mut self, module: &mut crate::Module, now: crate::Now, out: &mut Vec<u8>);
+    /// [`crate::Channel::has_more`].
+    fn has_more(&self) -> bool;
+    /// [`crate::Channel::next_deadline`].
+    fn next_deadline(&self, module: &crate::Module) -> Option<std::time::Instant>;
+}
+
+macro_rules! endpoint {
+    ($($t:ty),*) => {$(
+        impl Endpoint for $t {
+            fn feed(&mut self, module: &mut crate::Module, input: &[u8], now: crate::Now, out: &mut Vec<u8>) {
+                <$t>::feed(self, module, input, now, out)
+            }
+            fn poll(&mut self, module: &mut crate::Module, now: crate::Now, out: &mut Vec<u8>) {
+                <$t>::poll(self, module, now, out)
+            }
+            fn has_more(&self) -> bool {
+                <$t>::has_more(self)
+            }
+            fn next_deadline(&self, module: &crate::Module) -> Option<std::time::Instant> {
+                <$t>::next_deadline(self, module)
+            }
+        }
+    )*};
+}
+
+endpoint!(crate::Channel, crate::Link);
+
 /// Drives `channel` to rest on one thread: runs the module's disk jobs inline, fails its
 /// network jobs ([`NoNetwork`]), and polls until the channel has nothing more to say. Output
 /// accumulates in `out` (the output limit applies per poll, so `out` is drained into the
 /// returned bytes between polls). For synchronous callers: unit tests, the fuzzer, scripts.
-pub fn settle(
+pub fn settle<E: Endpoint + ?Sized>(
     module: &mut crate::Module,
-    channel: &mut crate::Channel,
+    channel: &mut E,
     now: crate::Now,
     out: &mut Vec<u8>,
 ) {

@@ -3,13 +3,21 @@
 use std::time::Duration;
 
 use crate::drive::settle;
-use crate::{Channel, Module};
+use crate::{Link, Module};
 
-/// Feeds arbitrary bytes to a new channel of `module` in uneven chunks on a virtual clock,
-/// lets any payload time out, and checks the channel still answers `AT+CGMI` exactly. Jobs run
+/// Enough flags to bring any 27.010 decoder back between frames: an information field is at
+/// most 1509 bytes (N1), then an FCS and the closing flag.
+const RESYNC: [u8; 1520] = [0xF9; 1520];
+
+/// The close-down frame (CLD, as ubxlib sends it).
+const CLOSE_DOWN: [u8; 8] = [0xF9, 0x03, 0xFF, 0x05, 0xC3, 0x01, 0xE7, 0xF9];
+
+/// Feeds arbitrary bytes to a new link of `module` in uneven chunks on a virtual clock (plain
+/// AT, or 27.010 frames once the input starts the multiplexer), lets any payload time out,
+/// closes any multiplexer down and checks the link still answers `AT+CGMI` exactly. Jobs run
 /// inline; network jobs fail as if nothing answered (the fuzzer never opens a connection).
 pub fn engine(module: &mut Module, data: &[u8]) {
-    let mut channel = Channel::new(module);
+    let mut channel = Link::new(module);
     let mut now = module.now();
     let mut out = Vec::new();
     let mut rest = data;
@@ -25,6 +33,12 @@ pub fn engine(module: &mut Module, data: &[u8]) {
     now = now.after(module.config().payload_timeout + Duration::from_secs(1));
     channel.poll(module, now, &mut out);
     settle(module, &mut channel, now, &mut out);
+    if channel.is_multiplexed() {
+        channel.feed(module, &RESYNC, now, &mut out);
+        channel.feed(module, &CLOSE_DOWN, now, &mut out);
+        settle(module, &mut channel, now, &mut out);
+        assert!(!channel.is_multiplexed(), "the close-down was not taken");
+    }
     out.clear();
     channel.feed(module, b"\rATE0V1Q0\r", now, &mut out);
     settle(module, &mut channel, now, &mut out);

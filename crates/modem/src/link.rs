@@ -197,7 +197,7 @@ impl Link {
                 if rest.is_some() {
                     let rebooted = self.epoch != module.epoch();
                     self.epoch = module.epoch();
-                    self.leave_multiplexer(module, rebooted);
+                    self.leave_multiplexer(module, rebooted, out);
                 }
                 rest
             }
@@ -227,7 +227,7 @@ impl Link {
 
     /// Back to plain AT: every DLCI closed, a plain channel with the settings the link had
     /// before (or, after a reboot, the power-on ones and the greeting).
-    fn leave_multiplexer(&mut self, module: &mut Module, rebooted: bool) {
+    fn leave_multiplexer(&mut self, module: &mut Module, rebooted: bool, out: &mut Vec<u8>) {
         let Mode::Multiplexed(m) = &mut self.mode else {
             return;
         };
@@ -236,7 +236,10 @@ impl Link {
             dlci.channel.close(module);
         }
         let id = module.attach_channel_woken_as(self.wake);
-        self.mode = Mode::Plain(Channel::attached(module, id, settings, rebooted));
+        let mut channel = Channel::attached(module, id, settings, rebooted);
+        // After a reboot the greeting goes out now, in plain text, as the module comes up.
+        channel.sync_with_boot(module, out);
+        self.mode = Mode::Plain(channel);
         tracing::info!(rebooted, "27.010 multiplexer off");
     }
 
@@ -249,7 +252,7 @@ impl Link {
         if let Mode::Multiplexed(m) = &mut self.mode {
             // What the DLCIs said before the reboot (the OK of AT+CFUN=16) is framed first.
             m.flush(out);
-            self.leave_multiplexer(module, true);
+            self.leave_multiplexer(module, true, out);
         }
     }
 }
@@ -313,7 +316,10 @@ impl Muxed {
                 Some(Event::Opened(dlci)) => {
                     let id = module.attach_channel_woken_as(wake);
                     module.set_multiplexer(id, self.status);
-                    let channel = Channel::attached(module, id, ChannelSettings::default(), false);
+                    let mut channel =
+                        Channel::attached(module, id, ChannelSettings::default(), false);
+                    // A reboot ends the multiplexer: the greeting is the plain link's.
+                    channel.set_greets(false);
                     self.dlcis.insert(
                         dlci,
                         Dlci {
@@ -350,7 +356,9 @@ impl Muxed {
             }
             self.flush(out);
         }
-        self.flush(out);
+        // A command on one DLCI may have queued URCs for the others (a registration change
+        // each reports in its own mode): one link, one output, so they go out now.
+        self.poll(module, now, out);
         None
     }
 }

@@ -134,46 +134,7 @@ impl Network {
 }
 
 /// What the test drivers drive: an AT channel, or a link (plain or multiplexed).
-pub trait Drive {
-    /// [`Channel::feed`].
-    fn feed(&mut self, m: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>);
-    /// [`Channel::poll`].
-    fn poll(&mut self, m: &mut Module, now: Now, out: &mut Vec<u8>);
-    /// [`Channel::has_more`].
-    fn has_more(&self) -> bool;
-    /// [`Channel::next_deadline`].
-    fn next_deadline(&self, m: &Module) -> Option<Instant>;
-}
-
-impl Drive for Channel {
-    fn feed(&mut self, m: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>) {
-        Channel::feed(self, m, input, now, out);
-    }
-    fn poll(&mut self, m: &mut Module, now: Now, out: &mut Vec<u8>) {
-        Channel::poll(self, m, now, out);
-    }
-    fn has_more(&self) -> bool {
-        Channel::has_more(self)
-    }
-    fn next_deadline(&self, m: &Module) -> Option<Instant> {
-        Channel::next_deadline(self, m)
-    }
-}
-
-impl Drive for sealcell_modem::Link {
-    fn feed(&mut self, m: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>) {
-        sealcell_modem::Link::feed(self, m, input, now, out);
-    }
-    fn poll(&mut self, m: &mut Module, now: Now, out: &mut Vec<u8>) {
-        sealcell_modem::Link::poll(self, m, now, out);
-    }
-    fn has_more(&self) -> bool {
-        sealcell_modem::Link::has_more(self)
-    }
-    fn next_deadline(&self, m: &Module) -> Option<Instant> {
-        sealcell_modem::Link::next_deadline(self, m)
-    }
-}
+pub use sealcell_modem::drive::Endpoint as Drive;
 
 /// Runs `channel` to rest at `now`: starts the jobs its module queued (disk jobs inline,
 /// network jobs on `net`), reports their ends, and polls until the channel has nothing more to

@@ -1,0 +1,198 @@
+//! The engine's multiplexed link (sealcell_modem::Link) beyond what the transcripts show: the
+//! host's flow control (an MSC's FC bit, FCoff/FCon) holds the module's output back and lets
+//! it go; a host that pipelines into a DLCI whose command waits for a job stops the link
+//! reading at LINK_HOLD_INPUT instead of losing input; every DLCI wakes the link's one id.
+
+// Test code: a failed unwrap or panic is a failed test, reported with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{Arc, Mutex};
+
+use sealcell_at::cmux::control::{Message, MessageType, signals};
+use sealcell_at::cmux::mux::{Config, Event, Multiplexer, Role};
+use sealcell_modem::drive::NoNetwork;
+use sealcell_modem::job::dispatch;
+use sealcell_modem::{ChannelId, LINK_HOLD_INPUT, Link, Module};
+use sealcell_testkit::{settle, test_config, virtual_now};
+
+/// A module, a link multiplexed with DLCIs 1 and 2 open, and the host's end.
+fn muxed(dir: &std::path::Path) -> (Module, Link, Multiplexer) {
+    let mut m = Module::open(test_config(dir), virtual_now()).unwrap();
+    let mut link = Link::new(&mut m);
+    let now = m.now();
+    let mut out = Vec::new();
+    link.feed(&mut m, b"AT+CMUX=0,0,,64\r", now, &mut out);
+    assert!(link.is_multiplexed());
+    let mut host = Multiplexer::new(Config {
+        role: Role::Initiator,
+        n1: 64,
+        max_dlci: 5,
+    });
+    let mut frames = Vec::new();
+    for dlci in [0, 1, 2] {
+        host.open(dlci, &mut frames);
+    }
+    out.clear();
+    link.feed(&mut m, &frames, now, &mut out);
+    let events = receive(&mut host, &out);
+    assert_eq!(events, ["Opened(0)", "Opened(1)", "Opened(2)"]);
+    assert_eq!(link.open_dlcis(), [1, 2]);
+    (m, link, host)
+}
+
+fn receive(host: &mut Multiplexer, wire: &[u8]) -> Vec<String> {
+    let mut input = wire;
+    let mut replies = Vec::new();
+    let mut events = Vec::new();
+    while let Some(e) = host.receive(&mut input, &mut replies) {
+        events.push(match e {
+            Event::Data { dlci, data } => format!("{dlci}: {}", String::from_utf8_lossy(data)),
+            other => format!("{other:?}"),
+        });
+    }
+    events
+}
+
+/// The host sends `data` on `dlci`; the module's answer as the host decodes it.
+fn exchange(m: &mut Module, link: &mut Link, host: &mut Multiplexer, frames: &[u8]) -> Vec<String> {
+    let now = m.now();
+    let mut out = Vec::new();
+    link.feed(m, frames, now, &mut out);
+    settle(m, link, now, &mut Default::default(), &mut out);
+    receive(host, &out)
+}
+
+fn data(host: &Multiplexer, dlci: u8, text: &[u8]) -> Vec<u8> {
+    let mut frames = Vec::new();
+    host.send(dlci, text, &mut frames);
+    frames
+}
+
+fn control(kind: MessageType, value: &[u8]) -> Vec<u8> {
+    let mut info = Vec::new();
+    Message {
+        kind,
+        command: true,
+        value,
+    }
+    .encode(&mut info);
+    let mut frames = Vec::new();
+    sealcell_at::cmux::frame::Frame {
+        dlci: 0,
+        cr: true,
+        kind: sealcell_at::cmux::frame::Kind::Uih,
+        pf: false,
+        info: &info,
+    }
+    .encode(&mut frames);
+    frames
+}
+
+#[test]
+fn an_msc_with_fc_holds_one_dlcis_output_until_it_is_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut link, mut host) = muxed(dir.path());
+    let hold = control(MessageType::Msc, &[1 << 2 | 3, signals::FC | signals::EA]);
+    // The answer is the MSC response, which changes nothing at the host's end.
+    assert!(exchange(&mut m, &mut link, &mut host, &hold).is_empty());
+    // DLCI 1 is held: its answer waits; DLCI 2 is served.
+    let both = [data(&host, 1, b"AT\r"), data(&host, 2, b"AT+CGMI\r")].concat();
+    assert_eq!(
+        exchange(&mut m, &mut link, &mut host, &both),
+        ["2: AT+CGMI\r\r\nu-blox\r\n\r\nOK\r\n"]
+    );
+    let release = control(MessageType::Msc, &[1 << 2 | 3, signals::EA]);
+    assert_eq!(
+        exchange(&mut m, &mut link, &mut host, &release),
+        ["1: AT\r\r\nOK\r\n"]
+    );
+}
+
+#[test]
+fn fcoff_holds_every_dlci_and_fcon_lets_it_all_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut link, mut host) = muxed(dir.path());
+    assert!(
+        exchange(
+            &mut m,
+            &mut link,
+            &mut host,
+            &control(MessageType::FcOff, &[])
+        )
+        .is_empty()
+    );
+    let both = [data(&host, 1, b"ATE0\r"), data(&host, 2, b"ATE0\r")].concat();
+    assert!(exchange(&mut m, &mut link, &mut host, &both).is_empty());
+    assert_eq!(
+        exchange(
+            &mut m,
+            &mut link,
+            &mut host,
+            &control(MessageType::FcOn, &[])
+        ),
+        ["1: ATE0\r\r\nOK\r\n", "2: ATE0\r\r\nOK\r\n"]
+    );
+}
+
+#[test]
+fn pipelining_into_a_waiting_dlci_stops_the_link_at_the_hold_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut link, host) = muxed(dir.path());
+    let now = m.now();
+    let mut out = Vec::new();
+    // A delete is a disk job: held here, as an edge holds it while it runs.
+    link.feed(
+        &mut m,
+        &data(&host, 1, b"AT+UDELFILE=\"x\"\r"),
+        now,
+        &mut out,
+    );
+    let jobs = dispatch(m.take_work(), &mut NoNetwork::default());
+    assert_eq!(jobs.len(), 1);
+    let flood = data(&host, 1, &b"AT\r".repeat(LINK_HOLD_INPUT / 3 + 1));
+    assert!(link.wants_input(0));
+    link.feed(&mut m, &flood, now, &mut out);
+    assert!(
+        !link.wants_input(0),
+        "the link reads on past the hold limit"
+    );
+    for (id, job) in jobs {
+        m.finish_job(id, job.run());
+    }
+    out.clear();
+    // The job's end wakes the link (an edge polls it then).
+    link.poll(&mut m, now, &mut out);
+    settle(&mut m, &mut link, now, &mut Default::default(), &mut out);
+    assert!(link.wants_input(0));
+    // Every pipelined AT was run: none was dropped (the delete itself failed: no such file).
+    let mut host = host;
+    let answers: String = receive(&mut host, &out)
+        .iter()
+        .map(|e| e.strip_prefix("1: ").unwrap_or_else(|| panic!("{e}")))
+        .collect();
+    assert!(answers.starts_with("\r\nERROR\r\n"), "{}", &answers[..40]);
+    assert_eq!(answers.matches("OK").count(), LINK_HOLD_INPUT / 3 + 1);
+}
+
+#[test]
+fn every_dlci_wakes_the_links_one_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut link, host) = muxed(dir.path());
+    let woken: Arc<Mutex<Vec<ChannelId>>> = Arc::default();
+    let seen = Arc::clone(&woken);
+    m.set_waker(Arc::new(move |id| seen.lock().unwrap().push(id)));
+    let now = m.now();
+    let mut out = Vec::new();
+    link.feed(
+        &mut m,
+        &data(&host, 2, b"AT+UDELFILE=\"x\"\r"),
+        now,
+        &mut out,
+    );
+    for (id, job) in dispatch(m.take_work(), &mut NoNetwork::default()) {
+        m.finish_job(id, job.run());
+    }
+    let woken = woken.lock().unwrap().clone();
+    assert!(!woken.is_empty());
+    assert!(woken.iter().all(|id| *id == link.wake_id()), "{woken:?}");
+}
