@@ -97,13 +97,27 @@ impl Decoder {
     /// [`Decoder::next`] without the borrow: true when a frame is decoded, which
     /// [`Decoder::frame`] then shows until the next call.
     pub fn advance(&mut self, input: &mut &[u8]) -> bool {
-        while let Some((&b, rest)) = input.split_first() {
+        loop {
+            if self.state == State::Info {
+                // The information field in one copy, not a byte at a time: it is most of
+                // what a busy link carries.
+                let want = self.length - self.info.len();
+                let (take, rest) = input.split_at(want.min(input.len()));
+                self.info.extend_from_slice(take);
+                *input = rest;
+                if self.info.len() < self.length {
+                    return false;
+                }
+                self.state = State::Fcs;
+            }
+            let Some((&b, rest)) = input.split_first() else {
+                return false;
+            };
             *input = rest;
             if self.step(b) {
                 return true;
             }
         }
-        false
     }
 
     /// The frame the last [`Decoder::advance`] that returned true decoded.
