@@ -229,6 +229,30 @@ impl ClientError {
     }
 }
 
+/// The link while a lost one is being replaced: every call fails as a closed port.
+struct Gone;
+
+impl std::io::Read for Gone {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::NotConnected.into())
+    }
+}
+
+impl std::io::Write for Gone {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::NotConnected.into())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Err(io::ErrorKind::NotConnected.into())
+    }
+}
+
+impl Link for Gone {
+    fn set_read_timeout(&mut self, _: Duration) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// `link`, or one DLCI of a multiplexer started on it.
 fn multiplexed(link: Box<dyn Link>, mux: Option<crate::mux::MuxOptions>) -> Option<Box<dyn Link>> {
     match mux {
@@ -462,6 +486,9 @@ impl AtClient {
                         return Err(e);
                     };
                     thread::sleep(Duration::from_millis(500));
+                    // The old link goes first: dropping a multiplexed one closes its DLCI
+                    // and the multiplexer, which must not hit the new one on the same port.
+                    self.link = Box::new(Gone);
                     // Not up yet (the port, or the multiplexer on it): the next round tries
                     // again.
                     if let Some(link) = port::open(&spec)

@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use sealcell_at::cmux::mux::{Config, Event, Multiplexer, Role};
 use sealcell_at::commands::SetCommand;
-use sealcell_at::commands::cmux::{CmuxCommand, MAX_AT_DLCI, MAX_N1};
+use sealcell_at::commands::Wire;
+use sealcell_at::commands::cmux::{
+    CmuxCommand, CmuxStatus, DEFAULT_N1 as DEFAULT_N1_27007, MAX_AT_DLCI, MAX_N1,
+};
 
 use crate::port::Link;
 
@@ -102,12 +105,19 @@ impl MuxLink {
 
     /// Starts or joins the multiplexer and opens the DLCI, from scratch.
     fn establish(&mut self, wait: Duration) -> io::Result<()> {
-        self.mux = initiator(self.n1);
         self.inbox.clear();
         self.ended = false;
         // A module answers AT+CMUX in milliseconds; one already multiplexing never does, so
-        // joining it costs this much.
-        self.started = start(&mut *self.inner, self.n1, wait.min(JOIN_AFTER))?;
+        // joining it costs this much. (A link that started the multiplexer once and sets it
+        // up again after a reboot still closes it down at the end.)
+        let started = start(&mut *self.inner, self.n1, wait.min(JOIN_AFTER))?;
+        self.started |= started;
+        // Joining, the N1 is whoever started it's: decode anything, send what the default
+        // N1 carries until the DLCI says (AT+CMUX?).
+        self.mux = initiator(if started { self.n1 } else { MAX_N1 });
+        if !started {
+            self.mux.limit_sends(usize::from(DEFAULT_N1_27007));
+        }
         for dlci in [0, self.dlci] {
             let mut frames = Vec::new();
             self.mux.open(dlci, &mut frames);
@@ -137,7 +147,37 @@ impl MuxLink {
                 }
             }
         }
+        if !started {
+            let n1 = self.ask_n1(wait)?;
+            self.mux.limit_sends(n1);
+        }
         Ok(())
+    }
+
+    /// The N1 of a multiplexer this link joined: `AT+CMUX?` on its DLCI.
+    fn ask_n1(&mut self, wait: Duration) -> io::Result<usize> {
+        let mut frames = Vec::new();
+        self.mux.send(self.dlci, b"AT+CMUX?\r", &mut frames);
+        self.inner.write_all(&frames)?;
+        let deadline = Instant::now() + wait;
+        let mut answer = Vec::new();
+        while Instant::now() < deadline && answer.len() < 4096 {
+            let _ = self.wait_for(Duration::from_millis(100), |_| Some(()))?;
+            answer.extend(self.inbox.drain(..));
+            let text = String::from_utf8_lossy(&answer);
+            if let Some(status) = text.lines().find_map(|l| CmuxStatus::parse(l.trim()).ok()) {
+                // The rest of the answer (OK) is not for the client that reads next.
+                if text.contains("OK\r\n") || text.ends_with("0\r") {
+                    return Ok(usize::from(status.n1));
+                }
+            }
+            if text.contains("ERROR") {
+                break;
+            }
+        }
+        Err(io::Error::other(
+            "the multiplexer joined did not say its N1 (AT+CMUX?)",
+        ))
     }
 
     /// The DLCI this link uses.
@@ -215,7 +255,8 @@ fn start(inner: &mut dyn Link, n1: u16, wait: Duration) -> io::Result<bool> {
             Err(e) => return Err(e),
         }
         let text = String::from_utf8_lossy(&answer);
-        if text.contains("\r\nOK\r\n") || text.ends_with("\r\n0\r") {
+        // Verbose `OK`, or numeric `0` (ATV0), after the echo or alone.
+        if text.contains("\r\nOK\r\n") || text.ends_with("\r0\r") || text == "0\r" {
             return Ok(true);
         }
         if let Some(error) = text

@@ -65,6 +65,23 @@ fn provisioning_runs_over_cmux_on_the_in_memory_pair() {
 }
 
 #[test]
+fn a_numeric_ok_to_at_cmux_counts_as_started() {
+    use std::io::{Read, Write};
+    let (mut link, _module) = memory_pair();
+    link.write_all(b"ATV0\r").unwrap();
+    let mut buf = [0u8; 64];
+    let n = link.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ATV0\r0\r");
+    let muxed = MuxLink::open(
+        Box::new(link),
+        MuxOptions::default(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert!(muxed.started(), "ATV0's `0` is the OK");
+}
+
+#[test]
 fn a_trickling_server_meets_its_deadline_on_the_virtual_clock() {
     let (link, module) = memory_pair();
     module.with_net(|net| {

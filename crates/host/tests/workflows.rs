@@ -903,12 +903,13 @@ fn a_mux_link_closes_down_what_it_started_and_leaves_alone_what_it_joined() {
 
     // A host application keeps a multiplexer running (DLCI 1): the tool joins on DLCI 3 and
     // leaves the multiplexer up when it is done.
+    // Its N1 is the default, 31: the tool, expecting 128, must learn it before it sends.
     let mut app = TcpStream::connect((host.as_str(), *port)).unwrap();
-    app.write_all(b"AT+CMUX=0,0,,128\r").unwrap();
+    app.write_all(b"AT+CMUX=0\r").unwrap();
     read_until(&mut app, b"\r\nOK\r\n");
     let mut app_mux = sealcell_at::cmux::mux::Multiplexer::new(sealcell_at::cmux::mux::Config {
         role: sealcell_at::cmux::mux::Role::Initiator,
-        n1: 128,
+        n1: 31,
         max_dlci: 5,
     });
     let mut frames = Vec::new();
@@ -917,6 +918,7 @@ fn a_mux_link_closes_down_what_it_started_and_leaves_alone_what_it_joined() {
     app.write_all(&frames).unwrap();
     // SABM 0 and 1 answered: UA, UA (responses from the responder, C/R set, F set).
     read_until(&mut app, &[0xF9, 0x07, 0x73, 0x01, 0x15, 0xF9]);
+    // (The app's DLCI 1 is not read from here on; the tool's DLCI 3 is its own.)
     let joined = MuxLink::open(
         Box::new(app.try_clone().unwrap()),
         MuxOptions {
@@ -928,7 +930,20 @@ fn a_mux_link_closes_down_what_it_started_and_leaves_alone_what_it_joined() {
     .unwrap();
     assert!(!joined.started());
     let mut at = AtClient::from_link(Box::new(joined), ClientOptions::default());
-    assert_eq!(at.ok_line("AT+CGMI").unwrap().lines, ["u-blox"]);
+    at.synchronise().unwrap();
+    // A line and an answer longer than N1: split into frames both ways.
+    assert_eq!(
+        at.ok_line("AT+CGMI;+CGMM;+CGMR;+CMUX?;+CGMI")
+            .unwrap()
+            .lines,
+        [
+            "u-blox",
+            "TOBY-L210",
+            "17.00",
+            "+CMUX: 0,0,0,31,10,3,30,10,2",
+            "u-blox"
+        ]
+    );
     drop(at);
     // DLCI 1 still works: AT on it, its answer framed.
     let mut frames = Vec::new();

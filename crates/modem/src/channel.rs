@@ -89,6 +89,9 @@ pub struct Channel {
     /// `AT+CMUX` answered `OK`: the link switches to 27.010 before this channel runs more.
     multiplex: Option<CmuxStatus>,
     greets: bool,
+    /// The transport holds this channel's output (a DLCI under the host's flow control):
+    /// URCs stay in the module's queue, which bounds them.
+    held: bool,
     epoch: u64,
 }
 
@@ -110,6 +113,17 @@ impl Channel {
     pub fn new(module: &mut Module) -> Channel {
         let id = module.attach_channel();
         Channel::attached(module, id, ChannelSettings::default(), false)
+    }
+
+    /// A stand-in while a link switches modes (`std::mem::replace`): never attached, never
+    /// driven, replaced at once.
+    pub(crate) fn placeholder(module: &Module) -> Channel {
+        Channel::attached(
+            module,
+            ChannelId(u64::MAX),
+            ChannelSettings::default(),
+            false,
+        )
     }
 
     /// A channel for an id already attached, with `settings`. With `greet`, its first call
@@ -134,6 +148,7 @@ impl Channel {
             rest_of_line: None,
             multiplex: None,
             greets: true,
+            held: false,
             epoch: if greet { epoch.wrapping_sub(1) } else { epoch },
         }
     }
@@ -407,6 +422,12 @@ impl Channel {
         }
     }
 
+    /// Whether the transport holds this channel's output: URCs then wait in the module's
+    /// queue (at most [`crate::MAX_QUEUED_URCS`]) instead of its output.
+    pub(crate) fn set_held(&mut self, held: bool) {
+        self.held = held;
+    }
+
     /// Whether this channel shows the greeting after a boot (a DLCI does not: the reboot
     /// ends its multiplexer, and the plain link greets).
     pub(crate) fn set_greets(&mut self, greets: bool) {
@@ -433,9 +454,13 @@ impl Channel {
     }
 
     fn deliver_urcs(&mut self, module: &mut Module, out: &mut Vec<u8>) {
+        // A full or held output leaves them queued, where the module's own cap
+        // (MAX_QUEUED_URCS) bounds them.
         if self.in_payload()
             || self.is_busy()
             || self.multiplex.is_some()
+            || self.held
+            || out.len() >= self.limit
             || !module.has_urcs(self.id)
         {
             return;

@@ -4,26 +4,31 @@
 //! In plain mode the link is one [`Channel`]. Once `AT+CMUX` has answered `OK`, the link
 //! speaks frames only ([`sealcell_at::cmux`]): each DLCI the host opens with SABM is an AT
 //! channel of its own (echo, `+CMEE`, prompts, URCs, Xmodem), DLCI 0 is the control channel,
-//! and CLD (or DISC of DLCI 0, or a reboot) brings the link back to plain AT with the settings
-//! it had. The API is the channel's: [`Link::feed`], [`Link::poll`], [`Link::wants_input`],
-//! [`Link::has_more`], [`Link::next_deadline`], [`Link::close`].
+//! and CLD (or DISC of DLCI 0, or a reboot) brings the link back to plain AT. The plain channel
+//! sleeps meanwhile, with its settings, its report modes and its queued URCs, and wakes up as
+//! it was (after a reboot: as after power-on, with the greeting). The API is the channel's:
+//! [`Link::feed`], [`Link::poll`], [`Link::wants_input`], [`Link::has_more`],
+//! [`Link::next_deadline`], [`Link::close`].
 //!
 //! # Wake-ups
-//! The edge registers one wake-up per link, under [`Link::wake_id`]; every channel the link
-//! opens later wakes that id.
+//! The edge registers one wake-up per link, under [`Link::wake_id`] (the plain channel's id);
+//! every DLCI's channel wakes that id.
 //!
 //! # Back-pressure
 //! Each DLCI's channel writes into a buffer of its own, bounded by the channel's output limit;
-//! the link frames it out while the host's flow control (FCoff, an MSC's FC bit) allows. The
-//! link stops reading when its output is full, when a DLCI's buffer is full, or when a DLCI
-//! holds [`LINK_HOLD_INPUT`] bytes of input it has not run (a host pipelining into a DLCI
-//! whose command waits for a job) — 27.010 has no way to stop one DLCI's input but the
-//! host's goodwill, so the whole link waits.
+//! the link frames it out while the host's flow control (FCoff, an MSC's FC bit) allows. Once
+//! the link's output holds [`OUTPUT_LIMIT`], the rest of the input waits, undecoded, for the
+//! next poll (so a read of tiny frames to a streaming DLCI cannot make each frame pump another
+//! limit's worth). The link stops reading while input waits so, or while a DLCI holds
+//! [`LINK_HOLD_INPUT`] bytes of input it has not run (a host pipelining into a DLCI whose
+//! command waits for a job): 27.010 has no way to stop one DLCI's input but the host's
+//! goodwill, so the whole link waits. It never stops reading because the host holds a DLCI's
+//! output: the frame that lets it go must get through.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use sealcell_at::cmux::mux::{Config, Event, Multiplexer, Role};
+use sealcell_at::cmux::mux::{Config, Counts, Event, Multiplexer, Role};
 use sealcell_at::commands::cmux::{CmuxStatus, MAX_AT_DLCI};
 use sealcell_at::format::ChannelSettings;
 
@@ -35,37 +40,46 @@ use crate::time::Now;
 ///
 /// # Security
 /// With the channel's own cap ([`crate::MAX_PENDING_INPUT`]) never reached, a host cannot make
-/// the module drop the input of a DLCI it floods.
+/// the module drop the input of a DLCI it floods (unless it also holds that DLCI's output).
 pub const LINK_HOLD_INPUT: usize = 64 * 1024;
 
 /// A link: plain, or multiplexed.
-#[derive(Debug)]
 pub struct Link {
     wake: ChannelId,
     mode: Mode,
     epoch: u64,
 }
 
+impl std::fmt::Debug for Link {
+    /// The mode and the DLCIs; never a byte of what crosses the link (a payload may be a key).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("wake", &self.wake)
+            .field("multiplexed", &self.is_multiplexed())
+            .field("dlcis", &self.open_dlcis())
+            .finish_non_exhaustive()
+    }
+}
+
 // The plain channel stays inline: it is the common case, and a link is one per transport.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
 enum Mode {
     Plain(Channel),
     Multiplexed(Box<Muxed>),
 }
 
-#[derive(Debug)]
 struct Muxed {
     mux: Multiplexer,
     status: CmuxStatus,
     dlcis: BTreeMap<u8, Dlci>,
-    /// The plain channel's settings, for after the close-down.
-    settings: ChannelSettings,
+    /// The plain channel, asleep until the close-down.
+    plain: Channel,
     /// One frame's data, copied out of the decoder so the multiplexer can frame the answer.
     inbox: Vec<u8>,
+    /// Input not decoded yet because the link's output was full.
+    unread: Vec<u8>,
 }
 
-#[derive(Debug)]
 struct Dlci {
     channel: Channel,
     /// The channel's output not yet framed.
@@ -103,9 +117,9 @@ impl Link {
     }
 
     /// What the multiplexer dropped so far (zeros in plain mode).
-    pub fn dropped(&self) -> sealcell_at::cmux::mux::Counts {
+    pub fn dropped(&self) -> Counts {
         match &self.mode {
-            Mode::Plain(_) => Default::default(),
+            Mode::Plain(_) => Counts::default(),
             Mode::Multiplexed(m) => m.mux.counts(),
         }
     }
@@ -113,30 +127,26 @@ impl Link {
     /// Processes bytes from the host; the answer is appended to `out`.
     pub fn feed(&mut self, module: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>) {
         self.sync_with_boot(module, out);
-        let mut rest = self.feed_once(module, input, now, out);
-        // Input after a switch (AT+CMUX's frames, or plain AT after a close-down).
-        while let Some(more) = rest.filter(|r| !r.is_empty()) {
-            rest = self.feed_once(module, &more, now, out);
-        }
+        let rest = self.feed_once(module, input, now, out);
+        self.go_on(module, rest, now, out);
     }
 
-    /// Runs timers and what the channels have waiting (see [`Channel::poll`]).
+    /// Runs timers and what the channels have waiting (see [`Channel::poll`]), and input the
+    /// link left undecoded while its output was full.
     pub fn poll(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
         self.sync_with_boot(module, out);
-        let mut rest = match &mut self.mode {
+        let rest = match &mut self.mode {
             Mode::Plain(channel) => {
                 channel.poll(module, now, out);
                 self.after_plain(module)
             }
             Mode::Multiplexed(m) => {
-                m.poll(module, now, out);
-                None
+                let rest = m.poll(module, self.wake, now, out);
+                self.after_multiplexed(module, rest, out)
             }
         };
         self.sync_with_boot(module, out);
-        while let Some(more) = rest.filter(|r| !r.is_empty()) {
-            rest = self.feed_once(module, &more, now, out);
-        }
+        self.go_on(module, rest, now, out);
     }
 
     /// Whether the transport should read more, given `out_len` bytes not yet sent.
@@ -147,11 +157,11 @@ impl Link {
         }
     }
 
-    /// Whether a channel has output to produce once the transport has sent what it has.
+    /// Whether the link has output to produce once the transport has sent what it has.
     pub fn has_more(&self) -> bool {
         match &self.mode {
             Mode::Plain(channel) => channel.has_more(),
-            Mode::Multiplexed(m) => m.dlcis.values().any(|d| d.channel.has_more()),
+            Mode::Multiplexed(m) => m.has_more(),
         }
     }
 
@@ -172,10 +182,26 @@ impl Link {
         match self.mode {
             Mode::Plain(channel) => channel.close(module),
             Mode::Multiplexed(m) => {
+                let m = *m;
                 for (_, dlci) in m.dlcis {
                     dlci.channel.close(module);
                 }
+                m.plain.close(module);
             }
+        }
+    }
+
+    /// Feeds input that followed a switch of mode (AT+CMUX's frames, or plain AT after a
+    /// close-down), for as many switches as it holds.
+    fn go_on(
+        &mut self,
+        module: &mut Module,
+        mut rest: Option<Vec<u8>>,
+        now: Now,
+        out: &mut Vec<u8>,
+    ) {
+        while let Some(more) = rest.filter(|r| !r.is_empty()) {
+            rest = self.feed_once(module, &more, now, out);
         }
     }
 
@@ -194,12 +220,7 @@ impl Link {
             }
             Mode::Multiplexed(m) => {
                 let rest = m.feed(module, self.wake, input, now, out);
-                if rest.is_some() {
-                    let rebooted = self.epoch != module.epoch();
-                    self.epoch = module.epoch();
-                    self.leave_multiplexer(module, rebooted, out);
-                }
-                rest
+                self.after_multiplexed(module, rest, out)
             }
         };
         self.sync_with_boot(module, out);
@@ -213,33 +234,49 @@ impl Link {
             return None;
         };
         let (status, rest) = channel.take_multiplex()?;
-        let settings = channel.settings();
-        let Mode::Plain(channel) = std::mem::replace(
-            &mut self.mode,
-            Mode::Multiplexed(Box::new(Muxed::new(status, settings))),
-        ) else {
+        let mode = std::mem::replace(&mut self.mode, Mode::Plain(Channel::placeholder(module)));
+        let Mode::Plain(plain) = mode else {
             return None;
         };
-        channel.close(module);
+        self.mode = Mode::Multiplexed(Box::new(Muxed::new(status, plain)));
         tracing::info!(n1 = status.n1, "27.010 multiplexer on");
         Some(rest)
     }
 
-    /// Back to plain AT: every DLCI closed, a plain channel with the settings the link had
-    /// before (or, after a reboot, the power-on ones and the greeting).
+    /// After the multiplexer ran: if it ended (a close-down, or a reboot a DLCI caused), back
+    /// to plain AT; passes on the input after its end.
+    fn after_multiplexed(
+        &mut self,
+        module: &mut Module,
+        rest: Option<Vec<u8>>,
+        out: &mut Vec<u8>,
+    ) -> Option<Vec<u8>> {
+        if rest.is_some() {
+            let rebooted = self.epoch != module.epoch();
+            self.epoch = module.epoch();
+            self.leave_multiplexer(module, rebooted, out);
+        }
+        rest
+    }
+
+    /// Back to plain AT: every DLCI closed, the plain channel awake again as it was (after a
+    /// reboot: power-on settings and the greeting, at once, in plain text).
     fn leave_multiplexer(&mut self, module: &mut Module, rebooted: bool, out: &mut Vec<u8>) {
-        let Mode::Multiplexed(m) = &mut self.mode else {
+        if !self.is_multiplexed() {
+            return;
+        }
+        let mode = std::mem::replace(&mut self.mode, Mode::Plain(Channel::placeholder(module)));
+        let Mode::Multiplexed(m) = mode else {
             return;
         };
-        let settings = m.settings;
-        for (_, dlci) in std::mem::take(&mut m.dlcis) {
+        let Muxed {
+            dlcis, mut plain, ..
+        } = *m;
+        for (_, dlci) in dlcis {
             dlci.channel.close(module);
         }
-        let id = module.attach_channel_woken_as(self.wake);
-        let mut channel = Channel::attached(module, id, settings, rebooted);
-        // After a reboot the greeting goes out now, in plain text, as the module comes up.
-        channel.sync_with_boot(module, out);
-        self.mode = Mode::Plain(channel);
+        plain.sync_with_boot(module, out);
+        self.mode = Mode::Plain(plain);
         tracing::info!(rebooted, "27.010 multiplexer off");
     }
 
@@ -258,7 +295,7 @@ impl Link {
 }
 
 impl Muxed {
-    fn new(status: CmuxStatus, settings: ChannelSettings) -> Muxed {
+    fn new(status: CmuxStatus, plain: Channel) -> Muxed {
         Muxed {
             mux: Multiplexer::new(Config {
                 role: Role::Responder,
@@ -267,21 +304,60 @@ impl Muxed {
             }),
             status,
             dlcis: BTreeMap::new(),
-            settings,
+            plain,
             inbox: Vec::new(),
+            unread: Vec::new(),
         }
     }
 
+    /// Whether the line may be read: no input waits undecoded, and no DLCI holds
+    /// [`LINK_HOLD_INPUT`] of input it has not run — unless the host's flow control holds
+    /// that DLCI's output: then the line must stay readable, or the host's FCon (or MSC) that
+    /// lets the output go would never be seen. Such a DLCI is bounded by its channel's own
+    /// input cap ([`crate::MAX_PENDING_INPUT`]; beyond it, input is dropped and logged).
     fn wants_input(&self) -> bool {
-        self.dlcis
-            .values()
-            .all(|d| d.channel.pending_input() < LINK_HOLD_INPUT && d.output.len() < OUTPUT_LIMIT)
+        self.unread.is_empty()
+            && self.dlcis.iter().all(|(&dlci, d)| {
+                d.channel.pending_input() < LINK_HOLD_INPUT || !self.mux.may_send(dlci)
+            })
     }
 
-    /// Runs every DLCI's timers and waiting work.
-    fn poll(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
-        for d in self.dlcis.values_mut() {
+    /// Whether a poll would produce something: input waits undecoded, or a DLCI the host lets
+    /// send has more (a held one waits for the host's release, which arrives as input).
+    fn has_more(&self) -> bool {
+        !self.unread.is_empty()
+            || self
+                .dlcis
+                .iter()
+                .any(|(&dlci, d)| self.mux.may_send(dlci) && d.channel.has_more())
+    }
+
+    /// Decodes the input left waiting, then runs every DLCI's timers and waiting work.
+    fn poll(
+        &mut self,
+        module: &mut Module,
+        wake: ChannelId,
+        now: Now,
+        out: &mut Vec<u8>,
+    ) -> Option<Vec<u8>> {
+        if !self.unread.is_empty() && out.len() < OUTPUT_LIMIT {
+            let unread = std::mem::take(&mut self.unread);
+            return self.feed(module, wake, &unread, now, out);
+        }
+        self.run_channels(module, now, out);
+        None
+    }
+
+    /// Polls every DLCI's channel; stops at a reboot one of them caused (the others must not
+    /// run their input on the rebooted module: the link leaves the multiplexer next).
+    fn run_channels(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
+        let epoch = module.epoch();
+        for (&dlci, d) in &mut self.dlcis {
+            d.channel.set_held(!self.mux.may_send(dlci));
             d.channel.poll(module, now, &mut d.output);
+            if module.epoch() != epoch {
+                break;
+            }
         }
         self.flush(out);
     }
@@ -309,26 +385,16 @@ impl Muxed {
         let epoch = module.epoch();
         let mut rest = input;
         loop {
+            if out.len() >= OUTPUT_LIMIT && !rest.is_empty() {
+                // The output is full: the rest is decoded once it has been sent.
+                self.unread.extend_from_slice(rest);
+                return None;
+            }
             let event = self.mux.receive(&mut rest, out);
             match event {
                 None => break,
-                Some(Event::Opened(0) | Event::Refused(_)) => {}
-                Some(Event::Opened(dlci)) => {
-                    let id = module.attach_channel_woken_as(wake);
-                    module.set_multiplexer(id, self.status);
-                    let mut channel =
-                        Channel::attached(module, id, ChannelSettings::default(), false);
-                    // A reboot ends the multiplexer: the greeting is the plain link's.
-                    channel.set_greets(false);
-                    self.dlcis.insert(
-                        dlci,
-                        Dlci {
-                            channel,
-                            output: Vec::new(),
-                        },
-                    );
-                    tracing::debug!(dlci, channel = id.0, "DLCI opened");
-                }
+                Some(Event::Opened(0) | Event::Refused(_) | Event::Flow) => {}
+                Some(Event::Opened(dlci)) => self.open(module, wake, dlci),
                 Some(Event::Closed(dlci)) => {
                     if let Some(d) = self.dlcis.remove(&dlci) {
                         d.channel.close(module);
@@ -339,6 +405,7 @@ impl Muxed {
                     self.inbox.clear();
                     self.inbox.extend_from_slice(data);
                     if let Some(d) = self.dlcis.get_mut(&dlci) {
+                        d.channel.set_held(!self.mux.may_send(dlci));
                         d.channel.feed(module, &self.inbox, now, &mut d.output);
                     }
                     if module.epoch() != epoch {
@@ -348,9 +415,9 @@ impl Muxed {
                         return Some(rest.to_vec());
                     }
                 }
-                Some(Event::Flow) => {}
                 Some(Event::CloseDown) => {
-                    self.flush(out);
+                    // The CLD response is out; what the host's flow control still held is
+                    // not framed onto what is a plain line now.
                     return Some(rest.to_vec());
                 }
             }
@@ -358,7 +425,29 @@ impl Muxed {
         }
         // A command on one DLCI may have queued URCs for the others (a registration change
         // each reports in its own mode): one link, one output, so they go out now.
-        self.poll(module, now, out);
+        self.run_channels(module, now, out);
+        if module.epoch() != epoch {
+            return Some(Vec::new());
+        }
         None
+    }
+
+    /// A DLCI the host opened: an AT channel in the power-on state.
+    fn open(&mut self, module: &mut Module, wake: ChannelId, dlci: u8) {
+        let id = module.attach_channel_woken_as(wake);
+        module.set_multiplexer(id, self.status);
+        let mut channel = Channel::attached(module, id, ChannelSettings::default(), false);
+        // A reboot ends the multiplexer: the greeting is the plain link's.
+        channel.set_greets(false);
+        let fresh = Dlci {
+            channel,
+            output: Vec::new(),
+        };
+        if let Some(old) = self.dlcis.insert(dlci, fresh) {
+            // The multiplexer opens a DLCI only once until it is closed; should the two ever
+            // disagree, the old channel is not left attached.
+            old.channel.close(module);
+        }
+        tracing::debug!(dlci, channel = id.0, "DLCI opened");
     }
 }

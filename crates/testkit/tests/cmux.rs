@@ -196,3 +196,179 @@ fn every_dlci_wakes_the_links_one_id() {
     assert!(!woken.is_empty());
     assert!(woken.iter().all(|id| *id == link.wake_id()), "{woken:?}");
 }
+
+#[test]
+fn a_dlci_held_with_a_full_output_still_lets_the_host_release_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut link, mut host) = muxed(dir.path());
+    let size = 1536 * 1024;
+    // The payload after the prompt, as a host sends it.
+    let command = data(&host, 2, format!("AT+UDWNFILE=\"big\",{size}\r").as_bytes());
+    assert_eq!(
+        exchange(&mut m, &mut link, &mut host, &command).concat(),
+        format!("2: AT+UDWNFILE=\"big\",{size}\r2: \r\n>")
+    );
+    let payload = data(&host, 2, &vec![b'z'; size]);
+    assert_eq!(
+        exchange(&mut m, &mut link, &mut host, &payload),
+        ["2: \r\nOK\r\n"]
+    );
+    let hold = control(MessageType::Msc, &[1 << 2 | 3, signals::FC | signals::EA]);
+    exchange(&mut m, &mut link, &mut host, &hold);
+    // A streamed read on the held DLCI fills its output to the channel's limit and stops.
+    let read = data(&host, 1, b"AT+URDFILE=\"big\"\r");
+    assert!(exchange(&mut m, &mut link, &mut host, &read).is_empty());
+    // Nothing to do until the host releases it (a driver must not spin on it)...
+    assert!(!link.has_more());
+    // ...and the line stays readable: the release must get through.
+    assert!(link.wants_input(0));
+    let release = control(MessageType::Msc, &[1 << 2 | 3, signals::EA]);
+    let now = m.now();
+    let mut out = Vec::new();
+    link.feed(&mut m, &release, now, &mut out);
+    settle(&mut m, &mut link, now, &mut Default::default(), &mut out);
+    let got: String = receive(&mut host, &out)
+        .iter()
+        .map(|e| e.strip_prefix("1: ").unwrap_or_else(|| panic!("{e}")))
+        .collect();
+    assert_eq!(got.matches('z').count(), size);
+    assert!(
+        got.ends_with("\"\r\n\r\nOK\r\n"),
+        "{}",
+        &got[got.len() - 20..]
+    );
+}
+
+/// Uploads `size` bytes of `z` as `name` through `dlci`.
+fn upload(
+    m: &mut Module,
+    link: &mut Link,
+    host: &mut Multiplexer,
+    dlci: u8,
+    name: &str,
+    size: usize,
+) {
+    let command = data(
+        host,
+        dlci,
+        format!("AT+UDWNFILE=\"{name}\",{size}\r").as_bytes(),
+    );
+    exchange(m, link, host, &command);
+    let payload = data(host, dlci, &vec![b'z'; size]);
+    let answer = exchange(m, link, host, &payload);
+    assert_eq!(answer, [format!("{dlci}: \r\nOK\r\n")]);
+}
+
+#[test]
+fn a_close_down_followed_by_more_messages_still_closes_down_and_leaks_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut link, _host) = muxed(dir.path());
+    // CLD, then FCoff, in one information field.
+    let mut info = Vec::new();
+    for kind in [MessageType::Cld, MessageType::FcOff] {
+        Message {
+            kind,
+            command: true,
+            value: &[],
+        }
+        .encode(&mut info);
+    }
+    let mut frame = Vec::new();
+    sealcell_at::cmux::frame::Frame {
+        dlci: 0,
+        cr: true,
+        kind: sealcell_at::cmux::frame::Kind::Uih,
+        pf: false,
+        info: &info,
+    }
+    .encode(&mut frame);
+    let now = m.now();
+    let mut out = Vec::new();
+    link.feed(&mut m, &frame, now, &mut out);
+    assert_eq!(out, [0xF9, 0x01, 0xEF, 0x05, 0xC1, 0x01, 0x93, 0xF9]);
+    assert!(!link.is_multiplexed());
+    out.clear();
+    link.feed(&mut m, b"AT\r", now, &mut out);
+    assert_eq!(out, b"AT\r\r\nOK\r\n");
+    // Only the plain channel is attached; none once the link is closed.
+    assert_eq!(m.channel_count(), 1);
+    link.close(&mut m);
+    assert_eq!(m.channel_count(), 0);
+}
+
+#[test]
+fn output_the_host_held_is_not_framed_onto_the_plain_line_after_a_close_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut link, mut host) = muxed(dir.path());
+    let hold = control(MessageType::Msc, &[1 << 2 | 3, signals::FC | signals::EA]);
+    exchange(&mut m, &mut link, &mut host, &hold);
+    let at = data(&host, 1, b"AT\r");
+    assert!(exchange(&mut m, &mut link, &mut host, &at).is_empty());
+    let now = m.now();
+    let mut out = Vec::new();
+    link.feed(&mut m, &control(MessageType::Cld, &[]), now, &mut out);
+    assert_eq!(out, [0xF9, 0x01, 0xEF, 0x05, 0xC1, 0x01, 0x93, 0xF9]);
+}
+
+#[test]
+fn urcs_for_a_held_dlci_stay_within_the_modules_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut link, mut host) = muxed(dir.path());
+    let creg = data(&host, 1, b"ATE0;+CREG=1\r");
+    exchange(&mut m, &mut link, &mut host, &creg);
+    let hold = control(MessageType::Msc, &[1 << 2 | 3, signals::FC | signals::EA]);
+    exchange(&mut m, &mut link, &mut host, &hold);
+    let flap = data(&host, 2, b"AT+CFUN=4;+CFUN=1\r");
+    for _ in 0..600 {
+        exchange(&mut m, &mut link, &mut host, &flap);
+    }
+    let release = control(MessageType::Msc, &[1 << 2 | 3, signals::EA]);
+    let got: String = exchange(&mut m, &mut link, &mut host, &release).concat();
+    let urcs = got.matches("+CREG:").count();
+    assert!(
+        (1..=sealcell_modem::MAX_QUEUED_URCS).contains(&urcs),
+        "{urcs} URCs held for one DLCI"
+    );
+}
+
+#[test]
+fn tiny_frames_to_a_streaming_dlci_do_not_pump_past_the_output_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut link, mut host) = muxed(dir.path());
+    upload(&mut m, &mut link, &mut host, 2, "big", 6 << 20);
+    // The read and five one-byte frames in one read of the line.
+    let mut wire = data(&host, 1, b"AT+URDFILE=\"big\"\r");
+    for _ in 0..5 {
+        wire.extend(data(&host, 1, b"A"));
+    }
+    let now = m.now();
+    let mut out = Vec::new();
+    link.feed(&mut m, &wire, now, &mut out);
+    assert!(
+        out.len() <= 2 * sealcell_modem::OUTPUT_LIMIT,
+        "one feed made {} bytes",
+        out.len()
+    );
+    assert!(link.has_more());
+    assert!(!link.wants_input(out.len()));
+}
+
+#[test]
+fn the_plain_links_report_modes_and_settings_survive_the_multiplexer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Module::open(test_config(dir.path()), virtual_now()).unwrap();
+    let mut link = Link::new(&mut m);
+    let now = m.now();
+    let mut out = Vec::new();
+    link.feed(&mut m, b"ATE0;+CMEE=2;+CREG=2\rAT+CMUX=0\r", now, &mut out);
+    assert!(link.is_multiplexed());
+    let mut frames = vec![0xF9, 0x03, 0x3F, 0x01, 0x1C, 0xF9];
+    frames.extend(control(MessageType::Cld, &[]));
+    link.feed(&mut m, &frames, now, &mut out);
+    assert!(!link.is_multiplexed());
+    out.clear();
+    link.feed(&mut m, b"AT+CREG?;+CMEE?\r", now, &mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("\r\n+CREG: 2,1"), "{text}");
+    assert!(text.contains("+CMEE: 2"), "{text}");
+}

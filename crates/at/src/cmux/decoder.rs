@@ -37,7 +37,6 @@ enum State {
 }
 
 /// The frame decoder.
-#[derive(Debug)]
 pub struct Decoder {
     n1: usize,
     state: State,
@@ -50,6 +49,19 @@ pub struct Decoder {
     info: Vec<u8>,
     fcs: u8,
     dropped: Dropped,
+}
+
+impl std::fmt::Debug for Decoder {
+    /// The state and the counts; never the information field, which may be a key or a
+    /// password on its way to the module.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("n1", &self.n1)
+            .field("state", &self.state)
+            .field("held", &self.info.len())
+            .field("dropped", &self.dropped)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Decoder {

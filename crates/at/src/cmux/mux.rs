@@ -97,12 +97,15 @@ struct Links {
 pub struct Multiplexer {
     decoder: Decoder,
     links: Links,
+    /// The largest information field this end sends (N1, unless [`Multiplexer::limit_sends`]).
+    send_n1: usize,
 }
 
 impl Multiplexer {
     /// A multiplexer with nothing open yet.
     pub fn new(config: Config) -> Multiplexer {
         Multiplexer {
+            send_n1: config.n1,
             decoder: Decoder::new(config.n1),
             links: Links {
                 config,
@@ -126,7 +129,7 @@ impl Multiplexer {
     /// returns that; answers the peer (UA, DM, control responses) into `out` on the way.
     /// `None` once `input` is used up.
     pub fn receive<'m>(&'m mut self, input: &mut &[u8], out: &mut Vec<u8>) -> Option<Event<'m>> {
-        let Multiplexer { decoder, links } = self;
+        let Multiplexer { decoder, links, .. } = self;
         let dlci = loop {
             if !decoder.advance(input) {
                 return None;
@@ -153,9 +156,15 @@ impl Multiplexer {
 
     /// Sends `data` on `dlci` as UIH frames of at most N1 bytes each.
     pub fn send(&self, dlci: u8, data: &[u8], out: &mut Vec<u8>) {
-        for chunk in data.chunks(self.links.config.n1.max(1)) {
+        for chunk in data.chunks(self.send_n1.max(1)) {
             self.links.frame(dlci, Kind::Uih, true, false, chunk, out);
         }
+    }
+
+    /// Sends information fields of at most `n1` bytes (but never more than the N1 this end
+    /// decodes): for a host that joined a multiplexer whose N1 it has yet to learn.
+    pub fn limit_sends(&mut self, n1: usize) {
+        self.send_n1 = n1.clamp(1, self.links.config.n1.max(1));
     }
 
     /// Asks the peer to open `dlci` (SABM); [`Event::Opened`] or [`Event::Refused`] follows.
@@ -288,18 +297,30 @@ impl Links {
             if !message.command {
                 // A response to a command of ours. Only CLD's changes anything.
                 if message.kind == MessageType::Cld {
-                    event = Some(self.shut());
+                    // The link is plain from here: nothing after it is a message.
+                    return Some(self.shut());
                 }
                 continue;
             }
             match message.kind {
                 MessageType::Cld => {
                     self.message(MessageType::Cld, false, &[], out);
-                    event = Some(self.shut());
+                    // The link is plain from here: nothing after it is answered as a message.
+                    return Some(self.shut());
                 }
-                MessageType::Test | MessageType::Pn | MessageType::Psc | MessageType::Rpn => {
-                    // Test comes back unchanged; the parameters proposed are accepted as
-                    // they are (this end uses its own N1, which the host set with AT+CMUX).
+                MessageType::Pn => {
+                    // Accepted as proposed, but for an N1 above this end's: the response
+                    // says the N1 this end keeps to (TS 27.010 §5.4.6.3.1).
+                    let mut value = message.value.to_vec();
+                    if let Some(n1) = value.get_mut(4..6) {
+                        let proposed = usize::from(u16::from_le_bytes([n1[0], n1[1]]));
+                        let kept = u16::try_from(proposed.min(self.config.n1)).unwrap_or(u16::MAX);
+                        n1.copy_from_slice(&kept.to_le_bytes());
+                    }
+                    self.message(MessageType::Pn, false, &value, out);
+                }
+                MessageType::Test | MessageType::Psc | MessageType::Rpn => {
+                    // Test comes back unchanged; the other parameters are accepted as they are.
                     self.message(message.kind, false, message.value, out);
                 }
                 MessageType::FcOff | MessageType::FcOn => {

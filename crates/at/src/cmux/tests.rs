@@ -108,6 +108,49 @@ fn at_cmuxs_short_close_down_frame_closes_the_module_down() {
 }
 
 #[test]
+fn nothing_after_a_close_down_in_the_same_field_is_answered() {
+    let (_, mut module) = pair(31);
+    deliver(&mut module, &[0xF9, 0x03, 0x3F, 0x01, 0x1C, 0xF9]);
+    // CLD, then FCoff and Test in the same information field.
+    let mut wire = Vec::new();
+    Frame {
+        dlci: 0,
+        cr: true,
+        kind: Kind::Uih,
+        pf: false,
+        info: &[0xC3, 0x01, 0x63, 0x01, 0x23, 0x03, b'x'],
+    }
+    .encode(&mut wire);
+    let (events, answers) = deliver(&mut module, &wire);
+    assert_eq!(events, ["CloseDown"]);
+    assert_eq!(answers, [0xF9, 0x01, 0xEF, 0x05, 0xC1, 0x01, 0x93, 0xF9]);
+}
+
+#[test]
+fn a_pn_proposing_a_larger_n1_is_answered_with_this_ends() {
+    let (_, mut module) = pair(31);
+    deliver(&mut module, &[0xF9, 0x03, 0x3F, 0x01, 0x1C, 0xF9]);
+    // PN for DLCI 1: UIH, priority 0, T1 10, N1 127, N2 3, k 2.
+    let value = [0x01, 0x00, 0x00, 0x0A, 127, 0x00, 0x03, 0x02];
+    let mut info = vec![0x83, 0x11];
+    info.extend_from_slice(&value);
+    let mut wire = Vec::new();
+    Frame {
+        dlci: 0,
+        cr: true,
+        kind: Kind::Uih,
+        pf: false,
+        info: &info,
+    }
+    .encode(&mut wire);
+    let (_, answers) = deliver(&mut module, &wire);
+    assert_eq!(
+        &answers[4..14],
+        [0x81, 0x11, 0x01, 0x00, 0x00, 0x0A, 31, 0x00, 0x03, 0x02]
+    );
+}
+
+#[test]
 fn disc_closes_one_dlci_and_disc_of_0_closes_down() {
     let (mut host, mut module) = pair(31);
     let mut wire = Vec::new();
