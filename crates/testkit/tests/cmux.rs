@@ -62,6 +62,15 @@ fn exchange(m: &mut Module, link: &mut Link, host: &mut Multiplexer, frames: &[u
     receive(host, &out)
 }
 
+/// The data of `dlci`'s events, joined (an answer may span frames); any other event fails.
+fn joined(events: &[String], dlci: u8) -> String {
+    let prefix = format!("{dlci}: ");
+    events
+        .iter()
+        .map(|e| e.strip_prefix(&prefix).unwrap_or_else(|| panic!("{e}")))
+        .collect()
+}
+
 fn data(host: &Multiplexer, dlci: u8, text: &[u8]) -> Vec<u8> {
     let mut frames = Vec::new();
     host.send(dlci, text, &mut frames);
@@ -371,4 +380,47 @@ fn the_plain_links_report_modes_and_settings_survive_the_multiplexer() {
     let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with("\r\n+CREG: 2,1"), "{text}");
     assert!(text.contains("+CMEE: 2"), "{text}");
+}
+
+#[test]
+fn ufwupd_runs_its_xmodem_transfer_on_a_dlci_and_the_reboot_ends_the_multiplexer() {
+    use sealcell_at::xmodem::{ACK, EOT, blocks};
+    use sealcell_testkit::plans::fw_dir;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut link, mut host) = muxed(dir.path());
+    let pkg = std::fs::read(fw_dir().join("package.zip")).unwrap();
+    let md5 = std::fs::read_to_string(fw_dir().join("package.md5")).unwrap();
+    let md5 = md5.split_whitespace().next().unwrap().to_string();
+    let start = data(
+        &host,
+        1,
+        format!("ATE0;+UFWUPD=3,115200,\"{md5}\"\r").as_bytes(),
+    );
+    assert_eq!(
+        joined(&exchange(&mut m, &mut link, &mut host, &start), 1),
+        format!("ATE0;+UFWUPD=3,115200,\"{md5}\"\r\r\n+UFWUPD: ONGOING\r\nC"),
+        "the transfer starts with C"
+    );
+    // Each 1029-byte block travels in many 64-byte frames; each is acknowledged in a frame.
+    for block in blocks(&pkg) {
+        let frames = data(&host, 1, &block);
+        let answer = exchange(&mut m, &mut link, &mut host, &frames);
+        assert_eq!(answer, [format!("1: {}", char::from(ACK))]);
+    }
+    let now = m.now();
+    let mut out = Vec::new();
+    link.feed(&mut m, &data(&host, 1, &[EOT]), now, &mut out);
+    settle(&mut m, &mut link, now, &mut Default::default(), &mut out);
+    // The ACK, the OK and the install URCs come framed on DLCI 1; the module then reboots
+    // into plain AT.
+    let framed = joined(&receive(&mut host, &out), 1);
+    assert!(framed.starts_with(char::from(ACK)), "{framed:?}");
+    assert!(framed.ends_with("+UUFWINSTALL: 128\r\n"), "{framed:?}");
+    assert!(!link.is_multiplexed());
+    out.clear();
+    link.feed(&mut m, b"AT+CGMR\r", now, &mut out);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "AT+CGMR\r\r\n18.00\r\n\r\nOK\r\n"
+    );
 }
