@@ -78,13 +78,20 @@ fn data(host: &Multiplexer, dlci: u8, text: &[u8]) -> Vec<u8> {
 }
 
 fn control(kind: MessageType, value: &[u8]) -> Vec<u8> {
+    controls(&[(kind, value)])
+}
+
+/// One UIH frame on DLCI 0 carrying these control commands.
+fn controls(messages: &[(MessageType, &[u8])]) -> Vec<u8> {
     let mut info = Vec::new();
-    Message {
-        kind,
-        command: true,
-        value,
+    for &(kind, value) in messages {
+        Message {
+            kind,
+            command: true,
+            value,
+        }
+        .encode(&mut info);
     }
-    .encode(&mut info);
     let mut frames = Vec::new();
     sealcell_at::cmux::frame::Frame {
         dlci: 0,
@@ -273,24 +280,7 @@ fn a_close_down_followed_by_more_messages_still_closes_down_and_leaks_nothing() 
     let dir = tempfile::tempdir().unwrap();
     let (mut m, mut link, _host) = muxed(dir.path());
     // CLD, then FCoff, in one information field.
-    let mut info = Vec::new();
-    for kind in [MessageType::Cld, MessageType::FcOff] {
-        Message {
-            kind,
-            command: true,
-            value: &[],
-        }
-        .encode(&mut info);
-    }
-    let mut frame = Vec::new();
-    sealcell_at::cmux::frame::Frame {
-        dlci: 0,
-        cr: true,
-        kind: sealcell_at::cmux::frame::Kind::Uih,
-        pf: false,
-        info: &info,
-    }
-    .encode(&mut frame);
+    let frame = controls(&[(MessageType::Cld, &[]), (MessageType::FcOff, &[])]);
     let now = m.now();
     let mut out = Vec::new();
     link.feed(&mut m, &frame, now, &mut out);
