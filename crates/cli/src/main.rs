@@ -2,6 +2,9 @@
 //! arguments, calls one library function per command, and maps errors to exit codes:
 //! 0 success, 1 a negative answer, 2 usage, I/O or protocol error.
 #![forbid(unsafe_code)]
+// The doc comments of the argument structs are clap's --help texts, written for a terminal
+// (`[?pin-source=file:PATH]`, `tcp:HOST:PORT`, `PLAN.<port>.log`), not rustdoc markdown.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 mod demo;
 mod fw;

@@ -20,7 +20,7 @@
 //!     `AES-256-CBC`. Any other cipher or Proc-Type is
 //!     [`FormatError::UnsupportedKeyEncryption`]; broken armour is [`FormatError::Pem`].
 //!
-//!   The decryption is [`sealcell_fw::encrypted_key`], the same code `sealcell fw sign` uses; it
+//!   The decryption is [`crate::encrypted_key`], the same code `sealcell fw sign` uses; it
 //!   logs the scheme it tried, never the password. A wrong or missing password is
 //!   [`FormatError::KeyDecryption`], whatever the scheme (also when a wrong password happens to
 //!   unpad: the plaintext must be the key its form names).

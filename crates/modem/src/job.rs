@@ -253,7 +253,7 @@ impl DiskJob {
         }
     }
 
-    /// Whether it is long work ([`DiskJob::long`]).
+    /// Whether it is long work (made with `DiskJob::long`).
     pub fn is_long(&self) -> bool {
         self.long
     }
