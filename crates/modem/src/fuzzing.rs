@@ -9,8 +9,9 @@ use crate::{Link, Module};
 /// most 1509 bytes (N1), then an FCS and the closing flag.
 const RESYNC: [u8; 1520] = [0xF9; 1520];
 
-/// The close-down frame (CLD, as ubxlib sends it).
-const CLOSE_DOWN: [u8; 8] = [0xF9, 0x03, 0xFF, 0x05, 0xC3, 0x01, 0xE7, 0xF9];
+/// The close-down frame in its one-byte form (CLD without its length octet, as at-cmux sends
+/// it): it fits any N1, even `AT+CMUX=0,,,1`'s.
+const CLOSE_DOWN: [u8; 7] = [0xF9, 0x03, 0xEF, 0x03, 0xC3, 0x16, 0xF9];
 
 /// Feeds arbitrary bytes to a new link of `module` in uneven chunks on a virtual clock (plain
 /// AT, or 27.010 frames once the input starts the multiplexer), lets any payload time out,
@@ -30,6 +31,10 @@ pub fn engine(module: &mut Module, data: &[u8]) {
         step = step % 61 + 7;
         now = now.after(Duration::from_millis(5));
     }
+    // End any line the input left open (it may be an `AT+CMUX` or a payload command), and
+    // let any payload time out.
+    channel.feed(module, b"\r", now, &mut out);
+    settle(module, &mut channel, now, &mut out);
     now = now.after(module.config().payload_timeout + Duration::from_secs(1));
     channel.poll(module, now, &mut out);
     settle(module, &mut channel, now, &mut out);
@@ -40,7 +45,7 @@ pub fn engine(module: &mut Module, data: &[u8]) {
         assert!(!channel.is_multiplexed(), "the close-down was not taken");
     }
     out.clear();
-    channel.feed(module, b"\rATE0V1Q0\r", now, &mut out);
+    channel.feed(module, b"ATE0V1Q0\r", now, &mut out);
     settle(module, &mut channel, now, &mut out);
     out.clear();
     channel.feed(module, b"AT+CGMI\r", now, &mut out);
