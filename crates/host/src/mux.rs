@@ -164,12 +164,23 @@ impl MuxLink {
         while Instant::now() < deadline && answer.len() < 4096 {
             let _ = self.wait_for(Duration::from_millis(100), |_| Some(()))?;
             answer.extend(self.inbox.drain(..));
-            let text = String::from_utf8_lossy(&answer);
-            if let Some(status) = text.lines().find_map(|l| CmuxStatus::parse(l.trim()).ok()) {
-                // The rest of the answer (OK) is not for the client that reads next.
-                if text.contains("OK\r\n") || text.ends_with("0\r") {
-                    return Ok(usize::from(status.n1));
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            let status = text.lines().find_map(|l| CmuxStatus::parse(l.trim()).ok());
+            // The answer ends at its final result; what follows (a URC) is the client's.
+            let end = [&b"\r\nOK\r\n"[..], b"\r0\r", b"\n0\r"]
+                .iter()
+                .filter_map(|r| {
+                    answer
+                        .windows(r.len())
+                        .position(|w| w == *r)
+                        .map(|i| i + r.len())
+                })
+                .min();
+            if let (Some(status), Some(end)) = (status, end) {
+                for &b in answer.get(end..).unwrap_or_default().iter().rev() {
+                    self.inbox.push_front(b);
                 }
+                return Ok(usize::from(status.n1));
             }
             if text.contains("ERROR") {
                 break;
@@ -255,8 +266,12 @@ fn start(inner: &mut dyn Link, n1: u16, wait: Duration) -> io::Result<bool> {
             Err(e) => return Err(e),
         }
         let text = String::from_utf8_lossy(&answer);
-        // Verbose `OK`, or numeric `0` (ATV0), after the echo or alone.
-        if text.contains("\r\nOK\r\n") || text.ends_with("\r0\r") || text == "0\r" {
+        // Verbose `OK`, or numeric `0` (ATV0), after the echo, after a URC, or alone.
+        if text.contains("\r\nOK\r\n")
+            || text.ends_with("\r0\r")
+            || text.ends_with("\n0\r")
+            || text == "0\r"
+        {
             return Ok(true);
         }
         if let Some(error) = text

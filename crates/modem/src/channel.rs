@@ -318,8 +318,14 @@ impl Channel {
 
     /// Runs input until it is used up or the channel blocks; returns how much it used.
     fn consume(&mut self, module: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>) -> usize {
+        let epoch = module.epoch();
         let mut rest = input;
         while !rest.is_empty() {
+            if module.epoch() != epoch && !self.greets {
+                // A DLCI rebooted the module: its multiplexer is gone with the boot, and the
+                // rest of what it was sent is not run on the new one.
+                return input.len();
+            }
             self.pump_stream(module, now, out);
             if self.is_busy() || self.multiplex.is_some() || out.len() >= self.limit {
                 break;

@@ -9,6 +9,10 @@ use crate::{Link, Module};
 /// most 1509 bytes (N1), then an FCS and the closing flag.
 const RESYNC: [u8; 1520] = [0xF9; 1520];
 
+/// How many timers the harness lets run out before it checks the link (a transfer's retries,
+/// a payload timeout).
+const MAX_TIMER_STEPS: usize = 100;
+
 /// The close-down frame in its one-byte form (CLD without its length octet, as at-cmux sends
 /// it): it fits any N1, even `AT+CMUX=0,,,1`'s.
 const CLOSE_DOWN: [u8; 7] = [0xF9, 0x03, 0xEF, 0x03, 0xC3, 0x16, 0xF9];
@@ -38,6 +42,15 @@ pub fn engine(module: &mut Module, data: &[u8]) {
     now = now.after(module.config().payload_timeout + Duration::from_secs(1));
     channel.poll(module, now, &mut out);
     settle(module, &mut channel, now, &mut out);
+    // Every timer still set runs out (an Xmodem transfer gives up only after its retries).
+    for _ in 0..MAX_TIMER_STEPS {
+        let Some(deadline) = channel.next_deadline(module) else {
+            break;
+        };
+        now = now.after(deadline.saturating_duration_since(now.mono()) + Duration::from_millis(1));
+        channel.poll(module, now, &mut out);
+        settle(module, &mut channel, now, &mut out);
+    }
     if channel.is_multiplexed() {
         channel.feed(module, &RESYNC, now, &mut out);
         channel.feed(module, &CLOSE_DOWN, now, &mut out);

@@ -32,7 +32,7 @@ use sealcell_at::cmux::mux::{Config, Counts, Event, Multiplexer, Role};
 use sealcell_at::commands::cmux::{CmuxStatus, MAX_AT_DLCI};
 use sealcell_at::format::ChannelSettings;
 
-use crate::channel::{Channel, OUTPUT_LIMIT};
+use crate::channel::{Channel, MAX_PENDING_INPUT, OUTPUT_LIMIT};
 use crate::module::{ChannelId, Module};
 use crate::time::Now;
 
@@ -126,7 +126,7 @@ impl Link {
 
     /// Processes bytes from the host; the answer is appended to `out`.
     pub fn feed(&mut self, module: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>) {
-        self.sync_with_boot(module, out);
+        self.sync_with_boot(module, now, out);
         let rest = self.feed_once(module, input, now, out);
         self.go_on(module, rest, now, out);
     }
@@ -134,18 +134,21 @@ impl Link {
     /// Runs timers and what the channels have waiting (see [`Channel::poll`]), and input the
     /// link left undecoded while its output was full.
     pub fn poll(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
-        self.sync_with_boot(module, out);
+        self.sync_with_boot(module, now, out);
         let rest = match &mut self.mode {
             Mode::Plain(channel) => {
                 channel.poll(module, now, out);
+                // A reboot there was the plain channel's own (it greeted): an AT+CMUX after
+                // it on the same line starts a multiplexer on the rebooted module.
+                self.epoch = module.epoch();
                 self.after_plain(module)
             }
             Mode::Multiplexed(m) => {
                 let rest = m.poll(module, self.wake, now, out);
-                self.after_multiplexed(module, rest, out)
+                self.after_multiplexed(module, rest, now, out)
             }
         };
-        self.sync_with_boot(module, out);
+        self.sync_with_boot(module, now, out);
         self.go_on(module, rest, now, out);
     }
 
@@ -154,6 +157,18 @@ impl Link {
         match &self.mode {
             Mode::Plain(channel) => channel.wants_input(out_len),
             Mode::Multiplexed(m) => out_len < OUTPUT_LIMIT && m.wants_input(),
+        }
+    }
+
+    /// Whether every command the link was given has been answered (or cannot be, with no more
+    /// input): what a transport waits for after the end of input before it closes. Not while
+    /// any DLCI waits for a job, though the line may be read meanwhile.
+    pub fn is_idle(&self) -> bool {
+        match &self.mode {
+            Mode::Plain(channel) => channel.wants_input(0),
+            Mode::Multiplexed(m) => {
+                m.unread.is_empty() && m.dlcis.values().all(|d| d.channel.wants_input(0))
+            }
         }
     }
 
@@ -216,14 +231,15 @@ impl Link {
         let rest = match &mut self.mode {
             Mode::Plain(channel) => {
                 channel.feed(module, input, now, out);
+                self.epoch = module.epoch();
                 self.after_plain(module)
             }
             Mode::Multiplexed(m) => {
                 let rest = m.feed(module, self.wake, input, now, out);
-                self.after_multiplexed(module, rest, out)
+                self.after_multiplexed(module, rest, now, out)
             }
         };
-        self.sync_with_boot(module, out);
+        self.sync_with_boot(module, now, out);
         rest
     }
 
@@ -249,19 +265,26 @@ impl Link {
         &mut self,
         module: &mut Module,
         rest: Option<Vec<u8>>,
+        now: Now,
         out: &mut Vec<u8>,
     ) -> Option<Vec<u8>> {
         if rest.is_some() {
             let rebooted = self.epoch != module.epoch();
             self.epoch = module.epoch();
-            self.leave_multiplexer(module, rebooted, out);
+            self.leave_multiplexer(module, rebooted, now, out);
         }
         rest
     }
 
     /// Back to plain AT: every DLCI closed, the plain channel awake again as it was (after a
     /// reboot: power-on settings and the greeting, at once, in plain text).
-    fn leave_multiplexer(&mut self, module: &mut Module, rebooted: bool, out: &mut Vec<u8>) {
+    fn leave_multiplexer(
+        &mut self,
+        module: &mut Module,
+        rebooted: bool,
+        now: Now,
+        out: &mut Vec<u8>,
+    ) {
         if !self.is_multiplexed() {
             return;
         }
@@ -276,12 +299,15 @@ impl Link {
             dlci.channel.close(module);
         }
         plain.sync_with_boot(module, out);
+        // What waited for it meanwhile (URCs; their wake-up went to the multiplexer) goes out
+        // now.
+        plain.poll(module, now, out);
         self.mode = Mode::Plain(plain);
         tracing::info!(rebooted, "27.010 multiplexer off");
     }
 
     /// A reboot ends the multiplexer: the module comes back up in plain AT, as after power-on.
-    fn sync_with_boot(&mut self, module: &mut Module, out: &mut Vec<u8>) {
+    fn sync_with_boot(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
         if self.epoch == module.epoch() {
             return;
         }
@@ -289,7 +315,7 @@ impl Link {
         if let Mode::Multiplexed(m) = &mut self.mode {
             // What the DLCIs said before the reboot (the OK of AT+CFUN=16) is framed first.
             m.flush(out);
-            self.leave_multiplexer(module, true, out);
+            self.leave_multiplexer(module, true, now, out);
         }
     }
 }
@@ -382,6 +408,20 @@ impl Muxed {
         now: Now,
         out: &mut Vec<u8>,
     ) -> Option<Vec<u8>> {
+        if !self.unread.is_empty() {
+            // A driver that fed on while the link did not want input: after what waits, in
+            // order (and bounded like a channel's pending input).
+            let room = MAX_PENDING_INPUT.saturating_sub(self.unread.len());
+            if input.len() > room {
+                tracing::warn!(
+                    dropped = input.len() - room,
+                    "input beyond the link's cap dropped"
+                );
+            }
+            self.unread
+                .extend_from_slice(&input[..input.len().min(room)]);
+            return None;
+        }
         let epoch = module.epoch();
         let mut rest = input;
         loop {

@@ -78,7 +78,7 @@ pub(crate) async fn run<R, W>(
             );
         }
         // After the end of input: done once every answer to it has been written.
-        if eof && link.wants_input(0) {
+        if eof && link.is_idle() {
             break;
         }
         let want_input = !eof && link.wants_input(out.len());

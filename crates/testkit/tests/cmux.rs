@@ -414,3 +414,119 @@ fn ufwupd_runs_its_xmodem_transfer_on_a_dlci_and_the_reboot_ends_the_multiplexer
         "AT+CGMR\r\r\n18.00\r\n\r\nOK\r\n"
     );
 }
+
+#[test]
+fn a_reboot_then_at_cmux_in_one_read_keeps_the_multiplexer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Module::open(test_config(dir.path()), virtual_now()).unwrap();
+    let mut link = Link::new(&mut m);
+    let now = m.now();
+    let mut out = Vec::new();
+    link.feed(&mut m, b"AT+CFUN=16\rAT+CMUX=0\r", now, &mut out);
+    assert_eq!(out, b"AT+CFUN=16\r\r\nOK\r\nAT+CMUX=0\r\r\nOK\r\n");
+    assert!(
+        link.is_multiplexed(),
+        "the OK was answered: the link must speak frames"
+    );
+}
+
+#[test]
+fn a_dlci_waiting_for_a_job_is_not_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut link, host) = muxed(dir.path());
+    let now = m.now();
+    let mut out = Vec::new();
+    link.feed(
+        &mut m,
+        &data(&host, 1, b"AT+UDELFILE=\"x\"\r"),
+        now,
+        &mut out,
+    );
+    let jobs = dispatch(m.take_work(), &mut NoNetwork::default());
+    // The line may be read (the other DLCIs go on), but a transport at its end of input
+    // must wait for the answer.
+    assert!(link.wants_input(0));
+    assert!(!link.is_idle());
+    for (id, job) in jobs {
+        m.finish_job(id, job.run());
+    }
+    link.poll(&mut m, now, &mut out);
+    assert!(link.is_idle());
+}
+
+#[test]
+fn a_dlci_that_reboots_the_module_runs_nothing_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut link, mut host) = muxed(dir.path());
+    let both = data(&host, 1, b"AT+CFUN=16\rAT+CFUN=4\r");
+    assert_eq!(
+        joined(&exchange(&mut m, &mut link, &mut host, &both), 1),
+        "AT+CFUN=16\r\r\nOK\r\n"
+    );
+    assert!(!link.is_multiplexed());
+    let now = m.now();
+    let mut out = Vec::new();
+    link.feed(&mut m, b"AT+CFUN?\r", now, &mut out);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "AT+CFUN?\r\r\n+CFUN: 1,0\r\n\r\nOK\r\n"
+    );
+}
+
+#[test]
+fn urcs_the_sleeping_plain_channel_got_go_out_at_the_close_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Module::open(test_config(dir.path()), virtual_now()).unwrap();
+    let mut link = Link::new(&mut m);
+    let now = m.now();
+    let mut out = Vec::new();
+    link.feed(&mut m, b"ATE0;+CREG=1\rAT+CMUX=0,0,,64\r", now, &mut out);
+    let mut host = Multiplexer::new(Config {
+        role: Role::Initiator,
+        n1: 64,
+        max_dlci: 5,
+    });
+    let mut frames = Vec::new();
+    host.open(0, &mut frames);
+    host.open(1, &mut frames);
+    link.feed(&mut m, &frames, now, &mut out);
+    let radio_off = data(&host, 1, b"AT+CFUN=4\r");
+    exchange(&mut m, &mut link, &mut host, &radio_off);
+    out.clear();
+    link.feed(&mut m, &control(MessageType::Cld, &[]), now, &mut out);
+    assert_eq!(
+        out,
+        [
+            &[0xF9, 0x01, 0xEF, 0x05, 0xC1, 0x01, 0x93, 0xF9][..],
+            b"\r\n+CREG: 0\r\n"
+        ]
+        .concat()
+    );
+}
+
+#[test]
+fn input_fed_while_the_link_holds_undecoded_input_keeps_its_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, mut link, mut host) = muxed(dir.path());
+    upload(&mut m, &mut link, &mut host, 2, "big", 3 << 20);
+    let now = m.now();
+    let mut out = Vec::new();
+    let first = [
+        data(&host, 1, b"ATE0;+URDFILE=\"big\"\r"),
+        data(&host, 2, b"ATE0\r"),
+        data(&host, 2, b"AT+CGMI\r"),
+    ]
+    .concat();
+    link.feed(&mut m, &first, now, &mut out);
+    assert!(!link.wants_input(out.len()));
+    // A driver that feeds on anyway: DLCI 2's next command still comes after its first.
+    out.clear();
+    link.feed(&mut m, &data(&host, 2, b"AT+CGMM\r"), now, &mut out);
+    settle(&mut m, &mut link, now, &mut Default::default(), &mut out);
+    let dlci2: String = receive(&mut host, &out)
+        .iter()
+        .filter_map(|e| e.strip_prefix("2: "))
+        .collect();
+    let (cgmi, cgmm) = (dlci2.find("u-blox"), dlci2.find("TOBY-L210"));
+    assert!(cgmi.is_some() && cgmm.is_some() && cgmi < cgmm, "{dlci2:?}");
+}

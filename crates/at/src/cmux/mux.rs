@@ -90,6 +90,8 @@ struct Links {
     all_held: bool,
     closed_down: bool,
     closed_dlci: u64,
+    /// N1 agreed per DLCI by PN (0: none, the link's N1 applies).
+    agreed_n1: [u16; 64],
 }
 
 /// A 27.010 basic-option multiplexer (UIH data), sans-I/O.
@@ -116,6 +118,7 @@ impl Multiplexer {
                 all_held: false,
                 closed_down: false,
                 closed_dlci: 0,
+                agreed_n1: [0; 64],
             },
         }
     }
@@ -156,7 +159,13 @@ impl Multiplexer {
 
     /// Sends `data` on `dlci` as UIH frames of at most N1 bytes each.
     pub fn send(&self, dlci: u8, data: &[u8], out: &mut Vec<u8>) {
-        for chunk in data.chunks(self.send_n1.max(1)) {
+        let agreed = usize::from(self.links.agreed_n1[usize::from(dlci & MAX_DLCI)]);
+        let n1 = if agreed == 0 {
+            self.send_n1
+        } else {
+            self.send_n1.min(agreed)
+        };
+        for chunk in data.chunks(n1.max(1)) {
             self.links.frame(dlci, Kind::Uih, true, false, chunk, out);
         }
     }
@@ -312,10 +321,13 @@ impl Links {
                     // Accepted as proposed, but for an N1 above this end's: the response
                     // says the N1 this end keeps to (TS 27.010 §5.4.6.3.1).
                     let mut value = message.value.to_vec();
-                    if let Some(n1) = value.get_mut(4..6) {
-                        let proposed = usize::from(u16::from_le_bytes([n1[0], n1[1]]));
-                        let kept = u16::try_from(proposed.min(self.config.n1)).unwrap_or(u16::MAX);
-                        n1.copy_from_slice(&kept.to_le_bytes());
+                    if let [dlci, _, _, _, low, high, ..] = value[..] {
+                        let proposed = usize::from(u16::from_le_bytes([low, high]));
+                        let kept =
+                            u16::try_from(proposed.min(self.config.n1).max(1)).unwrap_or(u16::MAX);
+                        // This end sends that DLCI frames no longer than agreed.
+                        self.agreed_n1[usize::from(dlci & MAX_DLCI)] = kept;
+                        value[4..6].copy_from_slice(&kept.to_le_bytes());
                     }
                     self.message(MessageType::Pn, false, &value, out);
                 }
@@ -352,6 +364,7 @@ impl Links {
         self.closing = DlciSet::default();
         self.held = DlciSet::default();
         self.all_held = false;
+        self.agreed_n1 = [0; 64];
         self.closed_down = true;
         Event::CloseDown
     }

@@ -151,6 +151,43 @@ fn a_pn_proposing_a_larger_n1_is_answered_with_this_ends() {
 }
 
 #[test]
+fn a_pn_agreeing_a_smaller_n1_is_kept_for_that_dlci() {
+    let (_, mut module) = pair(64);
+    deliver(
+        &mut module,
+        &[
+            0xF9, 0x03, 0x3F, 0x01, 0x1C, 0xF9, 0xF9, 0x07, 0x3F, 0x01, 0xDE, 0xF9,
+        ],
+    );
+    let mut info = vec![0x83, 0x11];
+    info.extend_from_slice(&[0x01, 0x00, 0x00, 0x0A, 16, 0x00, 0x03, 0x02]);
+    let mut wire = Vec::new();
+    Frame {
+        dlci: 0,
+        cr: true,
+        kind: Kind::Uih,
+        pf: false,
+        info: &info,
+    }
+    .encode(&mut wire);
+    let (_, answers) = deliver(&mut module, &wire);
+    assert_eq!(answers[10], 16, "the N1 agreed");
+    let mut out = Vec::new();
+    module.send(1, &[b'x'; 40], &mut out);
+    let mut d = Decoder::new(16);
+    let mut rest = out.as_slice();
+    let mut sizes = Vec::new();
+    while let Some(f) = d.next(&mut rest) {
+        sizes.push(f.info.len());
+    }
+    assert_eq!(sizes, [16, 16, 8]);
+    // Other DLCIs keep the link's N1.
+    let mut out = Vec::new();
+    module.send(2, &[b'x'; 40], &mut out);
+    assert_eq!(out.len(), 40 + 6);
+}
+
+#[test]
 fn disc_closes_one_dlci_and_disc_of_0_closes_down() {
     let (mut host, mut module) = pair(31);
     let mut wire = Vec::new();
