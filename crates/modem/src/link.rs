@@ -74,10 +74,20 @@ struct Muxed {
     dlcis: BTreeMap<u8, Dlci>,
     /// The plain channel, asleep until the close-down.
     plain: Channel,
-    /// One frame's data, copied out of the decoder so the multiplexer can frame the answer.
+    /// The data of consecutive frames for one DLCI, copied out of the decoder, fed to its
+    /// channel at once.
     inbox: Vec<u8>,
     /// Input not decoded yet because the link's output was full.
     unread: Vec<u8>,
+}
+
+/// What a frame meant, once its data (if any) is owned: handled after the batch before it.
+enum Pending {
+    Nothing,
+    Opened(u8),
+    Closed(u8),
+    Data(u8, Vec<u8>),
+    CloseDown,
 }
 
 struct Dlci {
@@ -424,38 +434,64 @@ impl Muxed {
         }
         let epoch = module.epoch();
         let mut rest = input;
+        // Consecutive frames for one DLCI reach its channel in one feed (the information of a
+        // read of small frames, not one call per frame): `batch` is that DLCI, its data in
+        // `inbox`.
+        let mut batch: Option<u8> = None;
         loop {
             if out.len() >= OUTPUT_LIMIT && !rest.is_empty() {
-                // The output is full: the rest is decoded once it has been sent.
-                self.unread.extend_from_slice(rest);
-                return None;
+                if self.deliver(&mut batch, module, now, out) {
+                    return Some(rest.to_vec());
+                }
+                if out.len() >= OUTPUT_LIMIT {
+                    // The output is full: the rest is decoded once it has been sent.
+                    self.unread.extend_from_slice(rest);
+                    return None;
+                }
             }
-            let event = self.mux.receive(&mut rest, out);
-            match event {
+            let mark = out.len();
+            let event = match self.mux.receive(&mut rest, out) {
                 None => break,
-                Some(Event::Opened(0) | Event::Refused(_) | Event::Flow) => {}
-                Some(Event::Opened(dlci)) => self.open(module, wake, dlci),
-                Some(Event::Closed(dlci)) => {
+                Some(Event::Data { dlci, data }) if batch.is_none() || batch == Some(dlci) => {
+                    if self.dlcis.contains_key(&dlci) {
+                        self.inbox.extend_from_slice(data);
+                        batch = Some(dlci);
+                    }
+                    continue;
+                }
+                Some(Event::Data { dlci, data }) => Pending::Data(dlci, data.to_vec()),
+                Some(Event::Opened(dlci)) => Pending::Opened(dlci),
+                Some(Event::Closed(dlci)) => Pending::Closed(dlci),
+                Some(Event::CloseDown) => Pending::CloseDown,
+                Some(Event::Refused(_) | Event::Flow) => Pending::Nothing,
+            };
+            // Something else than more of the batch: the batch goes first, and so does its
+            // answer, before whatever this frame made the multiplexer answer.
+            if batch.is_some() {
+                let replies = out.split_off(mark);
+                if self.deliver(&mut batch, module, now, out) {
+                    // The batch rebooted the module: this frame met a plain line.
+                    return Some(rest.to_vec());
+                }
+                out.extend_from_slice(&replies);
+            }
+            match event {
+                Pending::Nothing => {}
+                Pending::Opened(0) => {}
+                Pending::Opened(dlci) => self.open(module, wake, dlci),
+                Pending::Closed(dlci) => {
                     if let Some(d) = self.dlcis.remove(&dlci) {
                         d.channel.close(module);
                     }
                     tracing::debug!(dlci, "DLCI closed");
                 }
-                Some(Event::Data { dlci, data }) => {
-                    self.inbox.clear();
-                    self.inbox.extend_from_slice(data);
-                    if let Some(d) = self.dlcis.get_mut(&dlci) {
-                        d.channel.set_held(!self.mux.may_send(dlci));
-                        d.channel.feed(module, &self.inbox, now, &mut d.output);
-                    }
-                    if module.epoch() != epoch {
-                        // The DLCI rebooted the module, which comes back in plain AT: the
-                        // bytes after this frame are for it.
-                        self.flush(out);
-                        return Some(rest.to_vec());
+                Pending::Data(dlci, data) => {
+                    if self.dlcis.contains_key(&dlci) {
+                        self.inbox.extend_from_slice(&data);
+                        batch = Some(dlci);
                     }
                 }
-                Some(Event::CloseDown) => {
+                Pending::CloseDown => {
                     // The CLD response is out; what the host's flow control still held is
                     // not framed onto what is a plain line now.
                     return Some(rest.to_vec());
@@ -463,13 +499,41 @@ impl Muxed {
             }
             self.flush(out);
         }
+        if self.deliver(&mut batch, module, now, out) {
+            return Some(rest.to_vec());
+        }
         // A command on one DLCI may have queued URCs for the others (a registration change
-        // each reports in its own mode): one link, one output, so they go out now.
-        self.run_channels(module, now, out);
+        // each reports in its own mode): one link, one output, so they go out now (or at the
+        // next poll, when the output is already full).
+        if out.len() < OUTPUT_LIMIT {
+            self.run_channels(module, now, out);
+        }
         if module.epoch() != epoch {
             return Some(Vec::new());
         }
         None
+    }
+
+    /// Feeds the gathered data to its DLCI's channel and frames what may go out; true when
+    /// that rebooted the module (the link is plain from here).
+    fn deliver(
+        &mut self,
+        batch: &mut Option<u8>,
+        module: &mut Module,
+        now: Now,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let Some(dlci) = batch.take() else {
+            return false;
+        };
+        let epoch = module.epoch();
+        if let Some(d) = self.dlcis.get_mut(&dlci) {
+            d.channel.set_held(!self.mux.may_send(dlci));
+            d.channel.feed(module, &self.inbox, now, &mut d.output);
+        }
+        self.inbox.clear();
+        self.flush(out);
+        module.epoch() != epoch
     }
 
     /// A DLCI the host opened: an AT channel in the power-on state.
