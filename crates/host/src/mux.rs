@@ -293,29 +293,21 @@ impl Read for MuxLink {
         if buf.is_empty() {
             return Ok(0);
         }
-        let deadline = Instant::now() + self.read_timeout;
-        while self.inbox.is_empty() {
-            if self.ended {
-                return Ok(0);
-            }
-            let mut chunk = [0u8; 4096];
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            self.inner.set_read_timeout(left)?;
-            let n = self.inner.read(&mut chunk)?;
-            if n == 0 {
-                self.ended = true;
-                return Ok(0);
-            }
-            let mut input = &chunk[..n];
-            let mut replies = Vec::new();
-            while let Some(event) = self.mux.receive(&mut input, &mut replies) {
-                keep(event, self.dlci, &mut self.inbox, &mut self.ended);
-            }
-            if !replies.is_empty() {
-                self.inner.write_all(&replies)?;
+        if self.inbox.is_empty() && !self.ended {
+            // Frames until one brings this DLCI data or ends it; the rest (other DLCIs, the
+            // control channel) is handled on the way.
+            let dlci = self.dlci;
+            let arrived = self.wait_for(self.read_timeout, |e| match e {
+                Event::Data { dlci: d, data } => (*d == dlci && !data.is_empty()).then_some(()),
+                Event::Closed(d) => (*d == dlci).then_some(()),
+                Event::CloseDown => Some(()),
+                _ => None,
+            });
+            match arrived {
+                Ok(Some(())) => {}
+                Ok(None) => return Err(io::ErrorKind::TimedOut.into()),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => self.ended = true,
+                Err(e) => return Err(e),
             }
         }
         let n = buf.len().min(self.inbox.len());

@@ -857,7 +857,10 @@ fn fota_runs_over_cmux_through_the_reboot() {
     assert_eq!(report.version_before, "17.00,A01.00");
     // The module came back in plain AT; the client started the multiplexer again.
     assert_eq!(report.version_after, "18.00,A01.00");
-    assert_eq!(at.ok_line("AT+CMUX?").unwrap().lines.len(), 1);
+    assert_eq!(
+        at.ok_line("AT+CMUX?").unwrap().lines,
+        ["+CMUX: 0,0,0,128,10,3,30,10,2"]
+    );
 }
 
 /// Reads from a plain connection until `want` has arrived (or fails after 5 s).

@@ -112,32 +112,29 @@ impl Channel {
     /// Attaches a new channel to `module`, in the power-on state.
     pub fn new(module: &mut Module) -> Channel {
         let id = module.attach_channel();
-        Channel::attached(module, id, ChannelSettings::default(), false)
+        Channel::attached(module, id)
+    }
+
+    /// A DLCI's channel for an id already attached: power-on settings, and no greeting after
+    /// a boot (the reboot ends its multiplexer, and the plain link greets).
+    pub(crate) fn for_dlci(module: &Module, id: ChannelId) -> Channel {
+        Channel {
+            greets: false,
+            ..Channel::attached(module, id)
+        }
     }
 
     /// A stand-in while a link switches modes (`std::mem::replace`): never attached, never
     /// driven, replaced at once.
     pub(crate) fn placeholder(module: &Module) -> Channel {
-        Channel::attached(
-            module,
-            ChannelId(u64::MAX),
-            ChannelSettings::default(),
-            false,
-        )
+        Channel::attached(module, ChannelId(u64::MAX))
     }
 
-    /// A channel for an id already attached, with `settings`. With `greet`, its first call
-    /// behaves as after a boot: power-on settings and the greeting.
-    pub(crate) fn attached(
-        module: &Module,
-        id: ChannelId,
-        settings: ChannelSettings,
-        greet: bool,
-    ) -> Channel {
-        let epoch = module.epoch();
+    /// A channel in the power-on state for an id already attached.
+    fn attached(module: &Module, id: ChannelId) -> Channel {
         Channel {
             id,
-            settings,
+            settings: ChannelSettings::default(),
             assembler: LineAssembler::new(),
             payload: None,
             xmodem: None,
@@ -149,7 +146,7 @@ impl Channel {
             multiplex: None,
             greets: true,
             held: false,
-            epoch: if greet { epoch.wrapping_sub(1) } else { epoch },
+            epoch: module.epoch(),
         }
     }
 
@@ -432,12 +429,6 @@ impl Channel {
     /// queue (at most [`crate::MAX_QUEUED_URCS`]) instead of its output.
     pub(crate) fn set_held(&mut self, held: bool) {
         self.held = held;
-    }
-
-    /// Whether this channel shows the greeting after a boot (a DLCI does not: the reboot
-    /// ends its multiplexer, and the plain link greets).
-    pub(crate) fn set_greets(&mut self, greets: bool) {
-        self.greets = greets;
     }
 
     pub(crate) fn sync_with_boot(&mut self, module: &mut Module, out: &mut Vec<u8>) {

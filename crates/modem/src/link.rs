@@ -30,7 +30,6 @@ use std::time::Instant;
 
 use sealcell_at::cmux::mux::{Config, Counts, Event, Multiplexer, Role};
 use sealcell_at::commands::cmux::{CmuxStatus, MAX_AT_DLCI};
-use sealcell_at::format::ChannelSettings;
 
 use crate::channel::{Channel, MAX_PENDING_INPUT, OUTPUT_LIMIT};
 use crate::module::{ChannelId, Module};
@@ -208,6 +207,7 @@ impl Link {
             Mode::Plain(channel) => channel.close(module),
             Mode::Multiplexed(m) => {
                 let m = *m;
+                tracing::info!(dropped = ?m.mux.counts(), "link closed while multiplexed");
                 for (_, dlci) in m.dlcis {
                     dlci.channel.close(module);
                 }
@@ -302,6 +302,8 @@ impl Link {
         let Mode::Multiplexed(m) = mode else {
             return;
         };
+        // What the host sent that was not a good frame, for whoever debugs its framing.
+        let dropped = m.mux.counts();
         let Muxed {
             dlcis, mut plain, ..
         } = *m;
@@ -313,7 +315,7 @@ impl Link {
         // now.
         plain.poll(module, now, out);
         self.mode = Mode::Plain(plain);
-        tracing::info!(rebooted, "27.010 multiplexer off");
+        tracing::info!(rebooted, ?dropped, "27.010 multiplexer off");
     }
 
     /// A reboot ends the multiplexer: the module comes back up in plain AT, as after power-on.
@@ -540,9 +542,7 @@ impl Muxed {
     fn open(&mut self, module: &mut Module, wake: ChannelId, dlci: u8) {
         let id = module.attach_channel_woken_as(wake);
         module.set_multiplexer(id, self.status);
-        let mut channel = Channel::attached(module, id, ChannelSettings::default(), false);
-        // A reboot ends the multiplexer: the greeting is the plain link's.
-        channel.set_greets(false);
+        let channel = Channel::for_dlci(module, id);
         let fresh = Dlci {
             channel,
             output: Vec::new(),

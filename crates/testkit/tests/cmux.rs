@@ -15,19 +15,30 @@ use sealcell_modem::job::dispatch;
 use sealcell_modem::{ChannelId, LINK_HOLD_INPUT, Link, Module};
 use sealcell_testkit::{settle, test_config, virtual_now};
 
+/// A module and a plain link to it.
+fn plain(dir: &std::path::Path) -> (Module, Link) {
+    let mut m = Module::open(test_config(dir), virtual_now()).unwrap();
+    let link = Link::new(&mut m);
+    (m, link)
+}
+
+/// The host's end of a multiplexer with this N1.
+fn host_end(n1: usize) -> Multiplexer {
+    Multiplexer::new(Config {
+        role: Role::Initiator,
+        n1,
+        max_dlci: 5,
+    })
+}
+
 /// A module, a link multiplexed with DLCIs 1 and 2 open, and the host's end.
 fn muxed(dir: &std::path::Path) -> (Module, Link, Multiplexer) {
-    let mut m = Module::open(test_config(dir), virtual_now()).unwrap();
-    let mut link = Link::new(&mut m);
+    let (mut m, mut link) = plain(dir);
     let now = m.now();
     let mut out = Vec::new();
     link.feed(&mut m, b"AT+CMUX=0,0,,64\r", now, &mut out);
     assert!(link.is_multiplexed());
-    let mut host = Multiplexer::new(Config {
-        role: Role::Initiator,
-        n1: 64,
-        max_dlci: 5,
-    });
+    let mut host = host_end(64);
     let mut frames = Vec::new();
     for dlci in [0, 1, 2] {
         host.open(dlci, &mut frames);
@@ -355,8 +366,7 @@ fn tiny_frames_to_a_streaming_dlci_do_not_pump_past_the_output_limit() {
 #[test]
 fn the_plain_links_report_modes_and_settings_survive_the_multiplexer() {
     let dir = tempfile::tempdir().unwrap();
-    let mut m = Module::open(test_config(dir.path()), virtual_now()).unwrap();
-    let mut link = Link::new(&mut m);
+    let (mut m, mut link) = plain(dir.path());
     let now = m.now();
     let mut out = Vec::new();
     link.feed(&mut m, b"ATE0;+CMEE=2;+CREG=2\rAT+CMUX=0\r", now, &mut out);
@@ -418,8 +428,7 @@ fn ufwupd_runs_its_xmodem_transfer_on_a_dlci_and_the_reboot_ends_the_multiplexer
 #[test]
 fn a_reboot_then_at_cmux_in_one_read_keeps_the_multiplexer() {
     let dir = tempfile::tempdir().unwrap();
-    let mut m = Module::open(test_config(dir.path()), virtual_now()).unwrap();
-    let mut link = Link::new(&mut m);
+    let (mut m, mut link) = plain(dir.path());
     let now = m.now();
     let mut out = Vec::new();
     link.feed(&mut m, b"AT+CFUN=16\rAT+CMUX=0\r", now, &mut out);
@@ -476,16 +485,11 @@ fn a_dlci_that_reboots_the_module_runs_nothing_after_it() {
 #[test]
 fn urcs_the_sleeping_plain_channel_got_go_out_at_the_close_down() {
     let dir = tempfile::tempdir().unwrap();
-    let mut m = Module::open(test_config(dir.path()), virtual_now()).unwrap();
-    let mut link = Link::new(&mut m);
+    let (mut m, mut link) = plain(dir.path());
     let now = m.now();
     let mut out = Vec::new();
     link.feed(&mut m, b"ATE0;+CREG=1\rAT+CMUX=0,0,,64\r", now, &mut out);
-    let mut host = Multiplexer::new(Config {
-        role: Role::Initiator,
-        n1: 64,
-        max_dlci: 5,
-    });
+    let mut host = host_end(64);
     let mut frames = Vec::new();
     host.open(0, &mut frames);
     host.open(1, &mut frames);

@@ -20,6 +20,20 @@ fn pair(n1: usize) -> (Multiplexer, Multiplexer) {
     (host, module)
 }
 
+/// A UIH frame on DLCI 0 from the host (the control channel) carrying `info`.
+fn control_frame(info: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    Frame {
+        dlci: 0,
+        cr: true,
+        kind: Kind::Uih,
+        pf: false,
+        info,
+    }
+    .encode(&mut wire);
+    wire
+}
+
 /// Feeds `wire` to `to`, collecting its events in an owned form and its answers.
 fn deliver(to: &mut Multiplexer, wire: &[u8]) -> (Vec<String>, Vec<u8>) {
     let mut input = wire;
@@ -112,15 +126,7 @@ fn nothing_after_a_close_down_in_the_same_field_is_answered() {
     let (_, mut module) = pair(31);
     deliver(&mut module, &[0xF9, 0x03, 0x3F, 0x01, 0x1C, 0xF9]);
     // CLD, then FCoff and Test in the same information field.
-    let mut wire = Vec::new();
-    Frame {
-        dlci: 0,
-        cr: true,
-        kind: Kind::Uih,
-        pf: false,
-        info: &[0xC3, 0x01, 0x63, 0x01, 0x23, 0x03, b'x'],
-    }
-    .encode(&mut wire);
+    let wire = control_frame(&[0xC3, 0x01, 0x63, 0x01, 0x23, 0x03, b'x']);
     let (events, answers) = deliver(&mut module, &wire);
     assert_eq!(events, ["CloseDown"]);
     assert_eq!(answers, [0xF9, 0x01, 0xEF, 0x05, 0xC1, 0x01, 0x93, 0xF9]);
@@ -134,15 +140,7 @@ fn a_pn_proposing_a_larger_n1_is_answered_with_this_ends() {
     let value = [0x01, 0x00, 0x00, 0x0A, 127, 0x00, 0x03, 0x02];
     let mut info = vec![0x83, 0x11];
     info.extend_from_slice(&value);
-    let mut wire = Vec::new();
-    Frame {
-        dlci: 0,
-        cr: true,
-        kind: Kind::Uih,
-        pf: false,
-        info: &info,
-    }
-    .encode(&mut wire);
+    let wire = control_frame(&info);
     let (_, answers) = deliver(&mut module, &wire);
     assert_eq!(
         &answers[4..14],
@@ -161,15 +159,7 @@ fn a_pn_agreeing_a_smaller_n1_is_kept_for_that_dlci() {
     );
     let mut info = vec![0x83, 0x11];
     info.extend_from_slice(&[0x01, 0x00, 0x00, 0x0A, 16, 0x00, 0x03, 0x02]);
-    let mut wire = Vec::new();
-    Frame {
-        dlci: 0,
-        cr: true,
-        kind: Kind::Uih,
-        pf: false,
-        info: &info,
-    }
-    .encode(&mut wire);
+    let wire = control_frame(&info);
     let (_, answers) = deliver(&mut module, &wire);
     assert_eq!(answers[10], 16, "the N1 agreed");
     let mut out = Vec::new();
@@ -215,15 +205,7 @@ fn test_msc_and_flow_control_are_answered() {
     host.open(1, &mut wire);
     deliver(&mut module, &wire);
     // Test: the value comes back.
-    let mut test = Vec::new();
-    Frame {
-        dlci: 0,
-        cr: true,
-        kind: Kind::Uih,
-        pf: false,
-        info: &[0x23, 0x09, b'p', b'i', b'n', b'g'],
-    }
-    .encode(&mut test);
+    let test = control_frame(&[0x23, 0x09, b'p', b'i', b'n', b'g']);
     let (_, answers) = deliver(&mut module, &test);
     let mut d = Decoder::new(64);
     let mut input = answers.as_slice();
@@ -245,15 +227,7 @@ fn test_msc_and_flow_control_are_answered() {
     assert!(module.may_send(1));
 
     // An unknown command gets NSC with its type.
-    let mut odd = Vec::new();
-    Frame {
-        dlci: 0,
-        cr: true,
-        kind: Kind::Uih,
-        pf: false,
-        info: &[0xFF, 0x01],
-    }
-    .encode(&mut odd);
+    let odd = control_frame(&[0xFF, 0x01]);
     let (_, answers) = deliver(&mut module, &odd);
     assert_eq!(&answers[4..7], [0x11, 0x03, 0xFF]);
 }
