@@ -17,7 +17,7 @@
 use std::time::Instant;
 
 use sealcell_at::commands::cmux::CmuxStatus;
-use sealcell_at::format::{ChannelSettings, FinalResult, PROMPT};
+use sealcell_at::format::{ChannelSettings, FinalResult};
 use sealcell_at::line::{LineAssembler, Push};
 use sealcell_at::payload::PayloadReceiver;
 use sealcell_at::syntax::{Line, parse_line};
@@ -530,7 +530,7 @@ impl Channel {
             Ok(Outcome::Done) => return true,
             Ok(Outcome::Prompt(job)) => {
                 // Commands after a payload command on the same line are not run.
-                out.extend_from_slice(PROMPT);
+                out.extend_from_slice(job.prompt);
                 self.payload = Some(Payload {
                     receiver: PayloadReceiver::new(
                         job.size,
@@ -550,6 +550,7 @@ impl Channel {
                 module.start_disk_job(self.id, job);
                 self.waiting = true;
             }
+            Ok(Outcome::Await) => self.waiting = true,
             Ok(Outcome::Stream(stream)) => {
                 // The caller pumps it, once the rest of the line is kept for its end.
                 self.stream = Some(stream);

@@ -2,12 +2,16 @@
 //! the fuzzer, scripts). Disk jobs run inline; network jobs fail as if nothing answered.
 
 use crate::job::{Connector, JobDone, JobId, NetEnd, NetFailure, NetJob, dispatch};
+use crate::socket::{SocketFailure, SocketHandle, SocketOp};
 
-/// A connector for hosts with no network: every exchange fails as if nothing answered (the
-/// fuzzer, and tests that never reach a server).
+/// A connector for hosts with no network: every exchange fails as if nothing answered, every
+/// connect is unreachable and no name resolves (the fuzzer, and tests that never reach a
+/// server).
 #[derive(Debug, Default)]
 pub struct NoNetwork {
     failed: Vec<(JobId, JobDone)>,
+    unreachable: Vec<SocketHandle>,
+    unresolved: Vec<JobId>,
 }
 
 impl Connector for NoNetwork {
@@ -17,12 +21,35 @@ impl Connector for NoNetwork {
     }
 
     fn cancel(&mut self, _id: JobId) {}
+
+    fn socket(&mut self, op: SocketOp) {
+        match op {
+            SocketOp::Connect { handle, .. } => self.unreachable.push(handle),
+            SocketOp::Resolve { job, .. } => self.unresolved.push(job),
+            // Datagrams and listens go nowhere; nothing ever arrives.
+            SocketOp::Listen { .. }
+            | SocketOp::SendTo { .. }
+            | SocketOp::Send { .. }
+            | SocketOp::Resume { .. }
+            | SocketOp::Close { .. } => {}
+        }
+    }
 }
 
 impl NoNetwork {
     /// The ends of the exchanges started since the last call.
     pub fn take_ended(&mut self) -> Vec<(JobId, JobDone)> {
         std::mem::take(&mut self.failed)
+    }
+
+    /// Reports the connects and lookups asked for since the last call as failed.
+    pub fn report(&mut self, module: &mut crate::Module) {
+        for handle in std::mem::take(&mut self.unreachable) {
+            module.socket_failed(handle, SocketFailure::Unreachable);
+        }
+        for job in std::mem::take(&mut self.unresolved) {
+            module.dns_answered(job, Err(SocketFailure::Dns));
+        }
     }
 }
 
@@ -88,6 +115,7 @@ pub fn settle<E: Endpoint + ?Sized>(
         for (id, done) in network.take_ended() {
             module.finish_job(id, done);
         }
+        network.report(module);
         if idle {
             break;
         }

@@ -58,12 +58,14 @@ pub struct Dispatch {
     pub start: Vec<Job>,
     /// Jobs to stop at once, closing their connections (deadline passed, reboot).
     pub cancel: Vec<JobId>,
+    /// Socket work, in the order the module asked for it.
+    pub sockets: Vec<crate::socket::SocketOp>,
 }
 
 impl Dispatch {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.start.is_empty() && self.cancel.is_empty()
+        self.start.is_empty() && self.cancel.is_empty() && self.sockets.is_empty()
     }
 }
 
@@ -76,6 +78,9 @@ pub trait Connector {
     fn start(&mut self, id: JobId, job: NetJob);
     /// Stops job `id` and closes its connection; its end is not reported.
     fn cancel(&mut self, id: JobId);
+    /// Does socket work ([`crate::socket::SocketOp`]), reporting what the network does with
+    /// the module's `socket_*` methods and [`crate::Module::dns_answered`].
+    fn socket(&mut self, op: crate::socket::SocketOp);
 }
 
 /// Hands a [`Dispatch`] to `connector` (net jobs) and returns the disk jobs, which the caller
@@ -83,6 +88,9 @@ pub trait Connector {
 pub fn dispatch(work: Dispatch, connector: &mut dyn Connector) -> Vec<(JobId, DiskJob)> {
     for id in work.cancel {
         connector.cancel(id);
+    }
+    for op in work.sockets {
+        connector.socket(op);
     }
     let mut disk = Vec::new();
     for job in work.start {

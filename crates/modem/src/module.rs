@@ -78,6 +78,8 @@ pub struct Module {
     pub(crate) profile_secrets: [crate::profiles::ProfileSecrets; crate::profiles::PROFILES],
     /// The `+UHTTP` profiles, last errors and requests in flight (volatile).
     pub(crate) http: crate::http::HttpState,
+    /// The `+USOCR` sockets (volatile).
+    pub(crate) sockets: crate::socket::Sockets,
     /// Jobs for the edge, and the channels waiting for theirs.
     jobs: Jobs,
     /// The time of the latest call into the engine.
@@ -117,6 +119,8 @@ struct Jobs {
     start: Vec<Job>,
     /// To stop (deadline passed, reboot), not yet taken by the edge.
     cancel: Vec<JobId>,
+    /// Socket work, in order, not yet taken by the edge.
+    sockets: Vec<crate::socket::SocketOp>,
     /// Disk jobs in progress, and the channel each one's command waits on.
     waiting: BTreeMap<JobId, ChannelId>,
     /// Finished disk jobs' continuations, for their channels' next poll.
@@ -128,6 +132,7 @@ impl std::fmt::Debug for Jobs {
         f.debug_struct("Jobs")
             .field("start", &self.start.len())
             .field("cancel", &self.cancel.len())
+            .field("sockets", &self.sockets.len())
             .field("waiting", &self.waiting.len())
             .field("answers", &self.answers.len())
             .finish()
@@ -191,6 +196,7 @@ impl Module {
             clock_zone: 0,
             profile_secrets: Default::default(),
             http: Default::default(),
+            sockets: Default::default(),
             jobs: Jobs::default(),
             now,
             waker: None,
@@ -300,6 +306,10 @@ impl Module {
         jobs.cancel.extend(self.http.abandon_all());
         jobs.cancel.extend(jobs.waiting.keys().copied());
         jobs.cancel.extend(jobs.start.drain(..).map(|j| j.id));
+        // The sockets go with the power: their connections close, without a URC (the
+        // channels start again with the greeting).
+        self.close_all_sockets(false);
+        jobs.sockets.append(&mut self.jobs.sockets);
         jobs.waiting.clear();
         jobs.answers.clear();
         let waker = self.waker.take();
@@ -373,12 +383,45 @@ impl Module {
         Dispatch {
             start: std::mem::take(&mut self.jobs.start),
             cancel: std::mem::take(&mut self.jobs.cancel),
+            sockets: std::mem::take(&mut self.jobs.sockets),
         }
     }
 
     /// Whether [`Module::take_work`] has something.
     pub fn has_work(&self) -> bool {
-        !self.jobs.start.is_empty() || !self.jobs.cancel.is_empty()
+        !self.jobs.start.is_empty() || !self.jobs.cancel.is_empty() || !self.jobs.sockets.is_empty()
+    }
+
+    /// Queues socket work for the edge.
+    pub(crate) fn queue_socket_op(&mut self, op: crate::socket::SocketOp) {
+        self.jobs.sockets.push(op);
+    }
+
+    /// Starts a wait of `channel`'s command for an event the edge reports (a connect, a
+    /// lookup): [`Module::reply`] with the returned id ends it.
+    pub(crate) fn await_reply(&mut self, channel: ChannelId) -> JobId {
+        let id = self.next_job_id();
+        self.jobs.waiting.insert(id, channel);
+        id
+    }
+
+    /// Ends the wait `id` with `then`, run on its channel's next poll. A wait whose channel
+    /// is gone (or that a reboot forgot) is ignored.
+    pub(crate) fn reply(&mut self, id: JobId, then: crate::command::Continuation) {
+        if let Some(channel) = self.jobs.waiting.remove(&id) {
+            self.jobs.answers.insert(channel, Box::new(then));
+            self.wake(channel);
+        }
+    }
+
+    /// Whether channel `id` is attached.
+    pub(crate) fn has_channel(&self, id: ChannelId) -> bool {
+        self.urcs.contains_key(&id)
+    }
+
+    /// The address of the default PDP context (the module's own address).
+    pub(crate) fn pdp_address(&self) -> std::net::Ipv4Addr {
+        self.identity.pdp_address()
     }
 
     /// Reports the end of job `id`. The end of a job the module gave up on (its deadline
@@ -422,6 +465,7 @@ impl Module {
 
     /// Fails the requests whose deadline has passed (their jobs are cancelled).
     pub(crate) fn expire_jobs(&mut self, now: Instant) {
+        self.expire_connects(now);
         for (id, channel, urc) in self.http.expire(now) {
             self.jobs.cancel.push(id);
             self.post_urc(channel, urc.into_bytes());
@@ -430,7 +474,11 @@ impl Module {
 
     /// The earliest deadline of the jobs `channel` started.
     pub(crate) fn job_deadline(&self, channel: ChannelId) -> Option<Instant> {
-        self.http.next_deadline(channel)
+        let connect = self
+            .sockets
+            .next_deadline()
+            .filter(|_| self.jobs.waiting.values().any(|c| *c == channel));
+        self.http.next_deadline(channel).into_iter().chain(connect).min()
     }
 
     /// Takes the continuation of `channel`'s finished disk job.
@@ -516,8 +564,9 @@ impl Module {
     /// reporting modes are each channel's).
     pub(crate) fn radio_changed(&mut self, before: crate::radio::RadioSnapshot) {
         if !self.radio.registered() {
-            // Losing the network deactivates every context.
+            // Losing the network deactivates every context, and closes every socket.
             self.radio.deactivated.clear();
+            self.close_all_sockets(true);
         }
         let ids: Vec<ChannelId> = self.urcs.keys().copied().collect();
         for id in ids {

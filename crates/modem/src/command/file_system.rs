@@ -96,6 +96,7 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
                 let begun = fs.begin_upload(tag, &name, size).map_err(fs_error);
                 let then: Continuation = Box::new(move |_ctx: &mut Ctx<'_>| {
                     Ok(Outcome::Prompt(PayloadJob {
+                        prompt: sealcell_at::format::PROMPT,
                         size,
                         timeout_error: CmeError::FfsTimeout,
                         target: Box::new(FileTarget::new(begun?)),

@@ -18,7 +18,6 @@ use sealcell_at::commands::uhttp::{
     HttpProfileId, HttpRequest, HttpSetting, PROFILE_TEST_RESPONSE, REQUEST_TEST_RESPONSE,
 };
 use sealcell_at::syntax::Form;
-use sealcell_store::credential::CredentialType;
 use zeroize::Zeroizing;
 
 use super::{CmdResult, Ctx, Outcome, undefined_form};
@@ -28,7 +27,7 @@ use crate::fs::{Tag, validate_name};
 use crate::http::sink::ResponseSink;
 use crate::http::wire::{Request, request_bytes};
 use crate::http::{HttpProfile, InFlight, err};
-use crate::job::{Abandoned, NetJob, Target, TlsSettings};
+use crate::job::{Abandoned, NetJob, Target};
 
 /// The HTTP commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,7 +240,7 @@ fn request(ctx: &mut Ctx<'_>, req: HttpRequest) -> Result<(), CmeError> {
     }
     let port = effective_port(&prof);
     let tls = if prof.secure {
-        Some(tls_settings(ctx, prof.security_profile.index())?)
+        Some(super::tls_profile::tls_settings(ctx, prof.security_profile.index())?)
     } else {
         None
     };
@@ -291,37 +290,4 @@ fn request(ctx: &mut Ctx<'_>, req: HttpRequest) -> Result<(), CmeError> {
         },
     );
     Ok(())
-}
-
-/// The TLS settings of a `+USECPRF` profile, with its credentials read (and decrypted, in memory
-/// only) from the store. A named credential that is missing fails the command at once.
-fn tls_settings(ctx: &mut Ctx<'_>, sp: usize) -> Result<TlsSettings, CmeError> {
-    let prof = ctx.module.security_profile(sp);
-    let store = ctx.module.store();
-    let fetch =
-        |kind: CredentialType, name: &str| -> Result<Option<Zeroizing<Vec<u8>>>, CmeError> {
-            if name.is_empty() {
-                return Ok(None);
-            }
-            store
-                .der(kind, name)
-                .map(Some)
-                .map_err(|e| crate::cme_map::Failure::TlsCredential(e).into())
-        };
-    let now_unix = ctx.clock_unix();
-    Ok(TlsSettings {
-        // A number the wire never wrote (a hand-edited nvm.toml) reads as the factory value,
-        // as `+USECPRF` reads show it.
-        validation: prof.validation_level().unwrap_or_default(),
-        min_tls: prof.min_tls_version().unwrap_or_default(),
-        cipher: prof.cipher.iana(),
-        hostname: prof.hostname.clone(),
-        sni: prof.sni.clone(),
-        root: fetch(CredentialType::TrustedRootCa, &prof.root)?,
-        client_cert: fetch(CredentialType::ClientCertificate, &prof.client_cert)?,
-        client_key: fetch(CredentialType::ClientPrivateKey, &prof.client_key)?,
-        pin: fetch(CredentialType::ServerCertificate, &prof.pin_name)?
-            .map(|d| (d, prof.pinning_level().unwrap_or_default())),
-        now_unix,
-    })
 }

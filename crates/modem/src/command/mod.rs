@@ -13,9 +13,11 @@ pub mod gpio;
 pub mod http;
 pub mod multiplexing;
 pub mod network;
+pub mod dns;
 pub mod packet;
 pub mod security;
 pub mod sim;
+pub mod socket;
 pub mod tls_profile;
 
 use std::io::Write;
@@ -55,6 +57,10 @@ pub enum Command {
     Gpio(gpio::Cmd),
     /// `+CMUX`: 27.010 multiplexing.
     Multiplexing(multiplexing::Cmd),
+    /// Sockets (ch. 25, at-contract §8): `+USOCR`, `+USOCO`, `+USOWR`, `+USORD`, ...
+    Socket(socket::Cmd),
+    /// DNS (ch. 24): `+UDNSRN`.
+    Dns(dns::Cmd),
     /// Anything else: `ERROR` / `+CME ERROR: 100`.
     Unknown,
 }
@@ -86,6 +92,10 @@ impl Command {
             Command::Gpio(c)
         } else if let Some(c) = multiplexing::Cmd::from_name(name) {
             Command::Multiplexing(c)
+        } else if let Some(c) = socket::Cmd::from_name(name) {
+            Command::Socket(c)
+        } else if let Some(c) = dns::Cmd::from_name(name) {
+            Command::Dns(c)
         } else {
             Command::Unknown
         }
@@ -107,6 +117,10 @@ pub(crate) enum Outcome {
     /// Run this off the module lock; the command ends with what its continuation returns.
     /// Input waits meanwhile.
     Wait(DiskJob),
+    /// Wait for an event the edge reports (a socket's connect, a lookup), started with
+    /// `Module::await_reply`; the command ends with the continuation `Module::reply` gives.
+    /// Input waits meanwhile.
+    Await,
     /// Stream these bytes into the answer (chunk by chunk, as the host reads), then `OK`.
     Stream(Stream),
     /// `OK`, then the link speaks 27.010 with these parameters: the commands after this one
@@ -133,6 +147,8 @@ pub(crate) struct Stream {
 
 /// A raw payload a command waits for after its prompt.
 pub(crate) struct PayloadJob {
+    /// What announces it: `\r\n>` (files, credentials) or `@` (socket writes).
+    pub(crate) prompt: &'static [u8],
     pub(crate) size: u64,
     pub(crate) timeout_error: CmeError,
     pub(crate) target: Box<dyn PayloadTarget>,
@@ -231,6 +247,8 @@ pub(crate) fn execute(cmd: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
         Command::Sim(c) => sim::execute(c, cmd.form, ctx),
         Command::Gpio(c) => gpio::execute(c, cmd.form, ctx),
         Command::Multiplexing(c) => multiplexing::execute(c, cmd.form, ctx),
+        Command::Socket(c) => socket::execute(c, cmd.form, ctx),
+        Command::Dns(c) => dns::execute(c, cmd.form, ctx),
         Command::Unknown => Err(CmeError::Unknown),
     }
 }

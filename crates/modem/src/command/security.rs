@@ -129,6 +129,7 @@ fn secmng(ctx: &mut Ctx<'_>, args: &str) -> CmdResult {
                 .check_import(kind, name.as_str())
                 .map_err(Failure::from)?;
             Ok(Outcome::Prompt(PayloadJob {
+                prompt: sealcell_at::format::PROMPT,
                 size: size as u64,
                 timeout_error: CmeError::UsecmngImportTimeout,
                 target: Box::new(ImportTarget {
