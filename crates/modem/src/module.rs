@@ -478,7 +478,11 @@ impl Module {
             .sockets
             .next_deadline()
             .filter(|_| self.jobs.waiting.values().any(|c| *c == channel));
-        self.http.next_deadline(channel).into_iter().chain(connect).min()
+        self.http
+            .next_deadline(channel)
+            .into_iter()
+            .chain(connect)
+            .min()
     }
 
     /// Takes the continuation of `channel`'s finished disk job.

@@ -110,6 +110,14 @@ impl Network {
         }
     }
 
+    /// Reports socket events due at `now` to `module`; whether there were any.
+    fn pump_sockets(&mut self, module: &mut Module, now: Instant) -> bool {
+        match self {
+            Network::Scripted(n) => n.pump_sockets(module, now),
+            Network::Real(n) => n.refuse_sockets(module),
+        }
+    }
+
     fn set_now(&mut self, now: Instant) {
         match self {
             Network::Scripted(n) => n.set_now(now),
@@ -159,6 +167,7 @@ pub fn settle<D: Drive + ?Sized>(
         for (id, done) in ended {
             m.finish_job(id, done);
         }
+        progressed |= net.pump_sockets(m, now.mono());
         if !progressed && !c.has_more() {
             return;
         }

@@ -31,6 +31,16 @@
 //! @ connections 0                                            assert the open connections
 //! ```
 //!
+//! The module's sockets (`+USOCO`, `+USOST`) reach the same scripted servers, which may also
+//! echo what they are sent; names resolve only as scripted ([`crate::net::sockets`]):
+//!
+//! ```text
+//! @ echo 192.0.2.20:7                 the server sends back what it is sent (and stays open)
+//! @ dns echo.example 192.0.2.20       +UDNSRN and +USOCO resolve the name (and the address back)
+//! @ dial 8000                         a scripted client connects to the listening socket
+//! @ sockets 1                         assert the sockets the network holds for the module
+//! ```
+//!
 //! After `AT+CMUX` the link speaks 27.010 frames (at-contract §10). Frames may be written as
 //! raw bytes (`> \xf9\x03...`) or decoded, one frame a line, with the C/R and P/F bits each
 //! end sets (SABM and DISC with P, UA and DM with F, UIH with neither):
@@ -84,6 +94,14 @@ pub enum Step {
     ServeEnd(String, String),
     /// `@ connections <n>`: the scripted connections open now.
     Connections(usize),
+    /// `@ echo <host:port>`: the server echoes.
+    Echo(String),
+    /// `@ dns <name> <ip>`.
+    Dns(String, String),
+    /// `@ dial <port>`: a scripted client connects to the module's listening socket.
+    Dial(u16),
+    /// `@ sockets <n>`: the sockets the network holds for the module.
+    Sockets(usize),
     /// A comment or blank line (kept so blessing preserves the file).
     Comment(String),
 }
@@ -208,6 +226,16 @@ impl Transcript {
                         c.parse()
                             .map_err(|_| format!("line {n}: bad count {c:?}"))?,
                     ),
+                    ["echo", srv] => Step::Echo(srv.to_string()),
+                    ["dns", name, ip] => Step::Dns(name.to_string(), ip.to_string()),
+                    ["dial", port] => Step::Dial(
+                        port.parse()
+                            .map_err(|_| format!("line {n}: bad port {port:?}"))?,
+                    ),
+                    ["sockets", c] => Step::Sockets(
+                        c.parse()
+                            .map_err(|_| format!("line {n}: bad count {c:?}"))?,
+                    ),
                     _ => return Err(format!("line {n}: unknown directive {rest:?}")),
                 }
             } else if line.is_empty() || line.starts_with('#') {
@@ -244,6 +272,10 @@ impl Transcript {
                 }
                 Step::ServeEnd(srv, how) => s.push_str(&format!("@ serve-end {srv} {how}\n")),
                 Step::Connections(c) => s.push_str(&format!("@ connections {c}\n")),
+                Step::Echo(srv) => s.push_str(&format!("@ echo {srv}\n")),
+                Step::Dns(name, ip) => s.push_str(&format!("@ dns {name} {ip}\n")),
+                Step::Dial(port) => s.push_str(&format!("@ dial {port}\n")),
+                Step::Sockets(c) => s.push_str(&format!("@ sockets {c}\n")),
                 Step::Comment(c) => s.push_str(&format!("{c}\n")),
             }
         }
@@ -260,6 +292,8 @@ struct Runner {
     net: Network,
     /// The scripts, by server (kept across restarts).
     scripts: BTreeMap<(String, u16), Script>,
+    /// The scripted names (kept across restarts).
+    names: BTreeMap<String, std::net::IpAddr>,
 }
 
 impl Runner {
@@ -325,6 +359,7 @@ impl Runner {
         let script = self.scripts.entry(key.clone()).or_insert(Script {
             pieces: Vec::new(),
             end: ScriptEnd::Close,
+            echo: false,
         });
         change(script);
         let script = script.clone();
@@ -543,6 +578,7 @@ pub fn run(
         now: Now::virtual_start(Instant::now()),
         net: Network::default(),
         scripts: BTreeMap::new(),
+        names: BTreeMap::new(),
     };
     let mut rec = Recorder {
         bless,
@@ -620,6 +656,39 @@ pub fn run(
                     _ => ScriptEnd::Close,
                 };
             })?,
+            Step::Echo(srv) => runner.script(srv, *line, |script| {
+                script.echo = true;
+                script.end = ScriptEnd::Hang;
+            })?,
+            Step::Dns(name, ip) => {
+                let ip = ip
+                    .parse()
+                    .map_err(|_| format!("line {line}: bad address {ip:?}"))?;
+                runner.names.insert(name.clone(), ip);
+                runner.net.scripted().name(name, ip);
+            }
+            Step::Dial(port) => {
+                let out = runner.with_channel(|c, m, now, net| {
+                    let mut out = Vec::new();
+                    let dialled = net.scripted().dial(m, *port);
+                    // The accept is news for the channel: its URC goes out now.
+                    c.poll(m, *now, &mut out);
+                    crate::settle(m, c, *now, net, &mut out);
+                    (dialled, out)
+                })?;
+                if !out.0 {
+                    return Err(format!("line {line}: nothing listens to dial"));
+                }
+                rec.actual.extend_from_slice(&out.1);
+            }
+            Step::Sockets(want) => {
+                let open = runner.net.scripted().open_sockets();
+                if open != *want {
+                    return Err(format!(
+                        "line {line}: the network holds {open} sockets, expected {want}"
+                    ));
+                }
+            }
             Step::Connections(want) => {
                 let open = runner.net.scripted().open_connections();
                 if open != *want {
@@ -633,6 +702,9 @@ pub fn run(
                 runner.net = Network::default();
                 for ((host, port), script) in &runner.scripts {
                     runner.net.scripted().serve(host, *port, script.clone());
+                }
+                for (name, ip) in &runner.names {
+                    runner.net.scripted().name(name, *ip);
                 }
                 runner.channels.clear();
                 runner.module = None;

@@ -240,7 +240,10 @@ fn request(ctx: &mut Ctx<'_>, req: HttpRequest) -> Result<(), CmeError> {
     }
     let port = effective_port(&prof);
     let tls = if prof.secure {
-        Some(super::tls_profile::tls_settings(ctx, prof.security_profile.index())?)
+        Some(super::tls_profile::tls_settings(
+            ctx,
+            prof.security_profile.index(),
+        )?)
     } else {
         None
     };

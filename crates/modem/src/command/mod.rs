@@ -6,6 +6,7 @@
 //! `Ctx::now`.
 
 pub mod control;
+pub mod dns;
 pub mod file_system;
 pub mod fw_update;
 pub mod general;
@@ -13,7 +14,6 @@ pub mod gpio;
 pub mod http;
 pub mod multiplexing;
 pub mod network;
-pub mod dns;
 pub mod packet;
 pub mod security;
 pub mod sim;

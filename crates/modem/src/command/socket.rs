@@ -412,7 +412,8 @@ struct BinaryWrite {
 impl PayloadTarget for BinaryWrite {
     fn write(&mut self, bytes: &[u8]) {
         let room = self.take - self.bytes.len();
-        self.bytes.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.bytes
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
     fn finish(self: Box<Self>, ctx: &mut Ctx<'_>) -> CmdResult {
@@ -533,7 +534,11 @@ impl PayloadTarget for BinarySendTo {
 /// larger one gets that much).
 fn read_len(ctx: &Ctx<'_>, r: &mut ArgReader<'_>) -> Result<usize, Refused> {
     let len = r.int(0..=MAX_READ as i64)?;
-    let cap = if hex_mode(ctx) { MAX_HEX_READ } else { MAX_READ };
+    let cap = if hex_mode(ctx) {
+        MAX_HEX_READ
+    } else {
+        MAX_READ
+    };
     Ok(usize::try_from(len).unwrap_or(cap).min(cap))
 }
 

@@ -104,7 +104,11 @@ impl Module {
             return;
         };
         s.at_edge = false;
-        tracing::debug!(handle = handle.0, pending = s.pending(), "socket closed by the peer");
+        tracing::debug!(
+            handle = handle.0,
+            pending = s.pending(),
+            "socket closed by the peer"
+        );
         if let SocketState::Connecting { waiter, .. } = s.state {
             s.state = SocketState::Created;
             s.last_error = errno::ECONNRESET;

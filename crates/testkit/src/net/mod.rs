@@ -6,6 +6,8 @@
 //! one byte a second for an hour costs nothing to test. It records every request and knows
 //! which connections are still open, so a test can check that a cancelled job left none.
 //!
+//! The module's sockets reach the same scripted servers ([`sockets`]).
+//!
 //! [`ThreadNet`] makes real connections (one thread per exchange, TLS through
 //! `sealcell-https`), for the suites that talk to real servers (`openssl s_server`, test
 //! servers over loopback).
@@ -17,6 +19,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use sealcell_modem::job::{Connector, JobDone, JobId, NetEnd, NetFailure, NetJob};
+use sealcell_modem::socket::{SocketFailure, SocketHandle, SocketOp};
+
+pub mod sockets;
 
 /// How a scripted server ends a connection once its pieces are sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +41,8 @@ pub struct Script {
     pub pieces: Vec<(Duration, Vec<u8>)>,
     /// Then.
     pub end: ScriptEnd,
+    /// Whether it sends back what it is sent (sockets only).
+    pub echo: bool,
 }
 
 impl Script {
@@ -44,6 +51,16 @@ impl Script {
         Script {
             pieces: vec![(Duration::ZERO, bytes.into())],
             end: ScriptEnd::Close,
+            echo: false,
+        }
+    }
+
+    /// Sends back what it is sent, and keeps the connection open.
+    pub fn echo() -> Script {
+        Script {
+            pieces: Vec::new(),
+            end: ScriptEnd::Hang,
+            echo: true,
         }
     }
 
@@ -56,6 +73,7 @@ impl Script {
                 .map(|(i, b)| (every * (i as u32 + 1), vec![*b]))
                 .collect(),
             end,
+            echo: false,
         }
     }
 }
@@ -78,6 +96,14 @@ pub struct ScriptedNet {
     /// Jobs cancelled by the module (their connections closed).
     pub cancelled: Vec<JobId>,
     now: Option<Instant>,
+    /// Scripted names, for sockets and `+UDNSRN`.
+    names: BTreeMap<String, std::net::IpAddr>,
+    sockets: sockets::Sockets,
+    socket_log: Vec<(SocketHandle, Vec<u8>)>,
+    /// Sends to report as done at the next pump.
+    sent_reports: Vec<(SocketHandle, usize)>,
+    /// Sockets the module closed.
+    pub socket_closes: Vec<SocketHandle>,
 }
 
 impl ScriptedNet {
@@ -105,6 +131,7 @@ impl ScriptedNet {
                 None if o.script.end != ScriptEnd::Hang => Some(o.connected),
                 None => None,
             })
+            .chain(self.next_socket_event())
             .min()
     }
 
@@ -177,6 +204,10 @@ impl Connector for ScriptedNet {
             self.cancelled.push(id);
         }
     }
+
+    fn socket(&mut self, op: SocketOp) {
+        self.socket_op(op);
+    }
 }
 
 /// A [`Connector`] over real sockets: each exchange on its own thread, blocking I/O with the
@@ -185,6 +216,8 @@ pub struct ThreadNet {
     ended_tx: mpsc::Sender<(JobId, JobDone)>,
     ended_rx: mpsc::Receiver<(JobId, JobDone)>,
     cancelled: Vec<JobId>,
+    /// Socket work it refuses (see [`ThreadNet::refuse_sockets`]).
+    refused: Vec<SocketOp>,
     /// The module's (virtual) time: a job's deadline counts from it, not from the host's.
     now: Option<Instant>,
 }
@@ -196,6 +229,7 @@ impl Default for ThreadNet {
             ended_tx,
             ended_rx,
             cancelled: Vec::new(),
+            refused: Vec::new(),
             now: None,
         }
     }
@@ -234,6 +268,30 @@ impl Connector for ThreadNet {
     fn cancel(&mut self, id: JobId) {
         // The thread ends at its socket timeout; its end is dropped.
         self.cancelled.push(id);
+    }
+
+    fn socket(&mut self, op: SocketOp) {
+        self.refused.push(op);
+    }
+}
+
+impl ThreadNet {
+    /// Fails the socket work asked of it: it carries HTTP exchanges only. The suites that
+    /// test sockets over real connections run the real edge (`sealcell-serve`).
+    pub fn refuse_sockets(&mut self, module: &mut sealcell_modem::Module) -> bool {
+        let refused = std::mem::take(&mut self.refused);
+        let any = !refused.is_empty();
+        for op in refused {
+            match op {
+                SocketOp::Connect { handle, .. } => module.socket_failed(
+                    handle,
+                    SocketFailure::Io("the test network carries no sockets".into()),
+                ),
+                SocketOp::Resolve { job, .. } => module.dns_answered(job, Err(SocketFailure::Dns)),
+                _ => {}
+            }
+        }
+        any
     }
 }
 
