@@ -360,6 +360,17 @@ impl Channel {
                         }
                         consumed = i + 1;
                         self.run_line(module, now, out);
+                        // A host that ends its lines with CR LF sends the LF before it can
+                        // have seen the prompt: it ends the command line, it is not the
+                        // payload's first byte (atat 0.13's `AT+USOWR=0,6\r\n`). A host that
+                        // waits for the prompt (ubxlib) sends its payload later, so an LF
+                        // that starts it is data.
+                        if b == b'\r'
+                            && rest.get(consumed) == Some(&b'\n')
+                            && self.payload.is_some()
+                        {
+                            consumed += 1;
+                        }
                         break;
                     }
                     Push::Overflow => {

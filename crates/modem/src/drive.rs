@@ -12,6 +12,7 @@ pub struct NoNetwork {
     failed: Vec<(JobId, JobDone)>,
     unreachable: Vec<SocketHandle>,
     unresolved: Vec<JobId>,
+    bound: Vec<SocketHandle>,
 }
 
 impl Connector for NoNetwork {
@@ -26,9 +27,10 @@ impl Connector for NoNetwork {
         match op {
             SocketOp::Connect { handle, .. } => self.unreachable.push(handle),
             SocketOp::Resolve { job, .. } => self.unresolved.push(job),
-            // Datagrams and listens go nowhere; nothing ever arrives.
-            SocketOp::Listen { .. }
-            | SocketOp::SendTo { .. }
+            // A port is bound, but nothing ever connects to it.
+            SocketOp::Listen { handle, .. } => self.bound.push(handle),
+            // Datagrams go nowhere; nothing ever arrives.
+            SocketOp::SendTo { .. }
             | SocketOp::Send { .. }
             | SocketOp::Resume { .. }
             | SocketOp::Close { .. } => {}
@@ -46,6 +48,9 @@ impl NoNetwork {
     pub fn report(&mut self, module: &mut crate::Module) {
         for handle in std::mem::take(&mut self.unreachable) {
             module.socket_failed(handle, SocketFailure::Unreachable);
+        }
+        for handle in std::mem::take(&mut self.bound) {
+            module.socket_bound(handle);
         }
         for job in std::mem::take(&mut self.unresolved) {
             module.dns_answered(job, Err(SocketFailure::Dns));

@@ -7,18 +7,21 @@
 //!
 //! Jobs are tasks on the runtime, kept by id so a cancel can abort one. An aborted task is
 //! awaited by a reaper task: once that returns, the task's future (and its socket) is dropped.
+//! The module's own sockets (`+USOCR` and the rest) are tasks too, kept in a
+//! [`socket::Registry`] by handle.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sealcell_modem::job::{Connector, DiskJob, Dispatch, JobDone, JobId, NetJob};
+use sealcell_modem::socket::SocketOp;
 use sealcell_modem::{ChannelId, Link, Module};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
 
-use crate::{SharedModule, lock, net, session};
+use crate::{SharedModule, lock, net, session, socket};
 
 /// The wake-up of every open channel, by id.
 type Registry = Mutex<HashMap<ChannelId, Arc<Notify>>>;
@@ -35,6 +38,8 @@ struct Inner {
     handle: Handle,
     channels: Arc<Registry>,
     jobs: Mutex<HashMap<JobId, JoinHandle<()>>>,
+    /// The module's sockets and lookups.
+    sockets: socket::Registry,
     /// Short disk jobs that may run at once; the others wait their turn.
     disk_slots: Arc<Semaphore>,
     /// Long ones (hashing a package, the seal's KDF), in their own queue so they do not hold
@@ -57,6 +62,7 @@ impl std::fmt::Debug for Edge {
         f.debug_struct("Edge")
             .field("channels", &lock(&self.inner.channels).len())
             .field("jobs", &lock(&self.inner.jobs).len())
+            .field("sockets", &self.inner.sockets.len())
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +86,7 @@ impl Edge {
                 handle,
                 channels,
                 jobs: Mutex::default(),
+                sockets: socket::Registry::default(),
                 disk_slots: Arc::new(Semaphore::new(MAX_DISK_JOBS)),
                 long_slots: Arc::new(Semaphore::new(MAX_LONG_DISK_JOBS)),
             }),
@@ -133,16 +140,28 @@ impl Edge {
         lock(&self.inner.jobs).len()
     }
 
-    /// Aborts every job and waits until each task is gone (its socket closed). The module
-    /// is not told: the edge is going away with it.
+    /// How many of the module's sockets the edge runs (connected, listening or bound).
+    pub fn sockets_open(&self) -> usize {
+        self.inner.sockets.len()
+    }
+
+    /// Aborts every job and socket and waits until each task is gone (its socket closed).
+    /// The module is not told: the edge is going away with it.
     pub async fn shutdown(&self) {
-        let tasks: Vec<JoinHandle<()>> = lock(&self.inner.jobs).drain().map(|(_, t)| t).collect();
+        let mut tasks: Vec<JoinHandle<()>> =
+            lock(&self.inner.jobs).drain().map(|(_, t)| t).collect();
+        tasks.extend(self.inner.sockets.drain());
         for task in &tasks {
             task.abort();
         }
         for task in tasks {
             let _ = task.await;
         }
+    }
+
+    /// The module's sockets at the edge.
+    pub(crate) fn sockets(&self) -> &socket::Registry {
+        &self.inner.sockets
     }
 
     /// Attaches a new link (a plain AT channel, multiplexed later if the host asks) and
@@ -233,5 +252,9 @@ impl Connector for Edge {
         self.inner.handle.spawn(async move {
             let _ = task.await;
         });
+    }
+
+    fn socket(&mut self, op: SocketOp) {
+        socket::run(self, op);
     }
 }

@@ -16,6 +16,8 @@
 //! - every net job is a task ([`Edge`]): resolve, connect, TLS, request, response, bounded by
 //!   the job's deadline; a cancelled job (deadline, reboot) is aborted and joined, which closes
 //!   its socket;
+//! - the module's own sockets (`+USOCR`, `+USOLI`, `+UDNSRN`) are tasks too: a reader that
+//!   keeps to the room the engine reports (TCP back-pressure) and a writer each;
 //! - disk and CPU work runs on the runtime's blocking pool, never under the module lock.
 //!
 //! # Why tokio
@@ -58,6 +60,7 @@ mod emulator;
 mod net;
 mod pty;
 mod session;
+mod socket;
 mod stdio;
 mod tcp;
 

@@ -75,8 +75,9 @@ async fn exchange(job: &mut NetJob) -> NetEnd {
     transfer(tls, job).await
 }
 
-/// The TLS handshake as the profile says, and the pin check.
-async fn handshake(
+/// The TLS handshake as the profile says, and the pin check (HTTP jobs and `+USOSEC`
+/// sockets alike).
+pub(crate) async fn handshake(
     settings: &TlsSettings,
     host: &str,
     tcp: TcpStream,

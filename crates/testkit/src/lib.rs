@@ -81,21 +81,21 @@ pub fn at(m: &mut Module, c: &mut Channel, input: &[u8]) -> String {
 /// The network a test module's requests reach.
 pub enum Network {
     /// Scripted servers on virtual time (the default: nothing answers until scripted).
-    Scripted(ScriptedNet),
+    Scripted(Box<ScriptedNet>),
     /// Real connections.
     Real(ThreadNet),
 }
 
 impl Default for Network {
     fn default() -> Self {
-        Network::Scripted(ScriptedNet::default())
+        Network::Scripted(Box::default())
     }
 }
 
 impl Network {
     fn connector(&mut self) -> &mut dyn Connector {
         match self {
-            Network::Scripted(n) => n,
+            Network::Scripted(n) => n.as_mut(),
             Network::Real(n) => n,
         }
     }

@@ -386,3 +386,70 @@ fn network_registration_and_contexts_through_ublox_cellular_rs() {
     assert!(contexts[0].status == PDPContextStatus::Activated);
     emulator.stop();
 }
+
+/// The exact bytes atat 0.25 puts on the wire for a command.
+fn wire<A: atat::AtatCmd>(cmd: &A) -> String {
+    let mut out = vec![0u8; 1024];
+    let n = cmd.write(&mut out);
+    text(&out[..n])
+}
+
+/// The socket and DNS structs 0.5 compiles without its `internal-network-stack` feature
+/// (at-contract §8): +USOCR for TCP and UDP, +USOCL, +UDNSRN through the host's resolver.
+#[test]
+fn sockets_and_dns_through_ublox_cellular_rs() {
+    use ublox_cellular::command::dns::ResolveNameIp;
+    use ublox_cellular::command::dns::types::ResolutionType;
+    use ublox_cellular::command::ip_transport_layer::types::SocketProtocol;
+    use ublox_cellular::command::ip_transport_layer::{CloseSocket, CreateSocket};
+
+    let (_dir, emulator, stream) = start();
+    let mut buf = [0u8; 4096];
+    let mut client = SimpleClient::new(
+        TcpIo(stream),
+        AtDigester::<Urc>::new(),
+        &mut buf,
+        Config::new(),
+    );
+    client.send(&SetEcho { enabled: Echo::Off }).expect("ATE0");
+
+    let tcp = CreateSocket {
+        protocol: SocketProtocol::TCP,
+        local_port: None,
+        preferred_protocol_type: None,
+        cid: None,
+        report_aon: None,
+    };
+    assert_eq!(wire(&tcp), "AT+USOCR=6\r");
+    assert_eq!(client.send(&tcp).expect("AT+USOCR=6").socket, 0);
+
+    let udp = CreateSocket {
+        protocol: SocketProtocol::UDP,
+        ..tcp.clone()
+    };
+    assert_eq!(wire(&udp), "AT+USOCR=17\r");
+    assert_eq!(client.send(&udp).expect("AT+USOCR=17").socket, 1);
+
+    let close = CloseSocket { socket: 0 };
+    assert_eq!(wire(&close), "AT+USOCL=0\r");
+    client.send(&close).expect("AT+USOCL=0");
+    // The lowest free id is reused.
+    assert_eq!(client.send(&tcp).expect("AT+USOCR=6 again").socket, 0);
+    for socket in [0, 1] {
+        client.send(&CloseSocket { socket }).expect("AT+USOCL");
+    }
+    // A closed socket is an error the client sees, and the channel goes on.
+    assert!(client.send(&CloseSocket { socket: 1 }).is_err());
+
+    let lookup = ResolveNameIp {
+        resolution_type: ResolutionType::DomainNameToIp,
+        ip_domain_string: "localhost",
+    };
+    assert_eq!(wire(&lookup), "AT+UDNSRN=0,\"localhost\"\r");
+    let resolved = client.send(&lookup).expect("AT+UDNSRN=0");
+    assert_eq!(resolved.ip_domain_string.as_str(), "127.0.0.1");
+
+    let model = client.send(&GetModelId).expect("AT+CGMM after the sockets");
+    assert_eq!(text(&model.model), "TOBY-L210");
+    emulator.stop();
+}

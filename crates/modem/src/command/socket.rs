@@ -313,13 +313,22 @@ fn connect(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
     let s = socket(ctx, id)?;
     match s.state {
         SocketState::Created => {}
-        SocketState::Connecting { .. } => return Err(Refused::Socket(errno::EALREADY)),
+        SocketState::Connecting { .. } | SocketState::Binding { .. } => {
+            return Err(Refused::Socket(errno::EALREADY));
+        }
         SocketState::Connected | SocketState::PeerClosed => {
             return Err(Refused::Socket(errno::EISCONN));
         }
-        SocketState::Listening | SocketState::Bound => {
-            return Err(Refused::Socket(errno::EOPNOTSUPP));
+        SocketState::Bound => {
+            // A UDP socket that has sent already (its port is bound at the edge): the
+            // connect only fixes the peer its `+USOWR` goes to, as BSD's does. An address,
+            // not a name: there is no lookup on this path.
+            let ip: IpAddr = host.parse().map_err(|_| Refused::Socket(errno::EINVAL))?;
+            s.remote = Some(SocketAddr::new(ip, port));
+            s.state = SocketState::Connected;
+            return Ok(Outcome::Done);
         }
+        SocketState::Listening => return Err(Refused::Socket(errno::EOPNOTSUPP)),
     }
     let (protocol, local_port, options, tls_profile) =
         (s.protocol, s.local_port, s.options, s.tls_profile);
@@ -368,10 +377,23 @@ fn queue_send(ctx: &mut Ctx<'_>, id: u8, bytes: Vec<u8>) {
         return;
     };
     s.unsent += bytes.len();
-    let handle = s.handle;
-    if !bytes.is_empty() {
-        ctx.module.queue_socket_op(SocketOp::Send { handle, bytes });
+    let (handle, protocol, remote) = (s.handle, s.protocol, s.remote);
+    if bytes.is_empty() {
+        return;
     }
+    let op = match (protocol, remote) {
+        // A connected UDP socket's datagram goes to its peer by address, so it works both
+        // for one the edge connected and for one bound by a `+USOST` before the connect.
+        (Protocol::Udp, Some(to)) => SocketOp::SendTo {
+            handle,
+            local_port: s.local_port,
+            options: s.options,
+            to,
+            bytes,
+        },
+        _ => SocketOp::Send { handle, bytes },
+    };
+    ctx.module.queue_socket_op(op);
 }
 
 fn write(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
@@ -475,7 +497,7 @@ fn datagram_socket(ctx: &mut Ctx<'_>, id: u8, len: usize) -> Result<(), Refused>
         | SocketState::Bound
         | SocketState::Listening
         | SocketState::Connected => {}
-        SocketState::Connecting { .. } | SocketState::PeerClosed => {
+        SocketState::Connecting { .. } | SocketState::Binding { .. } | SocketState::PeerClosed => {
             return Err(Refused::Socket(errno::EPERM));
         }
     }
@@ -495,10 +517,11 @@ fn queue_datagram(ctx: &mut Ctx<'_>, id: u8, to: SocketAddr, bytes: Vec<u8>) {
     }
     s.unsent += bytes.len();
     s.at_edge = true;
-    let (handle, local_port) = (s.handle, s.local_port);
+    let (handle, local_port, options) = (s.handle, s.local_port, s.options);
     ctx.module.queue_socket_op(SocketOp::SendTo {
         handle,
         local_port,
+        options,
         to,
         bytes,
     });
@@ -562,7 +585,7 @@ fn read(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
         answer_read(ctx, id, &bytes, resume);
         return Ok(Outcome::Done);
     }
-    if matches!(s.state, SocketState::Created | SocketState::Listening) {
+    if !matches!(s.state, SocketState::Connected | SocketState::PeerClosed) {
         return Err(Refused::Socket(errno::ENOTCONN));
     }
     if len == 0 {
@@ -636,20 +659,24 @@ fn listen(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
     let id = socket_id(&mut r)?;
     let port = port(&mut r)?;
     r.finish()?;
-    let s = socket(ctx, id)?;
-    if s.state != SocketState::Created {
+    if socket(ctx, id)?.state != SocketState::Created {
         return Err(Refused::Socket(errno::EISCONN));
     }
-    s.state = SocketState::Listening;
+    // Answered once the edge has bound the port (or could not: 98 for a port in use).
+    let waiter = ctx.module.await_reply(ctx.channel);
+    let deadline = ctx.now.mono() + CONNECT_TIMEOUT;
+    let s = socket(ctx, id)?;
+    s.state = SocketState::Binding { waiter, deadline };
     s.local_port = Some(port);
     s.at_edge = true;
-    let (handle, protocol) = (s.handle, s.protocol);
+    let (handle, protocol, options) = (s.handle, s.protocol, s.options);
     ctx.module.queue_socket_op(SocketOp::Listen {
         handle,
         protocol,
         port,
+        options,
     });
-    Ok(Outcome::Done)
+    Ok(Outcome::Await)
 }
 
 fn close(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
@@ -658,7 +685,7 @@ fn close(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
     r.finish()?;
     let s = socket(ctx, id)?;
     let owner = s.owner;
-    if let SocketState::Connecting { waiter, .. } = s.state {
+    if let SocketState::Connecting { waiter, .. } | SocketState::Binding { waiter, .. } = s.state {
         // The `+USOCO` waiting for it (on another channel) fails.
         ctx.module
             .reply(waiter, crate::socket::connect_failed(errno::ECONNABORTED));

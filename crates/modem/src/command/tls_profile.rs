@@ -204,6 +204,39 @@ fn readings(prof: &SecurityProfile, op: SecPrfOp) -> Vec<SecPrfReading> {
     vec![reading]
 }
 
+/// The TLS settings of a `+USECPRF` profile, with its credentials read (and decrypted, in memory
+/// only) from the store. A named credential that is missing fails the command at once.
+pub(crate) fn tls_settings(ctx: &mut Ctx<'_>, sp: usize) -> Result<TlsSettings, CmeError> {
+    let prof = ctx.module.security_profile(sp);
+    let store = ctx.module.store();
+    let fetch =
+        |kind: CredentialType, name: &str| -> Result<Option<Zeroizing<Vec<u8>>>, CmeError> {
+            if name.is_empty() {
+                return Ok(None);
+            }
+            store
+                .der(kind, name)
+                .map(Some)
+                .map_err(|e| crate::cme_map::Failure::TlsCredential(e).into())
+        };
+    let now_unix = ctx.clock_unix();
+    Ok(TlsSettings {
+        // A number the wire never wrote (a hand-edited nvm.toml) reads as the factory value,
+        // as `+USECPRF` reads show it.
+        validation: prof.validation_level().unwrap_or_default(),
+        min_tls: prof.min_tls_version().unwrap_or_default(),
+        cipher: prof.cipher.iana(),
+        hostname: prof.hostname.clone(),
+        sni: prof.sni.clone(),
+        root: fetch(CredentialType::TrustedRootCa, &prof.root)?,
+        client_cert: fetch(CredentialType::ClientCertificate, &prof.client_cert)?,
+        client_key: fetch(CredentialType::ClientPrivateKey, &prof.client_key)?,
+        pin: fetch(CredentialType::ServerCertificate, &prof.pin_name)?
+            .map(|d| (d, prof.pinning_level().unwrap_or_default())),
+        now_unix,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,37 +301,4 @@ mod tests {
             ["+USECPRF: 2,3,\"a'b  \""]
         );
     }
-}
-
-/// The TLS settings of a `+USECPRF` profile, with its credentials read (and decrypted, in memory
-/// only) from the store. A named credential that is missing fails the command at once.
-pub(crate) fn tls_settings(ctx: &mut Ctx<'_>, sp: usize) -> Result<TlsSettings, CmeError> {
-    let prof = ctx.module.security_profile(sp);
-    let store = ctx.module.store();
-    let fetch =
-        |kind: CredentialType, name: &str| -> Result<Option<Zeroizing<Vec<u8>>>, CmeError> {
-            if name.is_empty() {
-                return Ok(None);
-            }
-            store
-                .der(kind, name)
-                .map(Some)
-                .map_err(|e| crate::cme_map::Failure::TlsCredential(e).into())
-        };
-    let now_unix = ctx.clock_unix();
-    Ok(TlsSettings {
-        // A number the wire never wrote (a hand-edited nvm.toml) reads as the factory value,
-        // as `+USECPRF` reads show it.
-        validation: prof.validation_level().unwrap_or_default(),
-        min_tls: prof.min_tls_version().unwrap_or_default(),
-        cipher: prof.cipher.iana(),
-        hostname: prof.hostname.clone(),
-        sni: prof.sni.clone(),
-        root: fetch(CredentialType::TrustedRootCa, &prof.root)?,
-        client_cert: fetch(CredentialType::ClientCertificate, &prof.client_cert)?,
-        client_key: fetch(CredentialType::ClientPrivateKey, &prof.client_key)?,
-        pin: fetch(CredentialType::ServerCertificate, &prof.pin_name)?
-            .map(|d| (d, prof.pinning_level().unwrap_or_default())),
-        now_unix,
-    })
 }

@@ -29,6 +29,19 @@ impl Module {
         self.reply(waiter, Box::new(|_ctx: &mut Ctx<'_>| Ok(Outcome::Done)));
     }
 
+    /// The edge bound listening socket `handle`'s port: its `+USOLI` answers `OK`.
+    pub fn socket_bound(&mut self, handle: SocketHandle) {
+        let Some(s) = self.socket_by_handle(handle) else {
+            return;
+        };
+        let SocketState::Binding { waiter, .. } = s.state else {
+            return;
+        };
+        s.state = SocketState::Listening;
+        s.last_error = errno::NONE;
+        self.reply(waiter, Box::new(|_ctx: &mut Ctx<'_>| Ok(Outcome::Done)));
+    }
+
     /// The network failed socket `handle`; the edge has forgotten it. A connect in progress
     /// fails (`+USOCO` answers an error, the code in `+USOER`); an established socket is
     /// closed, with `+UUSOCL`.
@@ -44,7 +57,7 @@ impl Module {
         s.last_error = code;
         s.at_edge = false;
         match s.state {
-            SocketState::Connecting { waiter, .. } => {
+            SocketState::Connecting { waiter, .. } | SocketState::Binding { waiter, .. } => {
                 s.state = SocketState::Created;
                 self.reply(waiter, connect_failed(code));
             }
@@ -178,14 +191,20 @@ impl Module {
         let due: Vec<u8> = self
             .sockets
             .iter()
-            .filter(|(_, s)| matches!(s.state, SocketState::Connecting { deadline, .. } if deadline <= now))
+            .filter(|(_, s)| match s.state {
+                SocketState::Connecting { deadline, .. }
+                | SocketState::Binding { deadline, .. } => deadline <= now,
+                _ => false,
+            })
             .map(|(id, _)| id)
             .collect();
         for id in due {
             let Some(s) = self.sockets.get_mut(id) else {
                 continue;
             };
-            let SocketState::Connecting { waiter, .. } = s.state else {
+            let (SocketState::Connecting { waiter, .. } | SocketState::Binding { waiter, .. }) =
+                s.state
+            else {
                 continue;
             };
             s.state = SocketState::Created;
@@ -203,8 +222,9 @@ impl Module {
     pub(crate) fn close_all_sockets(&mut self, urc: bool) {
         let ids: Vec<u8> = self.sockets.iter().map(|(id, _)| id).collect();
         for id in ids {
-            if let Some(SocketState::Connecting { waiter, .. }) =
-                self.sockets.get(id).map(|s| s.state)
+            if let Some(
+                SocketState::Connecting { waiter, .. } | SocketState::Binding { waiter, .. },
+            ) = self.sockets.get(id).map(|s| s.state)
             {
                 self.reply(waiter, connect_failed(errno::ENETUNREACH));
             }

@@ -78,8 +78,8 @@ impl Protocol {
     }
 }
 
-/// What the edge must do with the network for the module.
-#[derive(Debug)]
+/// What the edge must do with the network for the module. `Debug` shows the sizes of the
+/// bytes to send, never the bytes.
 pub enum SocketOp {
     /// TCP: resolve `host` (every address in turn), connect, run the TLS handshake when `tls`
     /// is set, then report [`crate::Module::socket_connected`] or
@@ -101,8 +101,9 @@ pub enum SocketOp {
         /// `+USOSO` options set before the connect.
         options: SocketOptions,
     },
-    /// Listen on `port` of the host (TCP: accept connections and report each with
-    /// [`crate::Module::socket_accepted`]; UDP: bind and receive from anyone).
+    /// Listen on `port` of the host: bind, report [`crate::Module::socket_bound`] (or
+    /// [`crate::Module::socket_failed`]), then accept connections and report each with
+    /// [`crate::Module::socket_accepted`] (TCP), or receive from anyone (UDP).
     Listen {
         /// The socket.
         handle: SocketHandle,
@@ -110,6 +111,8 @@ pub enum SocketOp {
         protocol: Protocol,
         /// The port.
         port: u16,
+        /// `+USOSO` options set before the listen.
+        options: SocketOptions,
     },
     /// UDP without a connect: bind (`local_port`, or any) if not yet done, then send one
     /// datagram to `to`; then receive from anyone.
@@ -118,6 +121,8 @@ pub enum SocketOp {
         handle: SocketHandle,
         /// `+USOCR`'s local port.
         local_port: Option<u16>,
+        /// `+USOSO` options (applied when the socket is bound).
+        options: SocketOptions,
         /// The peer.
         to: SocketAddr,
         /// The datagram.
@@ -153,6 +158,73 @@ pub enum SocketOp {
     },
 }
 
+impl std::fmt::Debug for SocketOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SocketOp::Connect {
+                handle,
+                protocol,
+                local_port,
+                host,
+                port,
+                tls,
+                options,
+            } => f
+                .debug_struct("Connect")
+                .field("handle", handle)
+                .field("protocol", protocol)
+                .field("local_port", local_port)
+                .field("host", host)
+                .field("port", port)
+                .field("tls", tls)
+                .field("options", options)
+                .finish(),
+            SocketOp::Listen {
+                handle,
+                protocol,
+                port,
+                options,
+            } => f
+                .debug_struct("Listen")
+                .field("handle", handle)
+                .field("protocol", protocol)
+                .field("port", port)
+                .field("options", options)
+                .finish(),
+            SocketOp::SendTo {
+                handle,
+                local_port,
+                options,
+                to,
+                bytes,
+            } => f
+                .debug_struct("SendTo")
+                .field("handle", handle)
+                .field("local_port", local_port)
+                .field("options", options)
+                .field("to", to)
+                .field("len", &bytes.len())
+                .finish(),
+            SocketOp::Send { handle, bytes } => f
+                .debug_struct("Send")
+                .field("handle", handle)
+                .field("len", &bytes.len())
+                .finish(),
+            SocketOp::Resume { handle, room } => f
+                .debug_struct("Resume")
+                .field("handle", handle)
+                .field("room", room)
+                .finish(),
+            SocketOp::Close { handle } => f.debug_struct("Close").field("handle", handle).finish(),
+            SocketOp::Resolve { job, query } => f
+                .debug_struct("Resolve")
+                .field("job", job)
+                .field("query", query)
+                .finish(),
+        }
+    }
+}
+
 /// A `+UDNSRN` lookup.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DnsQuery {
@@ -177,6 +249,8 @@ pub enum SocketFailure {
     Tls(String),
     /// The peer reset an established connection.
     Reset,
+    /// The local port is in use (a listen, or a bind to `+USOCR`'s local port).
+    AddrInUse,
     /// Any other failure of the host's network (binding a port in use, for one).
     Io(String),
 }
@@ -191,6 +265,7 @@ impl SocketFailure {
             SocketFailure::Timeout => errno::ETIMEDOUT,
             SocketFailure::Tls(_) => errno::ECONNABORTED,
             SocketFailure::Reset => errno::ECONNRESET,
+            SocketFailure::AddrInUse => errno::EADDRINUSE,
             SocketFailure::Io(_) => errno::EIO,
         }
     }

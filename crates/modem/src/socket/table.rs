@@ -24,6 +24,13 @@ pub enum SocketState {
     },
     /// Connected (TCP established, or UDP with a default peer).
     Connected,
+    /// `+USOLI` waits for the edge to bind the port.
+    Binding {
+        /// The wait the command's channel is in.
+        waiter: JobId,
+        /// When the listen fails with `ETIMEDOUT`.
+        deadline: Instant,
+    },
     /// `+USOLI`: accepting connections (TCP) or datagrams (UDP).
     Listening,
     /// UDP used by `+USOST` without a connect: bound, receiving from anyone.
@@ -54,8 +61,8 @@ pub struct SocketOptions {
     pub keep_idle_ms: u32,
 }
 
-/// One received datagram, with where it came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One received datagram, with where it came from. `Debug` shows its size, not its bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Datagram {
     /// Its sender.
     pub from: SocketAddr,
@@ -63,8 +70,16 @@ pub struct Datagram {
     pub bytes: Vec<u8>,
 }
 
-/// One socket.
-#[derive(Debug)]
+impl std::fmt::Debug for Datagram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Datagram")
+            .field("from", &self.from)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+/// One socket. `Debug` shows sizes, never the bytes (they may be a TLS socket's plaintext).
 pub struct Socket {
     /// Its process-wide handle.
     pub handle: SocketHandle,
@@ -104,6 +119,25 @@ pub struct Socket {
     pub last_error: u16,
     /// Whether the edge knows it (a close must be sent to it).
     pub at_edge: bool,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("handle", &self.handle)
+            .field("protocol", &self.protocol)
+            .field("owner", &self.owner)
+            .field("state", &self.state)
+            .field("tls_profile", &self.tls_profile)
+            .field("remote", &self.remote)
+            .field("pending", &self.pending())
+            .field("datagrams", &self.datagrams.len())
+            .field("unsent", &self.unsent)
+            .field("sent", &self.sent)
+            .field("received", &self.received)
+            .field("last_error", &self.last_error)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Socket {
@@ -154,7 +188,7 @@ impl Socket {
         match self.state {
             SocketState::Created | SocketState::Bound => 0,
             SocketState::Listening => 1,
-            SocketState::Connecting { .. } => 2,
+            SocketState::Connecting { .. } | SocketState::Binding { .. } => 2,
             SocketState::Connected => 4,
             SocketState::PeerClosed => 7,
         }
@@ -289,7 +323,8 @@ impl Sockets {
             .iter()
             .flatten()
             .filter_map(|s| match s.state {
-                SocketState::Connecting { deadline, .. } => Some(deadline),
+                SocketState::Connecting { deadline, .. }
+                | SocketState::Binding { deadline, .. } => Some(deadline),
                 _ => None,
             })
             .min()

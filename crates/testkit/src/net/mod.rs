@@ -102,6 +102,8 @@ pub struct ScriptedNet {
     socket_log: Vec<(SocketHandle, Vec<u8>)>,
     /// Sends to report as done at the next pump.
     sent_reports: Vec<(SocketHandle, usize)>,
+    /// Listens to report as bound at the next pump.
+    bound_reports: Vec<SocketHandle>,
     /// Sockets the module closed.
     pub socket_closes: Vec<SocketHandle>,
 }

@@ -146,6 +146,7 @@ impl ScriptedNet {
             SocketOp::Listen {
                 handle, protocol, ..
             } => {
+                self.bound_reports.push(handle);
                 self.sockets.open.insert(
                     handle,
                     OpenSocket {
@@ -284,6 +285,10 @@ impl ScriptedNet {
     pub fn pump_sockets(&mut self, module: &mut Module, now: Instant) -> bool {
         self.now = Some(now);
         let mut progressed = false;
+        for handle in std::mem::take(&mut self.bound_reports) {
+            module.socket_bound(handle);
+            progressed = true;
+        }
         for (handle, n) in std::mem::take(&mut self.sent_reports) {
             module.socket_sent(handle, n);
             progressed = true;
