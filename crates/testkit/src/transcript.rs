@@ -38,6 +38,7 @@
 //! @ echo 192.0.2.20:7                 the server sends back what it is sent (and stays open)
 //! @ dns echo.example 192.0.2.20       +UDNSRN and +USOCO resolve the name (and the address back)
 //! @ dial 8000                         a scripted client connects to the listening socket
+//! @ blackhole 192.0.2.40:80           connects to it are never answered (the timeout decides)
 //! @ sockets 1                         assert the sockets the network holds for the module
 //! ```
 //!
@@ -100,6 +101,8 @@ pub enum Step {
     Dns(String, String),
     /// `@ dial <port>`: a scripted client connects to the module's listening socket.
     Dial(u16),
+    /// `@ blackhole <host:port>`: connects are never answered.
+    Blackhole(String),
     /// `@ sockets <n>`: the sockets the network holds for the module.
     Sockets(usize),
     /// A comment or blank line (kept so blessing preserves the file).
@@ -227,6 +230,7 @@ impl Transcript {
                             .map_err(|_| format!("line {n}: bad count {c:?}"))?,
                     ),
                     ["echo", srv] => Step::Echo(srv.to_string()),
+                    ["blackhole", srv] => Step::Blackhole(srv.to_string()),
                     ["dns", name, ip] => Step::Dns(name.to_string(), ip.to_string()),
                     ["dial", port] => Step::Dial(
                         port.parse()
@@ -273,6 +277,7 @@ impl Transcript {
                 Step::ServeEnd(srv, how) => s.push_str(&format!("@ serve-end {srv} {how}\n")),
                 Step::Connections(c) => s.push_str(&format!("@ connections {c}\n")),
                 Step::Echo(srv) => s.push_str(&format!("@ echo {srv}\n")),
+                Step::Blackhole(srv) => s.push_str(&format!("@ blackhole {srv}\n")),
                 Step::Dns(name, ip) => s.push_str(&format!("@ dns {name} {ip}\n")),
                 Step::Dial(port) => s.push_str(&format!("@ dial {port}\n")),
                 Step::Sockets(c) => s.push_str(&format!("@ sockets {c}\n")),
@@ -294,6 +299,8 @@ struct Runner {
     scripts: BTreeMap<(String, u16), Script>,
     /// The scripted names (kept across restarts).
     names: BTreeMap<String, std::net::IpAddr>,
+    /// The black holes (kept across restarts).
+    blackholes: Vec<(String, u16)>,
 }
 
 impl Runner {
@@ -579,6 +586,7 @@ pub fn run(
         net: Network::default(),
         scripts: BTreeMap::new(),
         names: BTreeMap::new(),
+        blackholes: Vec::new(),
     };
     let mut rec = Recorder {
         bless,
@@ -660,6 +668,11 @@ pub fn run(
                 script.echo = true;
                 script.end = ScriptEnd::Hang;
             })?,
+            Step::Blackhole(srv) => {
+                let (host, port) = server(srv).map_err(|e| format!("line {line}: {e}"))?;
+                runner.blackholes.push((host.clone(), port));
+                runner.net.scripted().blackhole(&host, port);
+            }
             Step::Dns(name, ip) => {
                 let ip = ip
                     .parse()
@@ -705,6 +718,9 @@ pub fn run(
                 }
                 for (name, ip) in &runner.names {
                     runner.net.scripted().name(name, *ip);
+                }
+                for (host, port) in &runner.blackholes {
+                    runner.net.scripted().blackhole(host, *port);
                 }
                 runner.channels.clear();
                 runner.module = None;

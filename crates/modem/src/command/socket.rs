@@ -18,7 +18,7 @@ use sealcell_at::syntax::Form;
 
 use super::{CmdResult, Ctx, Outcome, PayloadJob, PayloadTarget, undefined_form};
 use crate::nvm::Value;
-use crate::socket::{MAX_SOCKETS, Protocol, Socket, SocketOp, SocketState, errno};
+use crate::socket::{MAX_SOCKETS, Protocol, Socket, SocketHandle, SocketOp, SocketState, errno};
 
 /// The socket commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -404,12 +404,14 @@ fn write(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
     let Some(text) = data else {
         // Binary: check the socket first, then the `@` prompt and `len` raw bytes.
         let take = writable(ctx, id, len)?;
+        let handle = socket(ctx, id)?.handle;
         return Ok(Outcome::Prompt(PayloadJob {
             prompt: AT_PROMPT,
             size: len as u64,
             timeout_error: CmeError::OperationNotAllowed,
             target: Box::new(BinaryWrite {
                 id,
+                handle,
                 take,
                 bytes: Vec::with_capacity(take),
             }),
@@ -427,6 +429,8 @@ fn write(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
 /// command came), the rest are read and dropped.
 struct BinaryWrite {
     id: u8,
+    /// The socket the prompt was for: id `id` may be another's by the time the bytes are in.
+    handle: SocketHandle,
     take: usize,
     bytes: Vec<u8>,
 }
@@ -439,8 +443,13 @@ impl PayloadTarget for BinaryWrite {
     }
 
     fn finish(self: Box<Self>, ctx: &mut Ctx<'_>) -> CmdResult {
-        let BinaryWrite { id, bytes, .. } = *self;
+        let BinaryWrite {
+            id, handle, bytes, ..
+        } = *self;
         // The socket may have closed while the bytes came.
+        if ctx.module.sockets.id_of(handle) != Some(id) {
+            return Err(Refused::Socket(errno::ENOTCONN).into_cme(ctx));
+        }
         let take = match writable(ctx, id, bytes.len()) {
             Ok(n) => n,
             Err(refused) => return Err(refused.into_cme(ctx)),
@@ -468,12 +477,14 @@ fn send_to(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
     let Some(text) = data else {
         // Binary: check the socket first, then the `@` prompt and `len` raw bytes.
         datagram_socket(ctx, id, len)?;
+        let handle = socket(ctx, id)?.handle;
         return Ok(Outcome::Prompt(PayloadJob {
             prompt: AT_PROMPT,
             size: len as u64,
             timeout_error: CmeError::OperationNotAllowed,
             target: Box::new(BinarySendTo {
                 id,
+                handle,
                 to,
                 bytes: Vec::with_capacity(len),
             }),
@@ -530,6 +541,8 @@ fn queue_datagram(ctx: &mut Ctx<'_>, id: u8, to: SocketAddr, bytes: Vec<u8>) {
 /// The raw bytes of a binary `+USOST`: one datagram.
 struct BinarySendTo {
     id: u8,
+    /// The socket the prompt was for.
+    handle: SocketHandle,
     to: SocketAddr,
     bytes: Vec<u8>,
 }
@@ -540,9 +553,17 @@ impl PayloadTarget for BinarySendTo {
     }
 
     fn finish(self: Box<Self>, ctx: &mut Ctx<'_>) -> CmdResult {
-        let BinarySendTo { id, to, bytes } = *self;
+        let BinarySendTo {
+            id,
+            handle,
+            to,
+            bytes,
+        } = *self;
         let len = bytes.len();
         // The socket may have closed while the bytes came.
+        if ctx.module.sockets.id_of(handle) != Some(id) {
+            return Err(Refused::Socket(errno::ENOTCONN).into_cme(ctx));
+        }
         if let Err(refused) = datagram_socket(ctx, id, len) {
             return Err(refused.into_cme(ctx));
         }

@@ -104,6 +104,8 @@ pub struct ScriptedNet {
     sent_reports: Vec<(SocketHandle, usize)>,
     /// Listens to report as bound at the next pump.
     bound_reports: Vec<SocketHandle>,
+    /// Servers whose connects are never answered.
+    blackholes: std::collections::BTreeSet<(String, u16)>,
     /// Sockets the module closed.
     pub socket_closes: Vec<SocketHandle>,
 }

@@ -24,6 +24,10 @@ use super::{Script, ScriptEnd, ScriptedNet};
 /// wait after `+USOCO`.
 pub const CONNECT_DELAY: Duration = Duration::ZERO;
 
+/// How long a connect to a black hole ([`ScriptedNet::blackhole`]) waits: for ever, as far as
+/// any test goes (the module's own timeout ends it first).
+const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// The address a listening socket's scripted client dials from.
 pub const CLIENT_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 200));
 
@@ -59,6 +63,12 @@ impl ScriptedNet {
     /// Scripts a name: `+UDNSRN` and `+USOCO` resolve `name` to `ip` (and `ip` back to `name`).
     pub fn name(&mut self, name: &str, ip: IpAddr) {
         self.names.insert(name.to_string(), ip);
+    }
+
+    /// Makes `host:port` a black hole: a TCP connect to it is never answered (no SYN-ACK, no
+    /// reset), so the module's connect timeout decides.
+    pub fn blackhole(&mut self, host: &str, port: u16) {
+        self.blackholes.insert((host.to_string(), port));
     }
 
     /// Every byte the module's sockets sent, in order, with the socket.
@@ -107,6 +117,24 @@ impl ScriptedNet {
                     return;
                 };
                 let addr = SocketAddr::new(ip, port);
+                if protocol == Protocol::Tcp
+                    && (self.blackholes.contains(&(host.clone(), port))
+                        || self.blackholes.contains(&(ip.to_string(), port)))
+                {
+                    self.sockets.open.insert(
+                        handle,
+                        OpenSocket {
+                            protocol,
+                            peer: None,
+                            connected: now + NEVER,
+                            announced: false,
+                            next: 0,
+                            inbox: VecDeque::new(),
+                            room: RX_BUFFER,
+                        },
+                    );
+                    return;
+                }
                 let script = self.script_at(&host, addr);
                 if script.is_none() && protocol == Protocol::Tcp {
                     self.sockets.failing.push((
