@@ -89,6 +89,11 @@ pub struct Channel {
     /// `AT+CMUX` answered `OK`: the link switches to 27.010 before this channel runs more.
     multiplex: Option<CmuxStatus>,
     greets: bool,
+    /// The host ends its lines with CR LF (an LF came right after a line's CR).
+    crlf_host: bool,
+    /// The payload that just started is from a CR LF host whose line-end LF has not come
+    /// yet: an LF first is that, not data.
+    skip_lf: bool,
     /// The transport holds this channel's output (a DLCI under the host's flow control):
     /// URCs stay in the module's queue, which bounds them.
     held: bool,
@@ -120,6 +125,8 @@ impl Channel {
     pub(crate) fn for_dlci(module: &Module, id: ChannelId) -> Channel {
         Channel {
             greets: false,
+            crlf_host: false,
+            skip_lf: false,
             ..Channel::attached(module, id)
         }
     }
@@ -145,6 +152,8 @@ impl Channel {
             rest_of_line: None,
             multiplex: None,
             greets: true,
+            crlf_host: false,
+            skip_lf: false,
             held: false,
             epoch: module.epoch(),
         }
@@ -251,6 +260,7 @@ impl Channel {
                     remaining = p.receiver.remaining(),
                     "payload timed out"
                 );
+                self.skip_lf = false;
                 self.settings
                     .write_final(out, FinalResult::Cme(p.timeout_error));
             } else {
@@ -337,6 +347,10 @@ impl Channel {
                 continue;
             }
             if let Some(p) = self.payload.as_mut() {
+                if std::mem::take(&mut self.skip_lf) && rest.first() == Some(&b'\n') {
+                    rest = &rest[1..];
+                    continue;
+                }
                 let (taken, after) = p.receiver.take(rest, now.mono());
                 p.target.write(taken);
                 rest = after;
@@ -353,7 +367,7 @@ impl Channel {
                             out.push(b);
                         }
                     }
-                    Push::IgnoredLf => {}
+                    Push::IgnoredLf => self.crlf_host = true,
                     Push::Line => {
                         if self.settings.echo {
                             out.push(b);
@@ -362,14 +376,18 @@ impl Channel {
                         self.run_line(module, now, out);
                         // A host that ends its lines with CR LF sends the LF before it can
                         // have seen the prompt: it ends the command line, it is not the
-                        // payload's first byte (atat 0.13's `AT+USOWR=0,6\r\n`). A host that
-                        // waits for the prompt (ubxlib) sends its payload later, so an LF
-                        // that starts it is data.
-                        if b == b'\r'
-                            && rest.get(consumed) == Some(&b'\n')
-                            && self.payload.is_some()
-                        {
-                            consumed += 1;
+                        // payload's first byte (atat 0.13's `AT+USOWR=0,6\r\n`). Known by
+                        // its arriving with the CR, or by the host's earlier lines; then the
+                        // next byte is that LF however the reads split it. A host that ends
+                        // lines with CR alone (ubxlib) sends its payload after the prompt,
+                        // and an LF that starts it is data.
+                        if b == b'\r' && self.payload.is_some() {
+                            if rest.get(consumed) == Some(&b'\n') {
+                                self.crlf_host = true;
+                                consumed += 1;
+                            } else if self.crlf_host {
+                                self.skip_lf = true;
+                            }
                         }
                         break;
                     }
@@ -450,6 +468,7 @@ impl Channel {
         self.settings = ChannelSettings::default();
         self.assembler.reset();
         self.payload = None;
+        self.skip_lf = false;
         self.xmodem = None;
         self.stream = None;
         self.waiting = false;

@@ -13,6 +13,7 @@ pub struct NoNetwork {
     unreachable: Vec<SocketHandle>,
     unresolved: Vec<JobId>,
     bound: Vec<SocketHandle>,
+    sent: Vec<(SocketHandle, usize)>,
 }
 
 impl Connector for NoNetwork {
@@ -29,11 +30,11 @@ impl Connector for NoNetwork {
             SocketOp::Resolve { job, .. } => self.unresolved.push(job),
             // A port is bound, but nothing ever connects to it.
             SocketOp::Listen { handle, .. } => self.bound.push(handle),
-            // Datagrams go nowhere; nothing ever arrives.
-            SocketOp::SendTo { .. }
-            | SocketOp::Send { .. }
-            | SocketOp::Resume { .. }
-            | SocketOp::Close { .. } => {}
+            // Sent at once, to nowhere; nothing ever arrives.
+            SocketOp::SendTo { handle, bytes, .. } | SocketOp::Send { handle, bytes } => {
+                self.sent.push((handle, bytes.len()));
+            }
+            SocketOp::Resume { .. } | SocketOp::Close { .. } => {}
         }
     }
 }
@@ -48,6 +49,9 @@ impl NoNetwork {
     pub fn report(&mut self, module: &mut crate::Module) {
         for handle in std::mem::take(&mut self.unreachable) {
             module.socket_failed(handle, SocketFailure::Unreachable);
+        }
+        for (handle, n) in std::mem::take(&mut self.sent) {
+            module.socket_sent(handle, n);
         }
         for handle in std::mem::take(&mut self.bound) {
             module.socket_bound(handle);

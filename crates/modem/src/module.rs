@@ -315,7 +315,9 @@ impl Module {
         let waker = self.waker.take();
         let wake_as = std::mem::take(&mut self.wake_as);
         let multiplexers = std::mem::take(&mut self.multiplexers);
+        let sockets = self.sockets.after_reboot();
         *self = fresh;
+        self.sockets = sockets;
         self.wake_as = wake_as;
         self.multiplexers = multiplexers;
         self.epoch = epoch;

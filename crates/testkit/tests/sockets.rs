@@ -166,7 +166,8 @@ fn registration_lost_during_a_connect_fails_it_and_closes_the_sockets() {
     assert_eq!(on(&mut m, &mut other, "AT+CFUN=4"), "AT+CFUN=4\r\r\nOK\r\n");
     assert_eq!(
         text(&m.wait(Duration::ZERO)),
-        "\r\n+CME ERROR: 3\r\n\r\n+UUSOCL: 0\r\n\r\n+UUSOCL: 1\r\n"
+        // The connecting socket's command says it failed; the open one has its URC.
+        "\r\n+CME ERROR: 3\r\n\r\n+UUSOCL: 0\r\n"
     );
     assert_eq!(
         text(&m.send(b"AT+USOER\r")),
@@ -280,5 +281,154 @@ fn hostile_lengths_and_ids_are_refused_and_lose_nothing() {
     assert_eq!(
         text(&m.send(b"AT+USORD=0,2\r")),
         "\r\n+USORD: 0,2,\"ok\"\r\n\r\nOK\r\n"
+    );
+}
+
+#[test]
+fn a_cr_lf_host_s_line_end_is_not_payload_however_the_reads_split_it() {
+    let mut m = module();
+    m.net.scripted().serve("192.0.2.20", 7, Script::echo());
+    // This host ends its lines with CR LF (atat 0.13).
+    assert_eq!(text(&m.send(b"AT\r\n")), "\r\nOK\r\n");
+    assert_eq!(
+        text(&m.send(b"AT+USOCR=6\r\n")),
+        "\r\n+USOCR: 0\r\n\r\nOK\r\n"
+    );
+    assert_eq!(
+        text(&m.send(b"AT+USOCO=0,\"192.0.2.20\",7\r\n")),
+        "\r\nOK\r\n"
+    );
+    assert_eq!(text(&m.send(b"AT+USOWR=0,2\r")), "@");
+    assert_eq!(text(&m.send(b"\n")), "");
+    assert_eq!(
+        text(&m.send(b"cd")),
+        "\r\n+USOWR: 0,2\r\n\r\nOK\r\n\r\n+UUSORD: 0,2\r\n"
+    );
+    assert_eq!(
+        text(&m.send(b"AT+USORD=0,2\r\n")),
+        "\r\n+USORD: 0,2,\"cd\"\r\n\r\nOK\r\n"
+    );
+}
+
+#[test]
+fn a_cr_host_s_payload_may_start_with_lf() {
+    let mut m = module();
+    m.net.scripted().serve("192.0.2.20", 7, Script::echo());
+    tcp_socket(&mut m, 0);
+    ok(&mut m, "AT+USOCO=0,\"192.0.2.20\",7");
+    // ubxlib: CR alone, then the payload once the prompt came; its first byte is an LF.
+    assert_eq!(text(&m.send(b"AT+USOWR=0,2\r")), "@");
+    assert_eq!(
+        text(&m.send(b"\nc")),
+        "\r\n+USOWR: 0,2\r\n\r\nOK\r\n\r\n+UUSORD: 0,2\r\n"
+    );
+    assert_eq!(
+        text(&m.send(b"AT+USORD=0,2\r")),
+        "\r\n+USORD: 0,2,\"\nc\"\r\n\r\nOK\r\n"
+    );
+}
+
+#[test]
+fn a_socket_after_a_reboot_is_not_the_one_before_to_the_edge() {
+    let mut m = module();
+    m.net.scripted().serve("192.0.2.20", 7, Script::echo());
+    tcp_socket(&mut m, 0);
+    ok(&mut m, "AT+USOCO=0,\"192.0.2.20\",7");
+    m.send(b"AT+USOWR=0,1,\"a\"\r");
+    m.send(b"AT+CFUN=16\r");
+    m.send(b"ATE0;+CMEE=1\r");
+    tcp_socket(&mut m, 0);
+    ok(&mut m, "AT+USOCO=0,\"192.0.2.20\",7");
+    assert_eq!(
+        text(&m.send(b"AT+USOWR=0,1,\"b\"\r")),
+        "\r\n+USOWR: 0,1\r\n\r\nOK\r\n\r\n+UUSORD: 0,1\r\n"
+    );
+    let log = m.net.scripted().socket_sent().to_vec();
+    assert_eq!(log.len(), 2);
+    let (before, after) = (log[0].0, log[1].0);
+    assert_ne!(before, after);
+    // A late report of the socket from before the reboot changes nothing now.
+    m.module
+        .socket_failed(before, sealcell_modem::socket::SocketFailure::Reset);
+    m.module.socket_sent(before, 1000);
+    assert_eq!(text(&m.wait(Duration::ZERO)), "");
+    assert_eq!(
+        text(&m.send(b"AT+USOCTL=0,2\r")),
+        "\r\n+USOCTL: 0,2,1\r\n\r\nOK\r\n"
+    );
+    assert_eq!(
+        text(&m.send(b"AT+USORD=0,5\r")),
+        "\r\n+USORD: 0,1,\"b\"\r\n\r\nOK\r\n"
+    );
+}
+
+/// A network that takes every socket op and never answers.
+#[derive(Default)]
+struct Silent(Vec<sealcell_modem::socket::SocketOp>);
+
+impl sealcell_modem::job::Connector for Silent {
+    fn start(&mut self, _id: sealcell_modem::job::JobId, _job: sealcell_modem::job::NetJob) {}
+    fn cancel(&mut self, _id: sealcell_modem::job::JobId) {}
+    fn socket(&mut self, op: sealcell_modem::socket::SocketOp) {
+        self.0.push(op);
+    }
+}
+
+#[test]
+fn a_lookup_nobody_answers_times_out_and_registration_loss_ends_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = sealcell_testkit::virtual_now();
+    let mut module =
+        sealcell_modem::Module::open(sealcell_testkit::test_config(dir.path()), now).unwrap();
+    let mut c = Channel::new(&mut module);
+    let mut net = Silent::default();
+    let mut run = |module: &mut sealcell_modem::Module, c: &mut Channel, input: &[u8], now| {
+        let mut out = Vec::new();
+        c.feed(module, input, now, &mut out);
+        sealcell_modem::job::dispatch(module.take_work(), &mut net);
+        c.poll(module, now, &mut out);
+        text(&out)
+    };
+    assert_eq!(
+        run(&mut module, &mut c, b"ATE0;+CMEE=1\r", now),
+        "ATE0;+CMEE=1\r\r\nOK\r\n"
+    );
+    assert_eq!(
+        run(&mut module, &mut c, b"AT+UDNSRN=0,\"x.example\"\r", now),
+        ""
+    );
+    // The channel says when it must be polled: the lookup's deadline.
+    let deadline = c.next_deadline(&module).unwrap();
+    assert_eq!(
+        deadline - now.mono(),
+        sealcell_modem::command::dns::LOOKUP_TIMEOUT
+    );
+    let later = now.after(sealcell_modem::command::dns::LOOKUP_TIMEOUT);
+    assert_eq!(
+        run(&mut module, &mut c, b"", later),
+        "\r\n+CME ERROR: 3\r\n"
+    );
+    assert_eq!(
+        run(&mut module, &mut c, b"AT+USOER\r", later),
+        "\r\n+USOER: 110\r\n\r\nOK\r\n"
+    );
+    // A late answer is ignored.
+    module.dns_answered(sealcell_modem::job::JobId(1), Ok("192.0.2.1".into()));
+    assert_eq!(run(&mut module, &mut c, b"", later), "");
+    // Registration lost ends a lookup at once.
+    assert_eq!(
+        run(&mut module, &mut c, b"AT+UDNSRN=0,\"y.example\"\r", later),
+        ""
+    );
+    let mut other = Channel::new(&mut module);
+    let mut out = Vec::new();
+    other.feed(&mut module, b"AT+CFUN=4\r", later, &mut out);
+    assert_eq!(
+        run(&mut module, &mut c, b"", later),
+        "\r\n+CME ERROR: 3\r\n"
+    );
+    assert_eq!(
+        run(&mut module, &mut c, b"AT+USOER\r", later),
+        "\r\n+USOER: 101\r\n\r\nOK\r\n"
     );
 }

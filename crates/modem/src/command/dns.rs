@@ -26,6 +26,10 @@ impl Cmd {
 /// The longest name `+UDNSRN` and `+USOCO` take (a DNS name is at most 253 characters).
 pub const MAX_NAME: usize = 253;
 
+/// How long `+UDNSRN` waits for the answer before it fails with `ETIMEDOUT` (ubxlib waits
+/// 60 s; the edge's resolver gives up sooner).
+pub const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// `+UDNSRN=?`.
 pub const TEST_RESPONSE: &str = "+UDNSRN: (0,1),\"domain_ip_string\"";
 
@@ -49,6 +53,8 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
                 return Err(CmeError::OperationNotAllowed);
             }
             let job = ctx.module.await_reply(ctx.channel);
+            let deadline = ctx.now.mono() + LOOKUP_TIMEOUT;
+            ctx.module.sockets.lookups.push((job, deadline));
             ctx.module.queue_socket_op(SocketOp::Resolve { job, query });
             Ok(Outcome::Await)
         }

@@ -253,8 +253,12 @@ fn create(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
         Some(p) => Some(u16::try_from(p).map_err(|_| Refused::Socket(errno::EINVAL))?),
         None => None,
     };
-    // Later manuals' `<preferred_protocol_type>` (0 IPv4, 1 IPv6), which some hosts send:
-    // accepted; the socket takes what the peer's address is.
+    // Later manuals' `<preferred_protocol_type>` (0 IPv4, 1 IPv6), `<cid>` and
+    // `<report_aon>`, which hosts built for LARA-R6 send (ublox-cellular-rs 0.5's
+    // `AT+USOCR=17,1,0,1`): accepted; the socket takes the peer's address family, on the one
+    // context.
+    r.opt_int(0..=1)?;
+    r.opt_int(0..=8)?;
     r.opt_int(0..=1)?;
     r.finish()?;
     if !ctx.module.radio.registered() {
@@ -340,10 +344,14 @@ fn connect(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
     };
     let waiter = ctx.module.await_reply(ctx.channel);
     let deadline = ctx.now.mono() + CONNECT_TIMEOUT;
+    let handle = ctx
+        .module
+        .sockets
+        .rehandle(id)
+        .ok_or(Refused::Socket(errno::EBADF))?;
     let s = socket(ctx, id)?;
     s.state = SocketState::Connecting { waiter, deadline };
     s.at_edge = true;
-    let handle = s.handle;
     ctx.module.queue_socket_op(SocketOp::Connect {
         handle,
         protocol,
@@ -686,11 +694,16 @@ fn listen(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
     // Answered once the edge has bound the port (or could not: 98 for a port in use).
     let waiter = ctx.module.await_reply(ctx.channel);
     let deadline = ctx.now.mono() + CONNECT_TIMEOUT;
+    let handle = ctx
+        .module
+        .sockets
+        .rehandle(id)
+        .ok_or(Refused::Socket(errno::EBADF))?;
     let s = socket(ctx, id)?;
     s.state = SocketState::Binding { waiter, deadline };
     s.local_port = Some(port);
     s.at_edge = true;
-    let (handle, protocol, options) = (s.handle, s.protocol, s.options);
+    let (protocol, options) = (s.protocol, s.options);
     ctx.module.queue_socket_op(SocketOp::Listen {
         handle,
         protocol,
@@ -705,7 +718,6 @@ fn close(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
     let asynchronous = r.opt_int(0..=1)? == Some(1);
     r.finish()?;
     let s = socket(ctx, id)?;
-    let owner = s.owner;
     if let SocketState::Connecting { waiter, .. } | SocketState::Binding { waiter, .. } = s.state {
         // The `+USOCO` waiting for it (on another channel) fails.
         ctx.module
@@ -713,7 +725,10 @@ fn close(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
     }
     ctx.module.close_socket(id, false);
     if asynchronous {
-        ctx.module.post_socket_urc(owner, format!("+UUSOCL: {id}"));
+        // To the channel that asked, which waits for it.
+        let channel = ctx.channel;
+        ctx.module
+            .post_urc(channel, format!("+UUSOCL: {id}").into_bytes());
     }
     Ok(Outcome::Done)
 }
@@ -750,7 +765,8 @@ fn set_option(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
     let level = r.int(0..=65535)?;
     let name = r.int(0..=65535)?;
     let value = r.int(0..=i64::from(u32::MAX))?;
-    let value2 = r.opt_int(0..=65535)?;
+    // Linger's time: the manual's 0..32767 (ms).
+    let value2 = r.opt_int(0..=32767)?;
     r.finish()?;
     let bad = || Refused::Cme(CmeError::OperationNotSupported);
     let byte = |v: i64| u8::try_from(v).map_err(|_| bad());

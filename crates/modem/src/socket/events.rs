@@ -26,7 +26,7 @@ impl Module {
         s.remote = Some(remote);
         s.last_error = errno::NONE;
         tracing::debug!(handle = handle.0, %remote, "socket connected");
-        self.reply(waiter, Box::new(|_ctx: &mut Ctx<'_>| Ok(Outcome::Done)));
+        self.reply(waiter, succeeded());
     }
 
     /// The edge bound listening socket `handle`'s port: its `+USOLI` answers `OK`.
@@ -39,7 +39,7 @@ impl Module {
         };
         s.state = SocketState::Listening;
         s.last_error = errno::NONE;
-        self.reply(waiter, Box::new(|_ctx: &mut Ctx<'_>| Ok(Outcome::Done)));
+        self.reply(waiter, succeeded());
     }
 
     /// The network failed socket `handle`; the edge has forgotten it. A connect in progress
@@ -61,6 +61,9 @@ impl Module {
                 s.state = SocketState::Created;
                 self.reply(waiter, connect_failed(code));
             }
+            // The peer closed already (the edge was still sending what the host wrote): what
+            // it sent stays readable, and `+UUSOCL` still comes once it has been read.
+            SocketState::PeerClosed => {}
             _ => self.close_socket(id, true),
         }
     }
@@ -169,8 +172,29 @@ impl Module {
 
     /// The answer to lookup `job`: an address or a name, or why there is none.
     pub fn dns_answered(&mut self, job: JobId, answer: Result<String, SocketFailure>) {
+        let before = self.sockets.lookups.len();
+        self.sockets.lookups.retain(|(j, _)| *j != job);
+        if self.sockets.lookups.len() == before {
+            // Given up on already (its deadline, registration lost, a reboot).
+            return;
+        }
+        // What a resolver returns goes between quotes: a name with anything but what a
+        // host name or an address has would break the host's parser.
+        let answer = answer.and_then(|found| {
+            let fits = !found.is_empty()
+                && found.len() <= crate::command::dns::MAX_NAME
+                && found
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'));
+            if fits {
+                Ok(found)
+            } else {
+                Err(SocketFailure::Dns)
+            }
+        });
         let then: Continuation = match answer {
             Ok(found) => Box::new(move |ctx: &mut Ctx<'_>| {
+                ctx.module.sockets.last_error = errno::NONE;
                 ctx.info_fmt(format_args!("+UDNSRN: \"{found}\""));
                 Ok(Outcome::Done)
             }),
@@ -186,8 +210,16 @@ impl Module {
         self.reply(job, then);
     }
 
-    /// Fails the connects whose deadline has passed (`ETIMEDOUT`), closing them at the edge.
+    /// Fails the connects, listens and lookups whose deadline has passed (`ETIMEDOUT`),
+    /// closing them at the edge.
     pub(crate) fn expire_connects(&mut self, now: Instant) {
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.sockets.lookups)
+            .into_iter()
+            .partition(|(_, deadline)| *deadline <= now);
+        self.sockets.lookups = waiting;
+        for (job, _) in due {
+            self.reply(job, connect_failed(errno::ETIMEDOUT));
+        }
         let due: Vec<u8> = self
             .sockets
             .iter()
@@ -218,17 +250,25 @@ impl Module {
         }
     }
 
-    /// Closes every socket: registration lost (`urc`: each says `+UUSOCL`) or a reboot.
+    /// Closes every socket and ends every lookup: registration lost (`urc`: each socket
+    /// that was open says `+UUSOCL`) or a reboot.
     pub(crate) fn close_all_sockets(&mut self, urc: bool) {
+        for (job, _) in std::mem::take(&mut self.sockets.lookups) {
+            self.reply(job, connect_failed(errno::ENETUNREACH));
+        }
         let ids: Vec<u8> = self.sockets.iter().map(|(id, _)| id).collect();
         for id in ids {
-            if let Some(
-                SocketState::Connecting { waiter, .. } | SocketState::Binding { waiter, .. },
-            ) = self.sockets.get(id).map(|s| s.state)
-            {
-                self.reply(waiter, connect_failed(errno::ENETUNREACH));
+            let state = self.sockets.get(id).map(|s| s.state);
+            match state {
+                Some(
+                    SocketState::Connecting { waiter, .. } | SocketState::Binding { waiter, .. },
+                ) => {
+                    // Its command's error says it; no URC besides.
+                    self.reply(waiter, connect_failed(errno::ENETUNREACH));
+                    self.close_socket(id, false);
+                }
+                _ => self.close_socket(id, urc),
             }
-            self.close_socket(id, urc);
         }
     }
 
@@ -270,6 +310,14 @@ impl Module {
             self.broadcast_urc(urc.as_bytes());
         }
     }
+}
+
+/// The end of a `+USOCO`, `+USOLI` or `+UDNSRN` that worked: `+USOER` says 0 after it.
+fn succeeded() -> Continuation {
+    Box::new(|ctx: &mut Ctx<'_>| {
+        ctx.module.sockets.last_error = errno::NONE;
+        Ok(Outcome::Done)
+    })
 }
 
 /// The end of a `+USOCO` that failed with `code`.

@@ -55,7 +55,9 @@ pub const TX_BUFFER: usize = 64 * 1024;
 /// resume per quarter buffer, not one per `+USORD`.
 pub const RESUME_AT: usize = RX_BUFFER / 4;
 
-/// Identifies one socket for as long as the process runs (the AT socket id, 0..6, is reused).
+/// Identifies one socket's dealings with the edge for as long as the process runs: each
+/// connect and listen gets a new one (the AT socket id, 0..6, is reused; handles are not,
+/// across reboots too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketHandle(pub u64);
 

@@ -40,7 +40,8 @@ pub enum SocketState {
     PeerClosed,
 }
 
-/// `+USOSO` options. Kept and read back; the edge applies no-delay and keep-alive to TCP.
+/// `+USOSO` options. Kept and read back; the edge applies no-delay, keep-alive, reuse-address,
+/// TTL and broadcast (TOS, linger and keep-idle are kept only).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SocketOptions {
     /// Level 0 option 1: IP type of service.
@@ -53,7 +54,7 @@ pub struct SocketOptions {
     pub keep_alive: bool,
     /// Level 65535 option 32: UDP broadcast.
     pub broadcast: bool,
-    /// Level 65535 option 128: linger on close (seconds), when set.
+    /// Level 65535 option 128: linger on close (its time, 0..32767 ms), when set.
     pub linger: Option<u16>,
     /// Level 6 option 1: TCP no-delay.
     pub no_delay: bool,
@@ -244,7 +245,8 @@ impl Socket {
 
     /// Takes one received datagram if it fits; returns whether it did.
     pub(crate) fn take_datagram(&mut self, from: SocketAddr, bytes: &[u8]) -> bool {
-        if bytes.len() > self.room() || self.datagrams.len() >= MAX_DATAGRAMS {
+        // An empty datagram: `+UUSORF`/`+USORF` count bytes and could not announce it.
+        if bytes.is_empty() || bytes.len() > self.room() || self.datagrams.len() >= MAX_DATAGRAMS {
             self.dropped_datagrams += 1;
             return false;
         }
@@ -258,23 +260,49 @@ impl Socket {
     }
 }
 
-/// The seven sockets of a module (volatile: a reboot closes them all).
+/// The seven sockets of a module (volatile: a reboot closes them all), and the lookups in
+/// progress.
 #[derive(Debug, Default)]
 pub struct Sockets {
     slots: [Option<Socket>; MAX_SOCKETS],
+    /// The last handle given; kept across reboots ([`Sockets::after_reboot`]), so the edge's
+    /// tasks of a socket from before can never report into one made after.
     next_handle: u64,
     /// `+USOER`: the error of the last socket command.
     pub last_error: u16,
+    /// `+UDNSRN` lookups waiting for the edge, and when each gives up.
+    pub(crate) lookups: Vec<(JobId, Instant)>,
 }
 
 impl Sockets {
     /// Makes a socket in the lowest free slot; `None` when all seven are in use.
     pub fn create(&mut self, protocol: Protocol, owner: ChannelId) -> Option<u8> {
         let slot = self.slots.iter().position(Option::is_none)?;
-        self.next_handle += 1;
-        let handle = SocketHandle(self.next_handle);
+        let handle = self.new_handle();
         self.slots[slot] = Some(Socket::new(handle, protocol, owner));
         u8::try_from(slot).ok()
+    }
+
+    fn new_handle(&mut self) -> SocketHandle {
+        self.next_handle += 1;
+        SocketHandle(self.next_handle)
+    }
+
+    /// Gives socket `id` a new handle before it goes to the edge again (a `+USOCO` after a
+    /// failed one): a late report of the old attempt then names a handle no socket has.
+    pub fn rehandle(&mut self, id: u8) -> Option<SocketHandle> {
+        let handle = self.new_handle();
+        let s = self.get_mut(id)?;
+        s.handle = handle;
+        Some(handle)
+    }
+
+    /// The table after a reboot: empty, handles going on from where they were.
+    pub(crate) fn after_reboot(&self) -> Sockets {
+        Sockets {
+            next_handle: self.next_handle,
+            ..Sockets::default()
+        }
     }
 
     /// The socket with AT id `id`.
@@ -317,7 +345,7 @@ impl Sockets {
         self.slots.iter().flatten().count()
     }
 
-    /// The earliest connect deadline.
+    /// The earliest deadline of a connect, a listen or a lookup.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.slots
             .iter()
@@ -327,6 +355,7 @@ impl Sockets {
                 | SocketState::Binding { deadline, .. } => Some(deadline),
                 _ => None,
             })
+            .chain(self.lookups.iter().map(|(_, deadline)| *deadline))
             .min()
     }
 }

@@ -334,6 +334,25 @@ impl Registry {
         tasks.end(entry);
     }
 
+    /// The peer of TCP socket `handle` ended its stream (its reader reported it): the writer
+    /// still sends what the host wrote before, then ends the stream too (bounded by
+    /// [`CLOSE_LINGER`]), as a half-closed peer may still read.
+    fn peer_closed(&self, handle: SocketHandle) {
+        let mut tasks = lock(&self.0);
+        let Some(mut entry) = tasks.open.remove(&handle) else {
+            return;
+        };
+        // The reporting reader returns right after.
+        drop(entry.reader.take());
+        if entry.ops.send(Msg::Close).is_ok() {
+            entry.closing.notify_one();
+            tasks.ending.extend(entry.main.take());
+            tasks.prune();
+            return;
+        }
+        tasks.end(entry);
+    }
+
     /// Forgets `handle` after its task `me` reported its end, stopping the other one.
     fn forget(&self, handle: SocketHandle, me: Role) {
         let mut tasks = lock(&self.0);
@@ -420,12 +439,16 @@ impl Link {
         });
     }
 
-    /// The peer ended its stream: report it and forget the handle.
+    /// The peer ended its stream: report it and forget the handle; what the host wrote
+    /// before still goes out.
     fn closed(&self, me: Role) {
         tracing::debug!(handle = self.handle.0, "socket closed by the peer");
         self.edge.with_module(|m| {
             m.socket_closed(self.handle);
-            self.edge.sockets().forget(self.handle, me);
+            match me {
+                Role::Reader => self.edge.sockets().peer_closed(self.handle),
+                Role::Main => self.edge.sockets().forget(self.handle, me),
+            }
         });
     }
 
@@ -449,6 +472,7 @@ fn connect_failure(e: &std::io::Error) -> SocketFailure {
         ErrorKind::ConnectionRefused => SocketFailure::Refused,
         ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => SocketFailure::Unreachable,
         ErrorKind::TimedOut => SocketFailure::Timeout,
+        ErrorKind::AddrInUse => SocketFailure::AddrInUse,
         _ => SocketFailure::Io(e.to_string()),
     }
 }

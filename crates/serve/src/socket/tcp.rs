@@ -33,10 +33,11 @@ const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100
 
 /// Connects (and runs the TLS handshake), reports it, then writes until the socket closes.
 /// Bounded by [`CONNECT_TIMEOUT`], as the engine's wait is.
-pub(super) async fn connect(link: Link, inbox: Inbox, target: Target) {
+pub(super) async fn connect(link: Link, inbox: Inbox, mut target: Target) {
+    let tls = target.tls.take();
     let handshake = async {
         let (tcp, remote) = dial(&target).await?;
-        let Some(settings) = target.tls.as_deref() else {
+        let Some(settings) = tls.as_deref() else {
             return Ok(Connected::Plain(tcp, remote));
         };
         match crate::net::handshake(settings, &target.host, tcp).await {
@@ -48,6 +49,9 @@ pub(super) async fn connect(link: Link, inbox: Inbox, target: Target) {
         Ok(result) => result,
         Err(_) => Err(SocketFailure::Timeout),
     };
+    // The decrypted credentials were for the handshake: zeroized now, not kept for the
+    // connection's life.
+    drop(tls);
     match connected {
         Ok(Connected::Plain(tcp, remote)) => established(link, inbox, tcp, remote).await,
         Ok(Connected::Tls(tls, remote)) => established(link, inbox, *tls, remote).await,

@@ -100,6 +100,7 @@ pub struct ScriptedNet {
     names: BTreeMap<String, std::net::IpAddr>,
     sockets: sockets::Sockets,
     socket_log: Vec<(SocketHandle, Vec<u8>)>,
+    socket_log_bytes: usize,
     /// Sends to report as done at the next pump.
     sent_reports: Vec<(SocketHandle, usize)>,
     /// Listens to report as bound at the next pump.

@@ -28,6 +28,10 @@ pub const CONNECT_DELAY: Duration = Duration::ZERO;
 /// any test goes (the module's own timeout ends it first).
 const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
+/// What [`ScriptedNet::socket_sent`] keeps: a test that floods a socket does not keep every
+/// byte it sent.
+pub const SENT_LOG_LIMIT: usize = 1 << 20;
+
 /// The address a listening socket's scripted client dials from.
 pub const CLIENT_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 200));
 
@@ -47,6 +51,8 @@ pub(crate) struct OpenSocket {
     inbox: VecDeque<(SocketAddr, Vec<u8>)>,
     /// The room the module gave.
     room: usize,
+    /// A listening TCP socket (what [`ScriptedNet::dial`] connects to).
+    listening: bool,
 }
 
 /// The socket side of a [`ScriptedNet`].
@@ -71,7 +77,8 @@ impl ScriptedNet {
         self.blackholes.insert((host.to_string(), port));
     }
 
-    /// Every byte the module's sockets sent, in order, with the socket.
+    /// What the module's sockets sent, in order, with the socket (the first
+    /// [`SENT_LOG_LIMIT`] bytes).
     pub fn socket_sent(&self) -> &[(SocketHandle, Vec<u8>)] {
         &self.socket_log
     }
@@ -79,6 +86,17 @@ impl ScriptedNet {
     /// The module's sockets the network still holds.
     pub fn open_sockets(&self) -> usize {
         self.sockets.open.len()
+    }
+
+    /// Keeps what a socket sent for [`ScriptedNet::socket_sent`], the first
+    /// [`SENT_LOG_LIMIT`] bytes of it.
+    fn log_sent(&mut self, handle: SocketHandle, bytes: &[u8]) {
+        let room = SENT_LOG_LIMIT.saturating_sub(self.socket_log_bytes);
+        let kept = &bytes[..bytes.len().min(room)];
+        if !kept.is_empty() {
+            self.socket_log_bytes += kept.len();
+            self.socket_log.push((handle, kept.to_vec()));
+        }
     }
 
     fn resolve(&self, host: &str) -> Option<IpAddr> {
@@ -131,6 +149,7 @@ impl ScriptedNet {
                             next: 0,
                             inbox: VecDeque::new(),
                             room: RX_BUFFER,
+                            listening: false,
                         },
                     );
                     return;
@@ -168,6 +187,7 @@ impl ScriptedNet {
                         next: 0,
                         inbox: VecDeque::new(),
                         room: RX_BUFFER,
+                        listening: false,
                     },
                 );
             }
@@ -185,13 +205,14 @@ impl ScriptedNet {
                         next: 0,
                         inbox: VecDeque::new(),
                         room: RX_BUFFER,
+                        listening: true,
                     },
                 );
             }
             SocketOp::SendTo {
                 handle, to, bytes, ..
             } => {
-                self.socket_log.push((handle, bytes.clone()));
+                self.log_sent(handle, &bytes);
                 let script = self.script_at(&to.ip().to_string(), to);
                 let open = self.sockets.open.entry(handle).or_insert(OpenSocket {
                     protocol: Protocol::Udp,
@@ -201,6 +222,7 @@ impl ScriptedNet {
                     next: 0,
                     inbox: VecDeque::new(),
                     room: RX_BUFFER,
+                    listening: false,
                 });
                 if let Some(script) = script {
                     if script.echo {
@@ -215,7 +237,7 @@ impl ScriptedNet {
                 self.sent_reports.push((handle, bytes.len()));
             }
             SocketOp::Send { handle, bytes } => {
-                self.socket_log.push((handle, bytes.clone()));
+                self.log_sent(handle, &bytes);
                 if let Some(open) = self.sockets.open.get_mut(&handle)
                     && let Some((script, addr)) = &open.peer
                     && script.echo
@@ -260,7 +282,7 @@ impl ScriptedNet {
             .sockets
             .open
             .iter()
-            .find_map(|(h, o)| (o.peer.is_none() && o.protocol == Protocol::Tcp).then_some(*h));
+            .find_map(|(h, o)| (o.listening && o.protocol == Protocol::Tcp).then_some(*h));
         let Some(listener) = listener else {
             return false;
         };
@@ -287,6 +309,7 @@ impl ScriptedNet {
                 next: 0,
                 inbox: VecDeque::new(),
                 room: RX_BUFFER,
+                listening: false,
             },
         );
         true
