@@ -536,8 +536,11 @@ mod tests {
             SocketFailure::Unreachable
         );
         assert_eq!(failure(ErrorKind::TimedOut), SocketFailure::Timeout);
+        // `+USOCR`'s local port taken: 98, as for a listen.
+        assert_eq!(failure(ErrorKind::AddrInUse), SocketFailure::AddrInUse);
+        assert_eq!(SocketFailure::AddrInUse.errno(), 98);
         assert!(matches!(
-            failure(ErrorKind::AddrInUse),
+            failure(ErrorKind::PermissionDenied),
             SocketFailure::Io(_)
         ));
     }
