@@ -455,3 +455,123 @@ fn a_tls_server_the_profile_does_not_trust_fails_the_connect() {
     wait_for_no_sockets(&rig);
     rig.emulator.stop();
 }
+
+/// A MiB in which every byte value comes 4096 times, in no simple order.
+fn mebibyte() -> Vec<u8> {
+    (0..1usize << 20)
+        .map(|i| (i.wrapping_mul(167) ^ (i >> 8)) as u8)
+        .collect()
+}
+
+/// Reads `+USORD` answers of socket 0 until `len` bytes came; returns them. URCs may come
+/// before an answer (`+UUSORD` when data reached an empty buffer) and after it (what a
+/// partial read left): they are skipped.
+fn read_all(c: &mut Client, len: usize) -> Vec<u8> {
+    let mut got = Vec::with_capacity(len);
+    while got.len() < len {
+        c.send(b"AT+USORD=0,1024\r");
+        c.read_until(b"\r\n+USORD: 0,");
+        let head = c.read_until(b",\"");
+        let n: usize = String::from_utf8_lossy(&head[..head.len() - 2])
+            .parse()
+            .unwrap();
+        let mut data = vec![0u8; n];
+        c.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        c.stream.read_exact(&mut data).unwrap();
+        got.extend_from_slice(&data);
+        c.expect(b"\"\r\n\r\nOK\r\n");
+        if n == 0 {
+            // Nothing yet: the next data into the empty buffer says so.
+            c.read_until(b"\r\n+UUSORD: 0,");
+        }
+    }
+    got
+}
+
+/// Writes `data` to socket 0 in binary `+USOWR`s of 1024 bytes.
+fn write_all(c: &mut Client, data: &[u8]) {
+    for chunk in data.chunks(1024) {
+        c.send(format!("AT+USOWR=0,{}\r", chunk.len()).as_bytes());
+        c.expect(b"@");
+        c.send(chunk);
+        c.expect(format!("\r\n+USOWR: 0,{}\r\n\r\nOK\r\n", chunk.len()).as_bytes());
+    }
+}
+
+#[test]
+fn a_mebibyte_each_way_over_tcp_arrives_whole() {
+    use sha2::{Digest, Sha256};
+    let data = mebibyte();
+    let want = Sha256::digest(&data);
+    // A server that takes a MiB, says its hash, and sends a MiB back.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    let back = data.clone();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut got = vec![0u8; 1 << 20];
+        s.read_exact(&mut got).unwrap();
+        tx.send(Sha256::digest(&got)).unwrap();
+        s.write_all(&back).unwrap();
+        // Then the end of the stream: the module announces it once all is read.
+    });
+    let rig = Rig::start();
+    let mut c = rig.connect();
+    socket(&mut c, 6);
+    c.send(format!("AT+USOCO=0,\"127.0.0.1\",{port}\r").as_bytes());
+    c.expect(b"\r\nOK\r\n");
+    write_all(&mut c, &data);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(30)).unwrap(), want);
+    let got = read_all(&mut c, data.len());
+    assert_eq!(Sha256::digest(&got), want);
+    // The server ended its stream: announced once everything it sent was read.
+    c.read_until(b"\r\n+UUSOCL: 0\r\n");
+}
+
+#[test]
+fn a_mebibyte_each_way_over_udp_arrives_whole() {
+    use sha2::{Digest, Sha256};
+    let data = mebibyte();
+    let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = echo.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut hasher = Sha256::new();
+        let mut buf = [0u8; 2048];
+        let mut total = 0;
+        while total < 1 << 20 {
+            let (n, from) = echo.recv_from(&mut buf).unwrap();
+            hasher.update(&buf[..n]);
+            total += n;
+            echo.send_to(&buf[..n], from).unwrap();
+        }
+        tx.send(hasher.finalize()).unwrap();
+    });
+    let rig = Rig::start();
+    let mut c = rig.connect();
+    socket(&mut c, 17);
+    let mut got = Vec::with_capacity(data.len());
+    // In step: a datagram out, its echo back (UDP may drop what floods a full buffer).
+    for chunk in data.chunks(1024) {
+        c.send(format!("AT+USOST=0,\"127.0.0.1\",{port},{}\r", chunk.len()).as_bytes());
+        c.expect(b"@");
+        c.send(chunk);
+        c.expect(format!("\r\n+USOST: 0,{}\r\n\r\nOK\r\n", chunk.len()).as_bytes());
+        c.expect(format!("\r\n+UUSORF: 0,{}\r\n", chunk.len()).as_bytes());
+        c.send(b"AT+USORF=0,1024\r");
+        c.expect(format!("\r\n+USORF: 0,\"127.0.0.1\",{port},{},\"", chunk.len()).as_bytes());
+        let mut d = vec![0u8; chunk.len()];
+        c.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        c.stream.read_exact(&mut d).unwrap();
+        c.expect(b"\"\r\n\r\nOK\r\n");
+        got.extend_from_slice(&d);
+    }
+    let want = Sha256::digest(&data);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(30)).unwrap(), want);
+    assert_eq!(Sha256::digest(&got), want);
+}
