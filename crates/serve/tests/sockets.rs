@@ -575,3 +575,27 @@ fn a_mebibyte_each_way_over_udp_arrives_whole() {
     assert_eq!(rx.recv_timeout(Duration::from_secs(30)).unwrap(), want);
     assert_eq!(Sha256::digest(&got), want);
 }
+
+#[test]
+fn a_reboot_and_the_process_stopping_close_the_connections() {
+    // A reboot: the server sees the end of the stream; the channel greets again, no URC.
+    let (port, ended) = echo_server();
+    let rig = Rig::start();
+    let mut c = rig.connect();
+    socket(&mut c, 6);
+    c.send(format!("AT+USOCO=0,\"127.0.0.1\",{port}\r").as_bytes());
+    c.expect(b"\r\nOK\r\n");
+    c.send(b"AT+CFUN=16\r");
+    c.expect(b"\r\nOK\r\n");
+    ended.recv_timeout(Duration::from_secs(10)).unwrap();
+    wait_for_no_sockets(&rig);
+
+    // The emulator stopping: its sockets close with it.
+    let (port, ended) = echo_server();
+    let mut c = rig.connect();
+    socket(&mut c, 6);
+    c.send(format!("AT+USOCO=0,\"127.0.0.1\",{port}\r").as_bytes());
+    c.expect(b"\r\nOK\r\n");
+    rig.emulator.stop();
+    ended.recv_timeout(Duration::from_secs(10)).unwrap();
+}
