@@ -6,7 +6,7 @@
 //! sent (capped: [`TX_BUFFER`]), counters, options and the last error. It never touches a
 //! socket: it hands the edge [`SocketOp`]s through [`crate::Module::take_work`], and the edge
 //! reports what the network did with the `socket_*` methods of [`crate::Module`]
-//! ([`events`]). The AT commands are [`crate::command::socket`] and [`crate::command::dns`].
+//! (in `events.rs`). The AT commands are [`crate::command::socket`] and [`crate::command::dns`].
 //!
 //! # Back-pressure
 //!
