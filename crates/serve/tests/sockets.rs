@@ -204,8 +204,8 @@ fn a_listening_socket_announces_each_connection_with_uusoli() {
     rig.emulator.stop();
 }
 
-#[test]
-fn a_udp_datagram_goes_to_an_echo_server_and_comes_back() {
+/// A UDP server that sends one datagram back to where it came from; its port.
+fn udp_echo_once() -> u16 {
     let server = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -217,6 +217,12 @@ fn a_udp_datagram_goes_to_an_echo_server_and_comes_back() {
             server.send_to(&buf[..n], from).unwrap();
         }
     });
+    port
+}
+
+#[test]
+fn a_udp_datagram_goes_to_an_echo_server_and_comes_back() {
+    let port = udp_echo_once();
     let rig = Rig::start();
     let mut c = rig.connect();
     socket(&mut c, 17);
@@ -233,17 +239,7 @@ fn a_udp_datagram_goes_to_an_echo_server_and_comes_back() {
 
 #[test]
 fn a_connected_udp_socket_reads_its_peer_with_usord() {
-    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = server.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        server
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut buf = [0u8; 2048];
-        if let Ok((n, from)) = server.recv_from(&mut buf) {
-            server.send_to(&buf[..n], from).unwrap();
-        }
-    });
+    let port = udp_echo_once();
     let rig = Rig::start();
     let mut c = rig.connect();
     socket(&mut c, 17);
