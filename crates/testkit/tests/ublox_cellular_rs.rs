@@ -1,13 +1,16 @@
 //! A real third-party client against the running emulator: the command structs of FactbirdHQ's
-//! `ublox-cellular-rs` 0.5, sent by `atat` 0.25's blocking `SimpleClient` over TCP. Nothing
-//! here was written for sealcell, so these tests check the wire as independent host code
-//! reads it.
+//! `ublox-cellular-rs` 0.5, sent by `atat` 0.25's blocking `SimpleClient` over TCP, and its 0.4.0
+//! socket command set (the TOBY family's, which 0.5 does not compile) through atat 0.13, run as
+//! a program of its own (`tests/support/ucr04_driver.rs`). Nothing here was written for
+//! sealcell, so these tests check the wire as independent host code reads it.
 
 // Test code: a failed unwrap or panic is a failed test, reported with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use atat::atat_derive::{AtatCmd, AtatResp};
@@ -451,5 +454,72 @@ fn sockets_and_dns_through_ublox_cellular_rs() {
 
     let model = client.send(&GetModelId).expect("AT+CGMM after the sockets");
     assert_eq!(text(&model.model), "TOBY-L210");
+    emulator.stop();
+}
+
+// ublox-cellular-rs 0.4.0: the socket command set 0.5 does not compile (see
+// `tests/support/ucr04_driver.rs` for why it is a program of its own).
+
+/// Builds the scratch package whose binary is `tests/support/ucr04_driver.rs` (with
+/// ublox-cellular-rs 0.4.0, pinned by `ucr04_driver.lock`; the first build fetches its crates
+/// from crates.io), and returns the binary.
+fn build_driver() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ublox-cellular-rs-0.4");
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/ucr04_driver.rs");
+    let manifest = format!(
+        r#"[package]
+name = "ucr04-driver"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[[bin]]
+name = "ucr04-driver"
+path = {source:?}
+
+[dependencies]
+ublox-cellular = {{ package = "ublox-cellular-rs", version = "=0.4.0", default-features = false, features = ["toby-r2", "socket-tcp", "socket-udp"] }}
+no-std-net = "0.5"
+
+# Not a member of the sealcell workspace: its own lock file.
+[workspace]
+"#
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    // The versions this test was written against, whatever the registry has since.
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/ucr04_driver.lock");
+    std::fs::copy(lock, dir.join("Cargo.lock")).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = dir.join("target");
+    let out = Command::new(cargo)
+        .args(["build", "--locked", "--quiet", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "building the ublox-cellular-rs 0.4.0 driver ({}; the first build fetches its \
+         crates from crates.io):\n{}",
+        dir.join("Cargo.toml").display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    target.join("debug/ucr04-driver")
+}
+
+#[test]
+fn sockets_through_ublox_cellular_rs_0_4() {
+    let driver = build_driver();
+    let dir = tempfile::tempdir().unwrap();
+    let module = Module::open(test_config(dir.path()), system_now()).unwrap();
+    let mut emulator = Emulator::new(module).unwrap();
+    let addr = emulator.listen_tcp("127.0.0.1:0").unwrap();
+    let out = Command::new(driver).arg(addr.to_string()).output().unwrap();
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the 0.4.0 driver failed");
     emulator.stop();
 }

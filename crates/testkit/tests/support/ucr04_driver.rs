@@ -1,101 +1,22 @@
-//! The whole socket command set of FactbirdHQ's `ublox-cellular-rs` **0.4.0** ("follows
-//! UBX-13002752 R65", the AT manual that covers TOBY-L2) against the running emulator, with a
-//! loopback TCP and UDP echo server behind it.
-//!
-//! 0.4.0 cannot be a dependency of this workspace: its atat 0.13 pins
+//! The driver of the ublox-cellular-rs **0.4.0** test in `../ublox_cellular_rs.rs`: a program
+//! of its own (a scratch package that test builds, with `ucr04_driver.lock`), because 0.4.0
+//! cannot be a dependency of this workspace: its atat 0.13 pins
 //! `embedded-hal = "=1.0.0-alpha.4"`, and 0.5's `embedded-hal = "1.0.0"` is in the same semver
-//! bucket, so one lock file cannot hold both. This file is therefore two programs:
-//! - under `cfg(test)` (this test crate) it starts the emulator, builds this same file as the
-//!   binary of a scratch package that depends on 0.4.0 (in `CARGO_TARGET_TMPDIR`, with the
-//!   checked-in lock file `ublox_cellular_rs_04.lock`, `cargo build --locked`: the first run
-//!   fetches those crates from the registry), and runs it;
-//! - under `cfg(not(test))` (that binary) it drives 0.4's command structs over TCP: the exact
-//!   bytes of `AtatCmd::as_bytes`, atat 0.13's own `DefaultDigester` to cut the answer into the
-//!   slice `AtatCmd::parse` is given (as its `IngressManager` does), and `AtatUrc::parse` for the
-//!   URCs. atat 0.13's `Client` itself needs embedded-hal alpha serial and timer traits.
+//! bucket, so one lock file cannot hold both.
+//!
+//! It drives 0.4's command structs over TCP to the emulator at the address it is given: the
+//! exact bytes of `AtatCmd::as_bytes`, atat 0.13's own `DefaultDigester` to cut the answer into
+//! the slice `AtatCmd::parse` is given (as its `IngressManager` does), and `AtatUrc::parse` for
+//! the URCs. atat 0.13's `Client` itself needs embedded-hal alpha serial and timer traits.
 
 // Test code: a failed unwrap or panic is a failed test, reported with its location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[cfg(test)]
-mod harness {
-    use std::path::Path;
-    use std::process::Command;
-
-    use sealcell_modem::Module;
-    use sealcell_serve::{Emulator, system_now};
-    use sealcell_testkit::test_config;
-
-    /// Builds the scratch package whose binary is this file, and returns the binary.
-    fn build_driver() -> std::path::PathBuf {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ublox-cellular-rs-0.4");
-        std::fs::create_dir_all(&dir).unwrap();
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ublox_cellular_rs_04.rs");
-        let manifest = format!(
-            r#"[package]
-name = "ucr04-driver"
-version = "0.0.0"
-edition = "2024"
-publish = false
-
-[[bin]]
-name = "ucr04-driver"
-path = {source:?}
-
-[dependencies]
-ublox-cellular = {{ package = "ublox-cellular-rs", version = "=0.4.0", default-features = false, features = ["toby-r2", "socket-tcp", "socket-udp"] }}
-no-std-net = "0.5"
-
-# Not a member of the sealcell workspace: its own lock file.
-[workspace]
-"#
-        );
-        std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
-        // The versions this test was written against, whatever the registry has since.
-        let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ublox_cellular_rs_04.lock");
-        std::fs::copy(lock, dir.join("Cargo.lock")).unwrap();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let target = dir.join("target");
-        let out = Command::new(cargo)
-            .args(["build", "--locked", "--quiet", "--manifest-path"])
-            .arg(dir.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target)
-            .env_remove("CARGO_TARGET_DIR")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "building the ublox-cellular-rs 0.4.0 driver ({}; the first build fetches its \
-             crates from crates.io):\n{}",
-            dir.join("Cargo.toml").display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        target.join("debug/ucr04-driver")
-    }
-
-    #[test]
-    fn sockets_through_ublox_cellular_rs_0_4() {
-        let driver = build_driver();
-        let dir = tempfile::tempdir().unwrap();
-        let module = Module::open(test_config(dir.path()), system_now()).unwrap();
-        let mut emulator = Emulator::new(module).unwrap();
-        let addr = emulator.listen_tcp("127.0.0.1:0").unwrap();
-        let out = Command::new(driver).arg(addr.to_string()).output().unwrap();
-        print!("{}", String::from_utf8_lossy(&out.stdout));
-        eprint!("{}", String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "the 0.4.0 driver failed");
-        emulator.stop();
-    }
-}
-
-#[cfg(not(test))]
 fn main() {
     let addr = std::env::args().nth(1).expect("the emulator's address");
     driver::run(&addr);
 }
 
-#[cfg(not(test))]
 mod driver {
     use std::collections::VecDeque;
     use std::io::{Read as _, Write as _};
