@@ -1,4 +1,4 @@
-//! `sealcell modem` and `sealcell modem status`.
+//! `sealcell modem`, `sealcell modem status`, and `sealcell modem snapshot` / `restore`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,6 +25,36 @@ pub(crate) struct ModemArgs {
 enum ModemCommand {
     /// Inspect a module's data directory offline: identity, seal, credentials, firmware, files.
     Status(StatusArgs),
+    /// Write the whole module (device key and identity included) to one file, to rehearse a
+    /// seal and undo it (emulator only). Take it of a stopped module. The file holds the
+    /// device key: keep it as you keep the data directory.
+    Snapshot(SnapshotArgs),
+    /// Make a data directory the module of a snapshot again (refuses a non-empty directory
+    /// without --force; never merges).
+    Restore(RestoreArgs),
+}
+
+/// Options of `sealcell modem snapshot`.
+#[derive(Debug, Args)]
+struct SnapshotArgs {
+    /// The module's data directory.
+    #[arg(long, default_value = "./sealcell-module")]
+    data: PathBuf,
+    /// The snapshot file to write (replaced if it exists).
+    file: PathBuf,
+}
+
+/// Options of `sealcell modem restore`.
+#[derive(Debug, Args)]
+struct RestoreArgs {
+    /// The data directory to restore into.
+    #[arg(long, default_value = "./sealcell-module")]
+    data: PathBuf,
+    /// The snapshot file.
+    file: PathBuf,
+    /// Replace the module already in the directory.
+    #[arg(long)]
+    force: bool,
 }
 
 /// Options of `sealcell modem status`.
@@ -85,6 +115,8 @@ fn parse_listen(s: &str) -> Result<String, String> {
 pub(crate) fn run(args: ModemArgs) -> Result<(), Failure> {
     match args.command {
         Some(ModemCommand::Status(s)) => status(s),
+        Some(ModemCommand::Snapshot(s)) => snapshot(s),
+        Some(ModemCommand::Restore(r)) => restore(r),
         None => emulate(args.run),
     }
 }
@@ -103,6 +135,55 @@ fn status(args: StatusArgs) -> Result<(), Failure> {
         print!("{}", report.render());
     }
     Ok(())
+}
+
+fn snapshot(args: SnapshotArgs) -> Result<(), Failure> {
+    let summary = sealcell_modem::snapshot::snapshot(&args.data, &args.file).map_err(|e| {
+        let hint = matches!(e, sealcell_modem::snapshot::SnapshotError::NoModule(_))
+            .then(|| "pass the module's data directory with --data".to_string());
+        Failure::usage(e, hint)
+    })?;
+    println!(
+        "snapshot of {} ({}): {} files, {} bytes -> {}",
+        args.data.display(),
+        describe(&args.data),
+        summary.files,
+        summary.bytes,
+        args.file.display()
+    );
+    Ok(())
+}
+
+fn restore(args: RestoreArgs) -> Result<(), Failure> {
+    let summary =
+        sealcell_modem::snapshot::restore(&args.file, &args.data, args.force).map_err(|e| {
+            let hint =
+                matches!(e, sealcell_modem::snapshot::SnapshotError::NotEmpty(_)).then(|| {
+                    "stop the module first; --force replaces the module in that directory".into()
+                });
+            Failure::usage(e, hint)
+        })?;
+    println!(
+        "restored {} ({}): {} files, {} bytes from {}",
+        args.data.display(),
+        describe(&args.data),
+        summary.files,
+        summary.bytes,
+        args.file.display()
+    );
+    Ok(())
+}
+
+/// "IMEI ..., sealed" or "unsealed", from the module's status.
+fn describe(dir: &std::path::Path) -> String {
+    match status::gather(dir) {
+        Ok(s) => format!(
+            "IMEI {}, {}",
+            s.imei,
+            if s.sealed { "sealed" } else { "not sealed" }
+        ),
+        Err(e) => format!("status unreadable: {e}"),
+    }
 }
 
 fn emulate(args: RunArgs) -> Result<(), Failure> {

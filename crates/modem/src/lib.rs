@@ -40,6 +40,7 @@ mod module;
 pub mod nvm;
 pub mod profiles;
 pub mod radio;
+pub mod snapshot;
 pub mod socket;
 pub mod status;
 pub mod time;
