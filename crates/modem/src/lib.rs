@@ -28,6 +28,7 @@ mod cme_map;
 pub mod command;
 pub mod datadir;
 pub mod drive;
+pub mod faults;
 pub mod firmware;
 pub mod fs;
 pub mod fuzzing;

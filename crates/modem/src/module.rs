@@ -80,6 +80,9 @@ pub struct Module {
     pub(crate) http: crate::http::HttpState,
     /// The `+USOCR` sockets (volatile).
     pub(crate) sockets: crate::socket::Sockets,
+    /// What the test bench armed, and what fired (kept across reboots: the bench is outside
+    /// the module).
+    pub(crate) faults: crate::faults::Faults,
     /// Jobs for the edge, and the channels waiting for theirs.
     jobs: Jobs,
     /// The time of the latest call into the engine.
@@ -197,6 +200,7 @@ impl Module {
             profile_secrets: Default::default(),
             http: Default::default(),
             sockets: Default::default(),
+            faults: Default::default(),
             jobs: Jobs::default(),
             now,
             waker: None,
@@ -316,8 +320,14 @@ impl Module {
         let wake_as = std::mem::take(&mut self.wake_as);
         let multiplexers = std::mem::take(&mut self.multiplexers);
         let sockets = self.sockets.after_reboot();
+        let faults = std::mem::take(&mut self.faults);
+        // The network is not the module's: a lost network or a weak cell stays lost or weak.
+        let (network_lost, rsrp_dbm) = (self.radio.network_lost, self.radio.rsrp_dbm);
         *self = fresh;
         self.sockets = sockets;
+        self.faults = faults;
+        self.radio.network_lost = network_lost;
+        self.radio.rsrp_dbm = rsrp_dbm;
         self.wake_as = wake_as;
         self.multiplexers = multiplexers;
         self.epoch = epoch;
@@ -392,6 +402,11 @@ impl Module {
     /// Whether [`Module::take_work`] has something.
     pub fn has_work(&self) -> bool {
         !self.jobs.start.is_empty() || !self.jobs.cancel.is_empty() || !self.jobs.sockets.is_empty()
+    }
+
+    /// Asks the edge to stop job `id` (its connection closes).
+    pub(crate) fn cancel_job(&mut self, id: JobId) {
+        self.jobs.cancel.push(id);
     }
 
     /// Queues socket work for the edge.

@@ -57,14 +57,19 @@ pub mod cell {
     pub const RSSI_DBM: i32 = -64;
 }
 
-/// 27.007 `+CSQ` `<rssi>` for [`cell::RSSI_DBM`]: 0 is -113 dBm or less, steps of 2 dB.
-pub fn csq_rssi() -> u8 {
-    ((cell::RSSI_DBM + 113) / 2).clamp(0, 31) as u8
+/// The RSSI of the serving cell when its RSRP is `rsrp_dbm` (the RSRQ fixed): see [`cell`].
+pub fn rssi_dbm(rsrp_dbm: i32) -> i32 {
+    rsrp_dbm + cell::RSSI_DBM - cell::RSRP_DBM
+}
+
+/// 27.007 `+CSQ` `<rssi>` for an RSRP of `rsrp_dbm`: 0 is -113 dBm or less, steps of 2 dB.
+pub fn csq_rssi(rsrp_dbm: i32) -> u8 {
+    ((rssi_dbm(rsrp_dbm) + 113) / 2).clamp(0, 31) as u8
 }
 
 /// 27.007 `+CESQ` `<rsrp>`: 0 is below -140 dBm, then one step per dB up to 97.
-pub fn cesq_rsrp() -> u8 {
-    (cell::RSRP_DBM + 141).clamp(0, 97) as u8
+pub fn cesq_rsrp(rsrp_dbm: i32) -> u8 {
+    (rsrp_dbm + 141).clamp(0, 97) as u8
 }
 
 /// 27.007 `+CESQ` `<rsrq>`: 0 is below -19.5 dB, then one step per 0.5 dB up to 34.
@@ -145,6 +150,10 @@ pub(crate) struct Radio {
     pub(crate) deactivated: Vec<i64>,
     /// `AT+UCGED=<mode>` (0, 2 or 5).
     pub(crate) ucged_mode: i64,
+    /// The network is gone (the test bench's `detach`): not registered, searching.
+    pub(crate) network_lost: bool,
+    /// The serving cell's RSRP, dBm (the test bench's `signal`; [`cell::RSRP_DBM`] at first).
+    pub(crate) rsrp_dbm: i32,
     /// Reporting modes by channel: each channel (a USB interface, a TCP client) sets its own,
     /// as the interfaces of a real module do. A channel not in the map has the factory modes.
     modes: HashMap<ChannelId, ReportModes>,
@@ -159,6 +168,8 @@ impl Default for Radio {
             attach_wanted: true,
             deactivated: Vec::new(),
             ucged_mode: 0,
+            network_lost: false,
+            rsrp_dbm: cell::RSRP_DBM,
             modes: HashMap::new(),
         }
     }
@@ -175,7 +186,7 @@ pub(crate) struct RadioSnapshot {
 impl Radio {
     /// Registered on the always-available emulated LTE network.
     pub(crate) fn registered(&self) -> bool {
-        self.cfun == 1 && self.cops_mode != 2
+        self.cfun == 1 && self.cops_mode != 2 && !self.network_lost
     }
 
     /// Attached to the packet domain (the LTE default bearer is up).
@@ -216,6 +227,10 @@ impl Radio {
     /// `+CEREG` and `+CGREG` follow the attach; `+CREG` follows the cell (the radio is still
     /// camped, `+COPS` and `+CSQ` still see it).
     pub(crate) fn stat(&self, reg: Reg) -> u8 {
+        // No network to register with: not registered, searching (2).
+        if self.network_lost && self.cfun == 1 && self.cops_mode != 2 {
+            return 2;
+        }
         match reg {
             Reg::Cs => u8::from(self.registered()),
             Reg::Gprs | Reg::Eps => u8::from(self.attached()),
@@ -280,8 +295,10 @@ mod tests {
 
     #[test]
     fn signal_indices_agree_with_the_cell() {
-        assert_eq!(csq_rssi(), 24);
-        assert_eq!(cesq_rsrp(), 51);
+        assert_eq!(csq_rssi(cell::RSRP_DBM), 24);
+        assert_eq!(cesq_rsrp(cell::RSRP_DBM), 51);
+        assert_eq!(csq_rssi(-110), 14);
+        assert_eq!(cesq_rsrp(-150), 0);
         assert_eq!(cesq_rsrq(), 22);
         // RSSI = RSRP + 10 log10(12 * 50 / 12 ... ) - RSRQ: 50 RBs, -90 + 17 + 9 = -64.
         assert_eq!(

@@ -42,6 +42,14 @@
 //! @ sockets 1                         assert the sockets the network holds for the module
 //! ```
 //!
+//! The test bench's faults ([`sealcell_modem::faults`]) are injected as the control socket
+//! injects them, and what the current channel says after is expected as usual:
+//!
+//! ```text
+//! @ fault detach                      the network goes away
+//! @ fault urc +CIEV: 2,0              every channel gets this URC
+//! ```
+//!
 //! After `AT+CMUX` the link speaks 27.010 frames (at-contract §10). Frames may be written as
 //! raw bytes (`> \xf9\x03...`) or decoded, one frame a line, with the C/R and P/F bits each
 //! end sets (SABM and DISC with P, UA and DM with F, UIH with neither):
@@ -105,6 +113,8 @@ pub enum Step {
     Blackhole(String),
     /// `@ sockets <n>`: the sockets the network holds for the module.
     Sockets(usize),
+    /// `@ fault <name> [args]`: a test-bench fault.
+    Fault(String, Vec<String>),
     /// A comment or blank line (kept so blessing preserves the file).
     Comment(String),
 }
@@ -231,6 +241,10 @@ impl Transcript {
                     ),
                     ["echo", srv] => Step::Echo(srv.to_string()),
                     ["blackhole", srv] => Step::Blackhole(srv.to_string()),
+                    ["fault", name, args @ ..] => Step::Fault(
+                        name.to_string(),
+                        args.iter().map(|a| a.to_string()).collect(),
+                    ),
                     ["dns", name, ip] => Step::Dns(name.to_string(), ip.to_string()),
                     ["dial", port] => Step::Dial(
                         port.parse()
@@ -278,6 +292,15 @@ impl Transcript {
                 Step::Connections(c) => s.push_str(&format!("@ connections {c}\n")),
                 Step::Echo(srv) => s.push_str(&format!("@ echo {srv}\n")),
                 Step::Blackhole(srv) => s.push_str(&format!("@ blackhole {srv}\n")),
+                Step::Fault(name, args) => {
+                    let mut line = format!("@ fault {name}");
+                    for a in args {
+                        line.push(' ');
+                        line.push_str(a);
+                    }
+                    s.push_str(&line);
+                    s.push('\n');
+                }
                 Step::Dns(name, ip) => s.push_str(&format!("@ dns {name} {ip}\n")),
                 Step::Dial(port) => s.push_str(&format!("@ dial {port}\n")),
                 Step::Sockets(c) => s.push_str(&format!("@ sockets {c}\n")),
@@ -668,6 +691,19 @@ pub fn run(
                 script.echo = true;
                 script.end = ScriptEnd::Hang;
             })?,
+            Step::Fault(name, args) => {
+                let fault = sealcell_modem::faults::Fault::parse(name, args)
+                    .map_err(|e| format!("line {line}: {e}"))?;
+                let out = runner.with_channel(|c, m, now, net| {
+                    let done = m.inject(fault);
+                    let mut out = Vec::new();
+                    c.poll(m, *now, &mut out);
+                    crate::settle(m, c, *now, net, &mut out);
+                    done.map(|_| out)
+                })?;
+                let out = out.map_err(|e| format!("line {line}: {e}"))?;
+                rec.actual.extend_from_slice(&out);
+            }
             Step::Blackhole(srv) => {
                 let (host, port) = server(srv).map_err(|e| format!("line {line}: {e}"))?;
                 runner.blackholes.push((host.clone(), port));

@@ -52,6 +52,10 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
                 ctx.module.sockets.last_error = errno::ENETUNREACH;
                 return Err(CmeError::OperationNotAllowed);
             }
+            if ctx.module.faults.take_dns("+UDNSRN") {
+                ctx.module.sockets.last_error = errno::EHOSTUNREACH;
+                return Err(CmeError::OperationNotAllowed);
+            }
             let job = ctx.module.await_reply(ctx.channel);
             let deadline = ctx.now.mono() + LOOKUP_TIMEOUT;
             ctx.module.sockets.lookups.push((job, deadline));

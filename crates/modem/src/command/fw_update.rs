@@ -244,6 +244,18 @@ fn install(ctx: &mut Ctx<'_>, package: Package, authority: Authority) -> CmdResu
         let sealed = ctx.module.store().is_sealed();
         crate::firmware::update_allowed(sealed, *method)?;
     }
+    if let Some(code) = ctx.module.faults.take_install() {
+        // The test bench's failed install: the progress stops, the code says why, the module
+        // reboots on the firmware it had (the package stays where it was).
+        tracing::info!(code, "firmware install failed (injected)");
+        let urcs = [0, 20, 40]
+            .iter()
+            .map(|p| format!("+UUFWINSTALL: {p}"))
+            .chain(std::iter::once(format!("+UUFWINSTALL: {code}")))
+            .map(String::into_bytes)
+            .collect();
+        return Ok(Outcome::RebootAfter(urcs));
+    }
     let time_unix = u64::try_from(ctx.clock_unix()).unwrap_or(0);
     let module = &mut *ctx.module;
     let (method, signer) = match authority {

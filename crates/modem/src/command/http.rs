@@ -247,6 +247,28 @@ fn request(ctx: &mut Ctx<'_>, req: HttpRequest) -> Result<(), CmeError> {
     } else {
         None
     };
+    // The test bench's one-shot failures, where the exchange would meet them: the lookup of a
+    // name, then the handshake.
+    let fault =
+        if host.parse::<std::net::IpAddr>().is_err() && ctx.module.faults.take_dns("+UHTTPC") {
+            Some(err::DNS)
+        } else if tls.is_some() && ctx.module.faults.take_tls("+UHTTPC") {
+            Some(err::TLS)
+        } else {
+            None
+        };
+    if let Some(error) = fault {
+        ctx.module.http.errors[p] = error;
+        let done = crate::http::sink::HttpDone {
+            status: 0,
+            md5: None,
+            error,
+        };
+        let urc = crate::http::outcome_urc(req.profile, cmd, &done);
+        let channel = ctx.channel;
+        ctx.module.post_urc(channel, urc.into_bytes());
+        return Ok(());
+    }
     let default_port = if prof.secure { 443 } else { 80 };
     let host_header = if port == default_port {
         host.clone()

@@ -153,7 +153,7 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
         (Cmd::Ceer, Form::Test) => {}
         (Cmd::Csq, Form::Action) => {
             if ctx.module.radio.registered() {
-                let rssi = csq_rssi();
+                let rssi = csq_rssi(ctx.module.radio.rsrp_dbm);
                 ctx.info_fmt(format_args!("+CSQ: {rssi},99"));
             } else {
                 ctx.info(b"+CSQ: 99,99");
@@ -162,7 +162,7 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
         (Cmd::Csq, Form::Test) => ctx.info(b"+CSQ: (0-31,99),(99)"),
         (Cmd::Cesq, Form::Action) => {
             if ctx.module.radio.registered() {
-                let (rsrq, rsrp) = (cesq_rsrq(), cesq_rsrp());
+                let (rsrq, rsrp) = (cesq_rsrq(), cesq_rsrp(ctx.module.radio.rsrp_dbm));
                 ctx.info_fmt(format_args!("+CESQ: 99,99,255,255,{rsrq},{rsrp}"));
             } else {
                 ctx.info(b"+CESQ: 99,99,255,255,255,255");
@@ -273,7 +273,11 @@ fn ucged(form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
         }
         Form::Read => {
             let mode = ctx.module.radio.ucged_mode;
-            for line in ucged_report(mode, ctx.module.radio.registered()) {
+            for line in ucged_report(
+                mode,
+                ctx.module.radio.registered(),
+                ctx.module.radio.rsrp_dbm,
+            ) {
                 ctx.info(line.as_bytes());
             }
         }
@@ -292,12 +296,12 @@ fn ucged(form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
 /// bandwidths in resource blocks, TAC and cell id in hex, RSRP and RSRQ as the 3GPP indices
 /// `+CESQ` also reports, 255 for what the emulator does not model. Mode 5 is the SARA-R4 form
 /// (`+RSRP:`/`+RSRQ:` lines with dBm and dB values).
-fn ucged_report(mode: i64, registered: bool) -> Vec<String> {
+fn ucged_report(mode: i64, registered: bool, rsrp_dbm: i32) -> Vec<String> {
     const RAT_LTE: u8 = 4;
     const RESOURCE_BLOCKS: u8 = cell::BANDWIDTH_MHZ * 5;
     match (mode, registered) {
         (2, true) => {
-            let (rsrp, rsrq) = (cesq_rsrp(), cesq_rsrq());
+            let (rsrp, rsrq) = (cesq_rsrp(rsrp_dbm), cesq_rsrq());
             vec![
                 "+UCGED: 2".into(),
                 format!("{RAT_LTE},0,{MCC:03},{MNC:02}"),
@@ -318,7 +322,7 @@ fn ucged_report(mode: i64, registered: bool) -> Vec<String> {
                 "+RSRP: {},{},\"{:04}.00\",",
                 cell::PCI,
                 cell::EARFCN,
-                cell::RSRP_DBM
+                rsrp_dbm
             ),
             format!(
                 "+RSRQ: {},{},\"{:03}.00\",",

@@ -336,6 +336,13 @@ fn connect(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
     }
     let (protocol, local_port, options, tls_profile) =
         (s.protocol, s.local_port, s.options, s.tls_profile);
+    // The test bench's one-shot failures, where the connect would meet them.
+    if host.parse::<IpAddr>().is_err() && ctx.module.faults.take_dns("+USOCO") {
+        return Err(Refused::Socket(errno::EHOSTUNREACH));
+    }
+    if tls_profile.is_some() && ctx.module.faults.take_tls("+USOCO") {
+        return Err(Refused::Socket(errno::ECONNABORTED));
+    }
     let tls = match tls_profile {
         Some(p) => Some(Box::new(
             super::tls_profile::tls_settings(ctx, usize::from(p)).map_err(Refused::Cme)?,

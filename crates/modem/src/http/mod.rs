@@ -204,6 +204,32 @@ impl HttpState {
             .min()
     }
 
+    /// Fails every request with `error` (the network gone): their ids, to cancel, with the
+    /// channel and URC of each. A request whose commit has begun ends on its own.
+    pub(crate) fn fail_all(&mut self, error: (u8, u16)) -> Vec<(JobId, ChannelId, String)> {
+        let ids: Vec<JobId> = self.in_flight.keys().copied().collect();
+        let mut ended = Vec::new();
+        for id in ids {
+            let Some(req) = self.in_flight.get(&id) else {
+                continue;
+            };
+            if !req.abandoned.give_up() {
+                continue;
+            }
+            let Some(req) = self.in_flight.remove(&id) else {
+                continue;
+            };
+            self.errors[req.profile.index()] = error;
+            let done = sink::HttpDone {
+                status: 0,
+                md5: None,
+                error,
+            };
+            ended.push((id, req.channel, result_urc(&req, &done)));
+        }
+        ended
+    }
+
     /// Abandons every request (a reboot): their ids, to cancel.
     pub(crate) fn abandon_all(&mut self) -> Vec<JobId> {
         let all = std::mem::take(&mut self.in_flight);
@@ -219,18 +245,27 @@ impl HttpState {
 }
 
 fn result_urc(req: &InFlight, done: &sink::HttpDone) -> String {
+    outcome_urc(req.profile, req.cmd, done)
+}
+
+/// The `+UUHTTPCR` of a request of `cmd` on `profile` that ended as `done` says.
+pub(crate) fn outcome_urc(
+    profile: HttpProfileId,
+    cmd: HttpCommand,
+    done: &sink::HttpDone,
+) -> String {
     let success = done.error == err::NONE;
-    let result = if req.cmd == HttpCommand::FirmwareDownload {
+    let result = if cmd == HttpCommand::FirmwareDownload {
         HttpRequestResult::FirmwareDownload {
-            profile: req.profile,
+            profile,
             success,
             status: done.status,
             md5: done.md5.map(Md5Digest),
         }
     } else {
         HttpRequestResult::Request {
-            profile: req.profile,
-            command: req.cmd,
+            profile,
+            command: cmd,
             success,
         }
     };

@@ -1,0 +1,315 @@
+//! Faults a test bench injects into a running module (cli.md, "A test bench for host
+//! firmware"): what a real module and a real network do to host firmware, on demand and
+//! deterministically. The control socket (`sealcell modem --control`), `sealcell ctl` and the
+//! golden transcripts (`@ fault`) all go through [`Fault::parse`] and [`crate::Module::inject`].
+//!
+//! Some faults act at once (`reboot`, `detach`, `attach`, `urc`, `signal`); the others arm a
+//! one-shot failure the next operation of their kind takes (`tls-fail`: the next TLS
+//! handshake, of `+UHTTPC` or `+USOCO`; `dns-fail`: the next name lookup; `install-fail`:
+//! the next firmware install). Each firing is logged and listed by [`Faults::fired`]. The
+//! network's state (`detach`, `signal`) outlives a reboot of the module, as a real network
+//! does; what is armed does too.
+//!
+//! Not yet here (the control socket answers that they are not available): `power-loss`,
+//! `power-loss-at-write`, `throttle`, `latency`, `cut-after`, `link-drop`, `link-corrupt`,
+//! `link-stall`.
+
+/// The longest `urc` text.
+///
+/// # Security
+/// The control socket is loopback only, but a URC still ends up in every channel's queue.
+pub const MAX_URC: usize = 1024;
+
+/// The most fired faults [`Faults::fired`] keeps (the oldest go first).
+pub const MAX_FIRED: usize = 256;
+
+/// One fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Power-cycle the module (`AT+CFUN=16`, without the command).
+    Reboot,
+    /// The network goes away: registration lost (`<stat>` 2, searching), with each channel's
+    /// registration URCs; every socket closed (`+UUSOCL`); requests fail.
+    Detach,
+    /// The network comes back: registered again, with the URCs.
+    Attach,
+    /// Every channel gets this URC.
+    Urc(String),
+    /// The serving cell's RSRP becomes this (dBm, -140..-44): `+CSQ`, `+CESQ`, `+UCGED`.
+    Signal(i32),
+    /// The next firmware install ends with `+UUFWINSTALL: <code>` instead of 128 and leaves
+    /// the firmware as it was (the module still reboots).
+    InstallFail(u16),
+    /// The next TLS handshake fails (`+UHTTPC`: `+UUHTTPCR ...,0` and `+UHTTPER` 3,73;
+    /// `+USOCO`: an error, `+USOER` 103).
+    TlsFail,
+    /// The next name lookup fails (`+UHTTPC` 3,10; `+USOCO` and `+UDNSRN` 113).
+    DnsFail,
+    /// Disarm everything armed (the network's state stays: `attach`, `signal` undo those).
+    Clear,
+    /// Nothing; the answer lists what is armed and what fired.
+    Status,
+}
+
+/// Why a fault could not be taken.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FaultError {
+    /// No fault has that name.
+    #[error("no fault is called {0:?}")]
+    Unknown(String),
+    /// A fault the bench will have, not this version.
+    #[error("{0} is not available in this version")]
+    NotYet(String),
+    /// Its arguments are wrong.
+    #[error("{name}: {why}")]
+    Args {
+        /// The fault.
+        name: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The module could not do it (a reboot that failed to reopen the data directory).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Fault {
+    /// The fault `name` with its arguments, as the control socket and `sealcell ctl` give
+    /// them.
+    pub fn parse(name: &str, args: &[String]) -> Result<Fault, FaultError> {
+        let args_err = |why: &str| FaultError::Args {
+            name: name.to_string(),
+            why: why.to_string(),
+        };
+        let none = |f: Fault| {
+            if args.is_empty() {
+                Ok(f)
+            } else {
+                Err(args_err("takes no argument"))
+            }
+        };
+        let one = || match args {
+            [a] => Ok(a.as_str()),
+            _ => Err(args_err("takes one argument")),
+        };
+        match name {
+            "reboot" => none(Fault::Reboot),
+            "detach" => none(Fault::Detach),
+            "attach" => none(Fault::Attach),
+            "tls-fail" => none(Fault::TlsFail),
+            "dns-fail" => none(Fault::DnsFail),
+            "clear" => none(Fault::Clear),
+            "status" => none(Fault::Status),
+            "urc" => {
+                let text = args.join(" ");
+                if text.is_empty() || text.len() > MAX_URC || text.bytes().any(|b| b < 0x20) {
+                    return Err(args_err(
+                        "takes the URC's text: 1..1024 characters, no control characters",
+                    ));
+                }
+                Ok(Fault::Urc(text))
+            }
+            "signal" => one()?
+                .parse::<i32>()
+                .ok()
+                .filter(|r| (-140..=-44).contains(r))
+                .map(Fault::Signal)
+                .ok_or_else(|| args_err("takes an RSRP in dBm, -140..-44")),
+            "install-fail" => one()?
+                .parse::<u16>()
+                .ok()
+                .filter(|c| *c != 128)
+                .map(Fault::InstallFail)
+                .ok_or_else(|| args_err("takes the +UUFWINSTALL code to end with (not 128)")),
+            "power-loss"
+            | "power-loss-at-write"
+            | "throttle"
+            | "latency"
+            | "cut-after"
+            | "link-drop"
+            | "link-corrupt"
+            | "link-stall" => Err(FaultError::NotYet(name.to_string())),
+            _ => Err(FaultError::Unknown(name.to_string())),
+        }
+    }
+}
+
+/// What is armed, and what fired.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// The next TLS handshake fails.
+    pub tls_fail: bool,
+    /// The next lookup fails.
+    pub dns_fail: bool,
+    /// The next install ends with this code.
+    pub install_fail: Option<u16>,
+    /// What fired (or was done), oldest first, at most [`MAX_FIRED`].
+    fired: std::collections::VecDeque<String>,
+}
+
+impl Faults {
+    /// What is armed, by fault name.
+    pub fn armed(&self) -> Vec<String> {
+        let mut armed = Vec::new();
+        if self.tls_fail {
+            armed.push("tls-fail".to_string());
+        }
+        if self.dns_fail {
+            armed.push("dns-fail".to_string());
+        }
+        if let Some(code) = self.install_fail {
+            armed.push(format!("install-fail {code}"));
+        }
+        armed
+    }
+
+    /// What fired, oldest first.
+    pub fn fired(&self) -> Vec<String> {
+        self.fired.iter().cloned().collect()
+    }
+
+    /// Records (and logs) that `what` fired.
+    pub(crate) fn record(&mut self, what: String) {
+        tracing::info!(fault = %what, "fault fired");
+        if self.fired.len() >= MAX_FIRED {
+            self.fired.pop_front();
+        }
+        self.fired.push_back(what);
+    }
+
+    /// Takes the armed TLS failure, if any (it fires).
+    pub(crate) fn take_tls(&mut self, on: &str) -> bool {
+        let armed = std::mem::take(&mut self.tls_fail);
+        if armed {
+            self.record(format!("tls-fail ({on})"));
+        }
+        armed
+    }
+
+    /// Takes the armed lookup failure, if any (it fires).
+    pub(crate) fn take_dns(&mut self, on: &str) -> bool {
+        let armed = std::mem::take(&mut self.dns_fail);
+        if armed {
+            self.record(format!("dns-fail ({on})"));
+        }
+        armed
+    }
+
+    /// Takes the armed install failure, if any (it fires).
+    pub(crate) fn take_install(&mut self) -> Option<u16> {
+        let code = self.install_fail.take();
+        if let Some(code) = code {
+            self.record(format!("install-fail {code}"));
+        }
+        code
+    }
+}
+
+impl crate::Module {
+    /// Injects `fault`; returns what happened, in a few words.
+    pub fn inject(&mut self, fault: Fault) -> Result<String, FaultError> {
+        let done = match fault {
+            Fault::Reboot => {
+                self.reboot()
+                    .map_err(|e| FaultError::Failed(e.to_string()))?;
+                "rebooted".to_string()
+            }
+            Fault::Detach | Fault::Attach => {
+                let lost = fault == Fault::Detach;
+                let before = self.radio.snapshot();
+                self.radio.network_lost = lost;
+                if lost {
+                    // Requests in flight fail as a lost connection fails them.
+                    for (id, channel, urc) in self.http.fail_all(crate::http::err::CONNECT) {
+                        self.cancel_job(id);
+                        self.post_urc(channel, urc.into_bytes());
+                    }
+                }
+                self.radio_changed(before);
+                if lost { "detached" } else { "attached" }.to_string()
+            }
+            Fault::Urc(text) => {
+                self.broadcast_urc(text.as_bytes());
+                format!("urc {text}")
+            }
+            Fault::Signal(rsrp) => {
+                self.radio.rsrp_dbm = rsrp;
+                format!("signal {rsrp}")
+            }
+            Fault::InstallFail(code) => {
+                self.faults.install_fail = Some(code);
+                return Ok(format!("install-fail {code} armed"));
+            }
+            Fault::TlsFail => {
+                self.faults.tls_fail = true;
+                return Ok("tls-fail armed".to_string());
+            }
+            Fault::DnsFail => {
+                self.faults.dns_fail = true;
+                return Ok("dns-fail armed".to_string());
+            }
+            Fault::Clear => {
+                let Faults { fired, .. } = std::mem::take(&mut self.faults);
+                self.faults.fired = fired;
+                return Ok("cleared".to_string());
+            }
+            Fault::Status => return Ok("status".to_string()),
+        };
+        self.faults.record(done.clone());
+        Ok(done)
+    }
+
+    /// What is armed and what fired.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parse_takes_the_names_and_arguments_of_the_spec() {
+        assert_eq!(Fault::parse("reboot", &[]), Ok(Fault::Reboot));
+        assert_eq!(
+            Fault::parse("urc", &args(&["+CIEV:", "2,0"])),
+            Ok(Fault::Urc("+CIEV: 2,0".into()))
+        );
+        assert_eq!(
+            Fault::parse("signal", &args(&["-110"])),
+            Ok(Fault::Signal(-110))
+        );
+        assert_eq!(
+            Fault::parse("install-fail", &args(&["131"])),
+            Ok(Fault::InstallFail(131))
+        );
+        for (name, a) in [
+            ("reboot", vec!["now"]),
+            ("signal", vec!["-30"]),
+            ("signal", vec![]),
+            ("install-fail", vec!["128"]),
+            ("install-fail", vec!["x"]),
+            ("urc", vec![]),
+            ("urc", vec!["a\rb"]),
+        ] {
+            assert!(
+                matches!(Fault::parse(name, &args(&a)), Err(FaultError::Args { .. })),
+                "{name} {a:?}"
+            );
+        }
+        assert_eq!(
+            Fault::parse("power-loss", &[]),
+            Err(FaultError::NotYet("power-loss".into()))
+        );
+        assert_eq!(
+            Fault::parse("melt", &[]),
+            Err(FaultError::Unknown("melt".into()))
+        );
+    }
+}
