@@ -89,8 +89,10 @@ pub struct Channel {
     /// `AT+CMUX` answered `OK`: the link switches to 27.010 before this channel runs more.
     multiplex: Option<CmuxStatus>,
     greets: bool,
-    /// The host ends its lines with CR LF (an LF came right after a line's CR).
+    /// The host ends its lines with CR LF (an LF came right after its last line's CR).
     crlf_host: bool,
+    /// The last line ended with CR and the byte after it has not come yet.
+    after_cr_line: bool,
     /// The payload that just started is from a CR LF host whose line-end LF has not come
     /// yet: an LF first is that, not data.
     skip_lf: bool,
@@ -126,6 +128,7 @@ impl Channel {
         Channel {
             greets: false,
             crlf_host: false,
+            after_cr_line: false,
             skip_lf: false,
             ..Channel::attached(module, id)
         }
@@ -153,6 +156,7 @@ impl Channel {
             multiplex: None,
             greets: true,
             crlf_host: false,
+            after_cr_line: false,
             skip_lf: false,
             held: false,
             epoch: module.epoch(),
@@ -361,6 +365,10 @@ impl Channel {
             }
             let mut consumed = rest.len();
             for (i, &b) in rest.iter().enumerate() {
+                // The byte after a line's CR says whether this host ends lines with CR LF.
+                if std::mem::take(&mut self.after_cr_line) {
+                    self.crlf_host = b == b'\n';
+                }
                 match self.assembler.push(b) {
                     Push::Pending => {
                         if self.settings.echo {
@@ -382,12 +390,17 @@ impl Channel {
                         // lines with CR alone (ubxlib) sends its payload after the prompt,
                         // and an LF that starts it is data.
                         if b == b'\r' && self.payload.is_some() {
-                            if rest.get(consumed) == Some(&b'\n') {
-                                self.crlf_host = true;
-                                consumed += 1;
-                            } else if self.crlf_host {
-                                self.skip_lf = true;
+                            match rest.get(consumed) {
+                                Some(b'\n') => {
+                                    self.crlf_host = true;
+                                    consumed += 1;
+                                }
+                                Some(_) => self.crlf_host = false,
+                                None if self.crlf_host => self.skip_lf = true,
+                                None => {}
                             }
+                        } else {
+                            self.after_cr_line = b == b'\r';
                         }
                         break;
                     }
@@ -469,6 +482,9 @@ impl Channel {
         self.assembler.reset();
         self.payload = None;
         self.skip_lf = false;
+        // A new boot may have a new host behind it.
+        self.crlf_host = false;
+        self.after_cr_line = false;
         self.xmodem = None;
         self.stream = None;
         self.waiting = false;

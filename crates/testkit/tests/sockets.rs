@@ -432,3 +432,47 @@ fn a_lookup_nobody_answers_times_out_and_registration_loss_ends_one() {
         "\r\n+USOER: 101\r\n\r\nOK\r\n"
     );
 }
+
+#[test]
+fn a_late_report_of_an_expired_connect_reaches_no_socket() {
+    let mut m = module();
+    m.net.scripted().blackhole("192.0.2.40", 80);
+    tcp_socket(&mut m, 0);
+    assert_eq!(text(&m.send(b"AT+USOCO=0,\"192.0.2.40\",80\r")), "");
+    let old = m.net.scripted().socket_handles();
+    assert_eq!(old.len(), 1);
+    assert_eq!(
+        text(&m.wait(sealcell_modem::command::socket::CONNECT_TIMEOUT)),
+        "\r\n+CME ERROR: 3\r\n"
+    );
+    // The edge's own timeout, at the same instant, reports the attempt failed after all.
+    m.module
+        .socket_failed(old[0], sealcell_modem::socket::SocketFailure::Timeout);
+    assert_eq!(text(&m.wait(Duration::ZERO)), "", "no +UUSOCL for it");
+    assert_eq!(
+        text(&m.send(b"AT+USOCTL=0,0\r")),
+        "\r\n+USOCTL: 0,0,6\r\n\r\nOK\r\n",
+        "the host's socket is still there"
+    );
+}
+
+#[test]
+fn a_reboot_forgets_that_the_host_ended_lines_with_cr_lf() {
+    let mut m = module();
+    m.net.scripted().serve("192.0.2.20", 7, Script::echo());
+    assert_eq!(text(&m.send(b"AT\r\n")), "\r\nOK\r\n");
+    m.send(b"AT+CFUN=16\r\n");
+    // Another host after the boot: CR alone, and a payload that starts with LF.
+    assert_eq!(text(&m.send(b"ATE0;+CMEE=1\r")), "ATE0;+CMEE=1\r\r\nOK\r\n");
+    tcp_socket(&mut m, 0);
+    ok(&mut m, "AT+USOCO=0,\"192.0.2.20\",7");
+    assert_eq!(text(&m.send(b"AT+USOWR=0,2\r")), "@");
+    assert_eq!(
+        text(&m.send(b"\nc")),
+        "\r\n+USOWR: 0,2\r\n\r\nOK\r\n\r\n+UUSORD: 0,2\r\n"
+    );
+    assert_eq!(
+        text(&m.send(b"AT+USORD=0,2\r")),
+        "\r\n+USORD: 0,2,\"\nc\"\r\n\r\nOK\r\n"
+    );
+}

@@ -59,6 +59,8 @@ impl Module {
         match s.state {
             SocketState::Connecting { waiter, .. } | SocketState::Binding { waiter, .. } => {
                 s.state = SocketState::Created;
+                // Whatever else the edge says of that attempt names a handle no socket has.
+                self.sockets.rehandle(id);
                 self.reply(waiter, connect_failed(code));
             }
             // The peer closed already (the edge was still sending what the host wrote): what
@@ -128,6 +130,7 @@ impl Module {
         if let SocketState::Connecting { waiter, .. } = s.state {
             s.state = SocketState::Created;
             s.last_error = errno::ECONNRESET;
+            self.sockets.rehandle(id);
             self.reply(waiter, connect_failed(errno::ECONNRESET));
             return;
         }
@@ -246,6 +249,9 @@ impl Module {
             if let Some(op) = close {
                 self.queue_socket_op(op);
             }
+            // A report of the attempt already on its way (the edge's own timeout, at the
+            // same instant) names a handle no socket has.
+            self.sockets.rehandle(id);
             self.reply(waiter, connect_failed(errno::ETIMEDOUT));
         }
     }
@@ -267,6 +273,8 @@ impl Module {
                     self.reply(waiter, connect_failed(errno::ENETUNREACH));
                     self.close_socket(id, false);
                 }
+                // Never connected, bound or listening: nothing to announce.
+                Some(SocketState::Created) => self.close_socket(id, false),
                 _ => self.close_socket(id, urc),
             }
         }

@@ -9,11 +9,13 @@ use sealcell_modem::socket::{DnsQuery, SocketFailure};
 
 use crate::Edge;
 
-/// How long one lookup may take; then it fails as a name that does not resolve.
+/// How long one lookup may take; then it fails as a name that does not resolve. Longer than
+/// the engine's wait (`command::dns::LOOKUP_TIMEOUT`, 30 s), which decides what the host is
+/// told (110); this only ends the task.
 ///
 /// # Security
 /// A resolver that never answers cannot hold the command (or this task) for ever.
-const LOOKUP_TIMEOUT: Duration = Duration::from_secs(30);
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(35);
 
 /// Looks `query` up and reports the answer to the engine.
 pub(super) async fn resolve(edge: Edge, job: JobId, query: DnsQuery) {

@@ -465,6 +465,10 @@ fn unspecified(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// How much longer than the engine's own deadline (`CONNECT_TIMEOUT`) the edge lets a connect
+/// run: the engine's timeout decides what the host is told; this only ends the task.
+pub(super) const EDGE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why a connect (or a bind before it) failed.
 fn connect_failure(e: &std::io::Error) -> SocketFailure {
     use std::io::ErrorKind;

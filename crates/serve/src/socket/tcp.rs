@@ -45,7 +45,8 @@ pub(super) async fn connect(link: Link, inbox: Inbox, mut target: Target) {
             Err(why) => Err(SocketFailure::Tls(why)),
         }
     };
-    let connected = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+    let connected = match tokio::time::timeout(CONNECT_TIMEOUT + super::EDGE_GRACE, handshake).await
+    {
         Ok(result) => result,
         Err(_) => Err(SocketFailure::Timeout),
     };

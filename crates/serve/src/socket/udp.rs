@@ -22,10 +22,11 @@ const MAX_DATAGRAM: usize = 64 * 1024;
 /// takes it, reports the connect, then receives and sends. Bounded by [`CONNECT_TIMEOUT`]
 /// (the resolver may be slow), as the engine's wait is.
 pub(super) async fn connect(link: Link, inbox: Inbox, target: Target) {
-    let dialed = match tokio::time::timeout(CONNECT_TIMEOUT, dial(&target)).await {
-        Ok(result) => result,
-        Err(_) => Err(SocketFailure::Timeout),
-    };
+    let dialed =
+        match tokio::time::timeout(CONNECT_TIMEOUT + super::EDGE_GRACE, dial(&target)).await {
+            Ok(result) => result,
+            Err(_) => Err(SocketFailure::Timeout),
+        };
     let socket = match dialed {
         Ok(socket) => Arc::new(socket),
         Err(failure) => return link.fail(failure, Role::Main),

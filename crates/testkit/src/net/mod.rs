@@ -292,8 +292,16 @@ impl ThreadNet {
                     handle,
                     SocketFailure::Io("the test network carries no sockets".into()),
                 ),
+                SocketOp::Listen { handle, .. } => module.socket_failed(
+                    handle,
+                    SocketFailure::Io("the test network carries no sockets".into()),
+                ),
                 SocketOp::Resolve { job, .. } => module.dns_answered(job, Err(SocketFailure::Dns)),
-                _ => {}
+                // Sent to nowhere, at once: the send buffer frees.
+                SocketOp::Send { handle, bytes } | SocketOp::SendTo { handle, bytes, .. } => {
+                    module.socket_sent(handle, bytes.len());
+                }
+                SocketOp::Resume { .. } | SocketOp::Close { .. } => {}
             }
         }
         any

@@ -88,6 +88,11 @@ impl ScriptedNet {
         self.sockets.open.len()
     }
 
+    /// The handles of the module's sockets the network still holds.
+    pub fn socket_handles(&self) -> Vec<SocketHandle> {
+        self.sockets.open.keys().copied().collect()
+    }
+
     /// Keeps what a socket sent for [`ScriptedNet::socket_sent`], the first
     /// [`SENT_LOG_LIMIT`] bytes of it.
     fn log_sent(&mut self, handle: SocketHandle, bytes: &[u8]) {
