@@ -6,6 +6,7 @@
 // (`[?pin-source=file:PATH]`, `tcp:HOST:PORT`, `PLAN.<port>.log`), not rustdoc markdown.
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
+mod ctl;
 mod demo;
 mod fw;
 mod host;
@@ -39,6 +40,8 @@ enum Command {
     Provision(provision::ProvisionArgs),
     /// Signed firmware update over HTTPS: download (+UHTTPC 100), check, +UFWSINSTALL, reboot.
     Fota(host::FotaArgs),
+    /// Inject a fault into an emulator started with --control (the test bench).
+    Ctl(ctl::CtlArgs),
     /// Read the provisioning ledger: every run, by module (SQLite or PostgreSQL).
     Ledger(ledger::LedgerArgs),
     /// The whole application note, end to end, on this machine, with no set-up.
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Provision(args) => provision::run_provision(args),
         Command::Ledger(args) => ledger::run(args),
         Command::Fota(args) => host::run_fota(args),
+        Command::Ctl(args) => ctl::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Completions { shell } => {
             let mut text = Vec::new();

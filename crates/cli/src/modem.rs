@@ -96,6 +96,10 @@ struct RunArgs {
     /// Seconds without a payload byte after the `>` prompt before the command fails.
     #[arg(long, value_name = "SECS", default_value_t = 20.0)]
     payload_timeout: f64,
+    /// Open the test bench's control socket (loopback only): faults on demand, with
+    /// `sealcell ctl` (docs/bench.md).
+    #[arg(long, value_name = "tcp:HOST:PORT", value_parser = parse_listen)]
+    control: Option<String>,
 }
 
 fn parse_listen(s: &str) -> Result<String, String> {
@@ -234,6 +238,13 @@ fn emulate(args: RunArgs) -> Result<(), Failure> {
             "sealcell: {} IMEI {} listening on tcp:{local}",
             id.model, id.imei
         );
+    }
+    if let Some(addr) = &args.control {
+        let local = emulator
+            .listen_control(addr)
+            .with_context(|| format!("cannot open the control socket on tcp:{addr}"))
+            .map_err(|e| Failure::usage(e, None))?;
+        eprintln!("sealcell: control socket on tcp:{local}");
     }
     if let Some(link) = &args.pty {
         let slave = emulator

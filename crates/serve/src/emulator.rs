@@ -13,7 +13,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::{Edge, SharedModule, pty, session, stdio, tcp};
+use crate::{Edge, SharedModule, control, pty, session, stdio, tcp};
 
 /// How often [`Emulator::wait`] looks at the shutdown flag, for a flag set from outside the
 /// emulator (a `signal-hook` handler, another thread). Channels never look at it: they are
@@ -126,6 +126,14 @@ impl Emulator {
     /// Listens on `addr` (`127.0.0.1:5555`; port 0 picks one) and returns the bound address.
     pub fn listen_tcp(&mut self, addr: &str) -> io::Result<SocketAddr> {
         let (local, task) = tcp::spawn(&self.edge, addr, self.stop.receiver())?;
+        self.tasks.push(task);
+        Ok(local)
+    }
+
+    /// Opens the test bench's control socket on `addr` (loopback only; port 0 picks one) and
+    /// returns the bound address ([`crate::control`]).
+    pub fn listen_control(&mut self, addr: &str) -> io::Result<SocketAddr> {
+        let (local, task) = control::spawn(&self.edge, addr, self.stop.receiver())?;
         self.tasks.push(task);
         Ok(local)
     }

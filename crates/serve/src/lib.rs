@@ -55,6 +55,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod control;
 mod edge;
 mod emulator;
 mod net;

@@ -1,0 +1,144 @@
+//! The test bench on the real binary: `sealcell modem --control` and `sealcell ctl`, each
+//! fault of this version once, and what a host connected over TCP sees of it.
+
+// Test code: a failed unwrap or panic is a failed test, reported with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{BIN, Modem, TEST_IMEI};
+
+fn ctl(control: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(["ctl", "--control", control])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn taken(control: &str, args: &[&str]) -> String {
+    let out = ctl(control, args);
+    assert!(
+        out.status.success(),
+        "ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn every_fault_through_sealcell_ctl_and_what_the_host_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Modem::start(
+        dir.path(),
+        &["--imei", TEST_IMEI, "--control", "tcp:127.0.0.1:0"],
+    );
+    let line = m.wait_for_stderr(|l| l.contains("control socket on tcp:"));
+    let control = format!("tcp:{}", line.split("on tcp:").nth(1).unwrap().trim());
+    let mut at = m.connect();
+    at.cmd("ATE0");
+    assert_eq!(at.cmd("AT+CMEE=1;+CEREG=1"), "\r\nOK\r\n");
+
+    // The network goes and comes back.
+    assert_eq!(taken(&control, &["detach"]), "detached\n");
+    assert_eq!(at.read_until(b"\r\n+CEREG: 2\r\n"), b"\r\n+CEREG: 2\r\n");
+    assert_eq!(at.cmd("AT+CSQ"), "\r\n+CSQ: 99,99\r\n\r\nOK\r\n");
+    assert_eq!(taken(&control, &["attach"]), "attached\n");
+    assert_eq!(at.read_until(b"\r\n+CEREG: 1\r\n"), b"\r\n+CEREG: 1\r\n");
+
+    // A weaker cell; a URC of the bench's.
+    assert_eq!(taken(&control, &["signal", "-110"]), "signal -110\n");
+    assert_eq!(at.cmd("AT+CSQ"), "\r\n+CSQ: 14,99\r\n\r\nOK\r\n");
+    assert_eq!(
+        taken(&control, &["urc", "+CIEV:", "2,0"]),
+        "urc +CIEV: 2,0\n"
+    );
+    assert_eq!(at.read_until(b"\r\n+CIEV: 2,0\r\n"), b"\r\n+CIEV: 2,0\r\n");
+
+    // One-shot failures: armed, listed, fired by what they are for.
+    assert_eq!(taken(&control, &["dns-fail"]), "dns-fail armed\n");
+    assert_eq!(taken(&control, &["tls-fail"]), "tls-fail armed\n");
+    assert_eq!(
+        taken(&control, &["install-fail", "131"]),
+        "install-fail 131 armed\n"
+    );
+    let status = taken(&control, &["status"]);
+    assert!(
+        status.contains("armed: tls-fail, dns-fail, install-fail 131"),
+        "{status}"
+    );
+    at.send(b"AT+UDNSRN=0,\"localhost\"\r");
+    assert_eq!(
+        at.read_until(b"\r\n+CME ERROR: 3\r\n"),
+        b"\r\n+CME ERROR: 3\r\n"
+    );
+    assert_eq!(at.cmd("AT+USOER"), "\r\n+USOER: 113\r\n\r\nOK\r\n");
+    assert_eq!(
+        at.cmd("AT+UDNSRN=0,\"localhost\""),
+        "\r\n+UDNSRN: \"127.0.0.1\"\r\n\r\nOK\r\n"
+    );
+    assert_eq!(taken(&control, &["clear"]), "cleared\n");
+    let json = ctl(&control, &["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["armed"], serde_json::json!([]));
+    let fired: Vec<&str> = v["fired"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            "detached",
+            "attached",
+            "signal -110",
+            "urc +CIEV: 2,0",
+            "dns-fail (+UDNSRN)"
+        ]
+    );
+
+    // A reboot: the connection stays, the channel starts again with power-on settings.
+    assert_eq!(taken(&control, &["reboot"]), "rebooted\n");
+    assert_eq!(at.cmd("AT+CMEE?"), "AT+CMEE?\r\r\n+CMEE: 0\r\n\r\nOK\r\n");
+
+    // Refused: what this version does not have, what no version has, bad arguments.
+    for (args, why) in [
+        (
+            vec!["power-loss"],
+            "power-loss is not available in this version",
+        ),
+        (vec!["melt"], "no fault is called \"melt\""),
+        (
+            vec!["signal", "0"],
+            "signal: takes an RSRP in dBm, -140..-44",
+        ),
+    ] {
+        let out = ctl(&control, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+    m.kill();
+    // Nobody listening: it could not be asked (exit 2).
+    let out = ctl(&control, &["status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hint: "));
+}
+
+#[test]
+fn the_control_socket_is_loopback_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["modem", "--data"])
+        .arg(dir.path())
+        .args(["--listen", "tcp:127.0.0.1:0", "--control", "tcp:0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("loopback only"), "{err}");
+}
