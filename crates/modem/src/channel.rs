@@ -227,6 +227,29 @@ impl Channel {
     /// Processes bytes from the host; the answer is appended to `out` (up to about
     /// [`OUTPUT_LIMIT`]; what the limit holds back comes with later polls).
     pub fn feed(&mut self, module: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>) {
+        let start = out.len();
+        self.feed_inner(module, input, now, out);
+        self.after_call(module, out, start);
+    }
+
+    /// Runs timers, ends a command whose job finished, continues a streamed answer or queued
+    /// input, and delivers URCs queued while the channel was idle.
+    pub fn poll(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
+        let start = out.len();
+        self.poll_inner(module, now, out);
+        self.after_call(module, out, start);
+    }
+
+    /// A write of this call that the test bench's armed power cut landed on: the module lost
+    /// its power during it, so nothing it said is said, and the input it had not run is gone.
+    fn after_call(&mut self, module: &mut Module, out: &mut Vec<u8>, start: usize) {
+        if module.settle_power() {
+            out.truncate(start);
+            self.pending.clear();
+        }
+    }
+
+    fn feed_inner(&mut self, module: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>) {
         module.observe(now);
         self.limit = output_limit(module.channel_count());
         self.sync_with_boot(module, out);
@@ -244,9 +267,7 @@ impl Channel {
         self.deliver_urcs(module, out);
     }
 
-    /// Runs timers, ends a command whose job finished, continues a streamed answer or queued
-    /// input, and delivers URCs queued while the channel was idle.
-    pub fn poll(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
+    fn poll_inner(&mut self, module: &mut Module, now: Now, out: &mut Vec<u8>) {
         module.observe(now);
         self.limit = output_limit(module.channel_count());
         module.expire_jobs(now.mono());

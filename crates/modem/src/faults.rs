@@ -10,9 +10,13 @@
 //! network's state (`detach`, `signal`) outlives a reboot of the module, as a real network
 //! does; what is armed does too.
 //!
-//! Not yet here (the control socket answers that they are not available): `power-loss`,
-//! `power-loss-at-write`, `throttle`, `latency`, `cut-after`, `link-drop`, `link-corrupt`,
-//! `link-stall`.
+//! `power-loss` cuts the power now; `power-loss-at-write N` at the Nth durable write of the
+//! storage from now ([`sealcell_store::PowerSwitch`]): the writes before it happened whole,
+//! that one and every one after do not, and the module comes back from its disk as after
+//! power-on; a transport that can hang up drops its connections ([`crate::Module::power_loss`]).
+//!
+//! Not yet here (the control socket answers that they are not available): `throttle`,
+//! `latency`, `cut-after`, `link-drop`, `link-corrupt`, `link-stall`.
 
 /// The longest `urc` text.
 ///
@@ -28,6 +32,10 @@ pub const MAX_FIRED: usize = 256;
 pub enum Fault {
     /// Power-cycle the module (`AT+CFUN=16`, without the command).
     Reboot,
+    /// Cut the power now.
+    PowerLoss,
+    /// Cut the power at the Nth durable storage write from now (1: the next).
+    PowerLossAtWrite(u64),
     /// The network goes away: registration lost (`<stat>` 2, searching), with each channel's
     /// registration URCs; every socket closed (`+UUSOCL`); requests fail.
     Detach,
@@ -95,6 +103,13 @@ impl Fault {
         };
         match name {
             "reboot" => none(Fault::Reboot),
+            "power-loss" => none(Fault::PowerLoss),
+            "power-loss-at-write" => one()?
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .map(Fault::PowerLossAtWrite)
+                .ok_or_else(|| args_err("takes the write to cut the power at: 1, 2, ...")),
             "detach" => none(Fault::Detach),
             "attach" => none(Fault::Attach),
             "tls-fail" => none(Fault::TlsFail),
@@ -122,14 +137,9 @@ impl Fault {
                 .filter(|c| *c != 128)
                 .map(Fault::InstallFail)
                 .ok_or_else(|| args_err("takes the +UUFWINSTALL code to end with (not 128)")),
-            "power-loss"
-            | "power-loss-at-write"
-            | "throttle"
-            | "latency"
-            | "cut-after"
-            | "link-drop"
-            | "link-corrupt"
-            | "link-stall" => Err(FaultError::NotYet(name.to_string())),
+            "throttle" | "latency" | "cut-after" | "link-drop" | "link-corrupt" | "link-stall" => {
+                Err(FaultError::NotYet(name.to_string()))
+            }
             _ => Err(FaultError::Unknown(name.to_string())),
         }
     }
@@ -215,6 +225,20 @@ impl crate::Module {
                     .map_err(|e| FaultError::Failed(e.to_string()))?;
                 "rebooted".to_string()
             }
+            Fault::PowerLoss => {
+                self.power_loss()
+                    .map_err(|e| FaultError::Failed(e.to_string()))?;
+                "power lost".to_string()
+            }
+            Fault::PowerLossAtWrite(n) => {
+                let Some(switch) = self.power_switch() else {
+                    return Err(FaultError::Failed(
+                        "this module's storage has no power switch".into(),
+                    ));
+                };
+                switch.cut_at_write(Some(n));
+                return Ok(format!("power-loss-at-write {n} armed"));
+            }
             Fault::Detach | Fault::Attach => {
                 let lost = fault == Fault::Detach;
                 let before = self.radio.snapshot();
@@ -252,6 +276,9 @@ impl crate::Module {
             Fault::Clear => {
                 let Faults { fired, .. } = std::mem::take(&mut self.faults);
                 self.faults.fired = fired;
+                if let Some(switch) = self.power_switch() {
+                    switch.cut_at_write(None);
+                }
                 return Ok("cleared".to_string());
             }
             Fault::Status => return Ok("status".to_string()),
@@ -263,6 +290,16 @@ impl crate::Module {
     /// What is armed and what fired.
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// What is armed, by fault name: [`Faults::armed`], and a power cut at a write (with the
+    /// writes left before it).
+    pub fn armed_faults(&self) -> Vec<String> {
+        let mut armed = self.faults.armed();
+        if let Some(left) = self.power_switch().and_then(|s| s.writes_left()) {
+            armed.push(format!("power-loss-at-write {left}"));
+        }
+        armed
     }
 }
 
@@ -303,9 +340,18 @@ mod tests {
                 "{name} {a:?}"
             );
         }
+        assert_eq!(Fault::parse("power-loss", &[]), Ok(Fault::PowerLoss));
         assert_eq!(
-            Fault::parse("power-loss", &[]),
-            Err(FaultError::NotYet("power-loss".into()))
+            Fault::parse("power-loss-at-write", &args(&["3"])),
+            Ok(Fault::PowerLossAtWrite(3))
+        );
+        assert!(matches!(
+            Fault::parse("power-loss-at-write", &args(&["0"])),
+            Err(FaultError::Args { .. })
+        ));
+        assert_eq!(
+            Fault::parse("cut-after", &args(&["10"])),
+            Err(FaultError::NotYet("cut-after".into()))
         );
         assert_eq!(
             Fault::parse("melt", &[]),

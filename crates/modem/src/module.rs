@@ -83,6 +83,10 @@ pub struct Module {
     /// What the test bench armed, and what fired (kept across reboots: the bench is outside
     /// the module).
     pub(crate) faults: crate::faults::Faults,
+    /// The power switch of the storage, when it has one ([`Module::open`]).
+    power: Option<sealcell_store::PowerSwitch>,
+    /// Power losses since the process started.
+    power_epoch: u64,
     /// Jobs for the edge, and the channels waiting for theirs.
     jobs: Jobs,
     /// The time of the latest call into the engine.
@@ -153,8 +157,13 @@ impl Module {
     /// directory on the host file system.
     /// `now` is the time of the start (a new module records it as its creation time).
     pub fn open(config: ModuleConfig, now: Now) -> Result<Module, OpenError> {
-        let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(&config.data_dir));
-        Module::open_with_storage(config, storage, now)
+        // Behind a power switch, so the test bench can cut the power (`power-loss`).
+        let fs: Arc<dyn Storage> = Arc::new(FsStorage::new(&config.data_dir));
+        let switch = sealcell_store::PowerSwitch::new(fs);
+        let storage: Arc<dyn Storage> = Arc::new(switch.clone());
+        let mut module = Module::open_with_storage(config, storage, now)?;
+        module.power = Some(switch);
+        Ok(module)
     }
 
     /// Opens the module on another storage (the crash-simulating disk of the tests).
@@ -201,6 +210,8 @@ impl Module {
             http: Default::default(),
             sockets: Default::default(),
             faults: Default::default(),
+            power: None,
+            power_epoch: 0,
             jobs: Jobs::default(),
             now,
             waker: None,
@@ -288,12 +299,64 @@ impl Module {
     /// Every job is cancelled: requests in flight end without a URC, their connections close,
     /// and commands waiting for a disk job are forgotten with their channels' state.
     pub fn reboot(&mut self) -> Result<(), OpenError> {
+        let storage = self.dir.storage().clone();
+        self.restart(storage)
+    }
+
+    /// Cuts the power (the test bench's `power-loss`): nothing of this boot is written any
+    /// more, not even by a job still running, and the module comes back from what its disk
+    /// holds, as after power-on, on a new boot of its storage. Every connection of the
+    /// transports drops ([`Module::power_epoch`]). Fails for a module opened on another
+    /// storage than its data directory's ([`Module::open_with_storage`]).
+    pub fn power_loss(&mut self) -> Result<(), OpenError> {
+        let Some(switch) = self.power.clone() else {
+            return Err(OpenError::Io {
+                what: "cut the power of",
+                path: self.dir.root().to_path_buf(),
+                source: std::io::Error::other("the module's storage has no power switch"),
+            });
+        };
+        switch.cut();
+        let next = switch.power_on();
+        self.restart(Arc::new(next.clone()))?;
+        self.power = Some(next);
+        self.power_epoch += 1;
+        tracing::info!(epoch = self.power_epoch, "power lost; the module is back");
+        Ok(())
+    }
+
+    /// Counts power losses since the process started: a transport that can hang up drops its
+    /// connection when it changes, as a module losing power drops the line.
+    pub fn power_epoch(&self) -> u64 {
+        self.power_epoch
+    }
+
+    /// The power switch of the module's storage ([`Module::open`] puts one in).
+    pub fn power_switch(&self) -> Option<&sealcell_store::PowerSwitch> {
+        self.power.as_ref()
+    }
+
+    /// Runs the power loss an armed cut caused, if it did (a write of this call landed on it):
+    /// the drivers call it after each call into the engine.
+    pub fn settle_power(&mut self) -> bool {
+        if !self.power.as_ref().is_some_and(|p| p.is_cut()) {
+            return false;
+        }
+        self.faults
+            .record("power-loss-at-write (fired)".to_string());
+        if let Err(e) = self.power_loss() {
+            tracing::error!(error = %e, "the module did not come back after a power loss");
+        }
+        true
+    }
+
+    fn restart(&mut self, storage: Arc<dyn Storage>) -> Result<(), OpenError> {
         // A store job still writing finishes first, and jobs started before are stopped from
         // writing after (see StoreAccess). Jobs take only the store's lock, never the
         // module's: no deadlock.
         // File-system jobs from before the reboot change no file after it either.
         self.fs.retire();
-        let (config, storage, now) = (self.config.clone(), self.dir.storage().clone(), self.now);
+        let (config, now) = (self.config.clone(), self.now);
         let mut access = self.store.clone();
         let fresh = match access.reopen(|| Module::open_with_storage(config, storage, now)) {
             Ok(fresh) => fresh,
@@ -321,11 +384,14 @@ impl Module {
         let multiplexers = std::mem::take(&mut self.multiplexers);
         let sockets = self.sockets.after_reboot();
         let faults = std::mem::take(&mut self.faults);
+        let (power, power_epoch) = (self.power.take(), self.power_epoch);
         // The network is not the module's: a lost network or a weak cell stays lost or weak.
         let (network_lost, rsrp_dbm) = (self.radio.network_lost, self.radio.rsrp_dbm);
         *self = fresh;
         self.sockets = sockets;
         self.faults = faults;
+        self.power = power;
+        self.power_epoch = power_epoch;
         self.radio.network_lost = network_lost;
         self.radio.rsrp_dbm = rsrp_dbm;
         self.wake_as = wake_as;
@@ -457,6 +523,8 @@ impl Module {
                 }
             }
         }
+        // A write of the job may have landed on the bench's armed power cut.
+        self.settle_power();
     }
 
     /// Reports that job `id` could not run to its end (it panicked, or the edge could not run

@@ -6,8 +6,8 @@
 //! < {"ok":true,"done":"detached","armed":[],"fired":["detached"]}
 //! > {"fault":"signal","args":[-110]}
 //! < {"ok":true,"done":"signal -110","armed":[],"fired":["detached","signal -110"]}
-//! > {"fault":"power-loss"}
-//! < {"ok":false,"error":"power-loss is not available in this version"}
+//! > {"fault":"cut-after","args":[100000]}
+//! < {"ok":false,"error":"cut-after is not available in this version"}
 //! ```
 //!
 //! A fault is [`sealcell_modem::faults::Fault`], parsed by its `parse` from the name and the
@@ -178,7 +178,7 @@ fn answer(edge: &Edge, line: &[u8]) -> String {
     };
     let injected: Result<(String, Vec<String>, Vec<String>), FaultError> = edge.with_module(|m| {
         let done = m.inject(fault)?;
-        Ok((done, m.faults().armed(), m.faults().fired()))
+        Ok((done, m.armed_faults(), m.faults().fired()))
     });
     match injected {
         Ok((done, armed, fired)) => {

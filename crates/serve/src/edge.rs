@@ -131,7 +131,11 @@ impl Edge {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
-        let transport = session::Transport { label, stall: None };
+        let transport = session::Transport {
+            label,
+            stall: None,
+            hang_up: false,
+        };
         session::run(self, reader, writer, transport, stop).await;
     }
 

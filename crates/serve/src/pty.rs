@@ -75,6 +75,7 @@ pub(crate) fn spawn(
         let transport = Transport {
             label: &label,
             stall: Some(STALL),
+            hang_up: false,
         };
         session::run(&edge, reader, writer, transport, stop).await;
     });

@@ -28,6 +28,9 @@ pub(crate) struct Transport<'a> {
     /// Drop output that cannot be written within this time instead of waiting for the peer:
     /// a pseudo-terminal with no client, like a UART with no flow control. `None` waits.
     pub(crate) stall: Option<Duration>,
+    /// Close the connection when the module loses its power (TCP); a terminal cannot hang up,
+    /// its host just hears nothing more of what was going on.
+    pub(crate) hang_up: bool,
 }
 
 /// Serves one channel until the peer leaves or `stop` turns true.
@@ -48,7 +51,18 @@ pub(crate) async fn run<R, W>(
     let mut buf = vec![0u8; READ_CHUNK];
     let mut eof = false;
     let mut fired: Option<std::time::Instant> = None;
+    let mut power = edge.module().lock().power_epoch();
     loop {
+        // The module lost its power (the test bench): what it was saying is not said.
+        let now_power = edge.module().lock().power_epoch();
+        if now_power != power {
+            power = now_power;
+            out.clear();
+            if transport.hang_up {
+                tracing::info!(peer = label, "power lost: hanging up");
+                break;
+            }
+        }
         if !out.is_empty() {
             tokio::select! {
                 written = write_out(&mut writer, &out, transport.stall) => {

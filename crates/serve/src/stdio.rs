@@ -23,6 +23,7 @@ pub(crate) fn spawn(
         let transport = Transport {
             label: "stdio",
             stall: None,
+            hang_up: false,
         };
         session::run(
             &edge,

@@ -55,7 +55,7 @@ async fn accept_loop(edge: &Edge, listener: TcpListener, stop: watch::Receiver<b
                     sessions.spawn(async move {
                         let (reader, writer) = stream.into_split();
                         let label = peer.to_string();
-                        let transport = Transport { label: &label, stall: None };
+                        let transport = Transport { label: &label, stall: None, hang_up: true };
                         session::run(&edge, reader, writer, transport, stop).await;
                     });
                 }

@@ -16,6 +16,7 @@
 //! |---|---|
 //! | The real thing, on a data directory | [`FsStorage`] |
 //! | Tests that crash at every write and reboot | [`SimStorage`] |
+//! | The running emulator's disk, whose power the test bench cuts | [`PowerSwitch`] |
 //!
 //! [`SimStorage`] models a disk after power loss: only data that was fsynced, and only
 //! directory entries whose directory was fsynced, survive [`SimStorage::crash`]. It can fail
@@ -39,6 +40,7 @@ pub mod crypto;
 pub mod format;
 mod fs_storage;
 pub mod fuzzing;
+mod power;
 mod sim;
 mod store;
 
@@ -48,6 +50,7 @@ use std::path::Path;
 
 pub use credential::CredentialType;
 pub use fs_storage::FsStorage;
+pub use power::PowerSwitch;
 pub use sim::{CrashMode, SimStorage};
 pub use store::{
     COUNTER_PATH, CRED_DIR, DeviceSecrets, FUSE_PATH, Item, ItemState, MANIFEST_PATHS, MAX_ITEMS,
