@@ -108,8 +108,8 @@ fn every_fault_through_sealcell_ctl_and_what_the_host_sees() {
     // Refused: what this version does not have, what no version has, bad arguments.
     for (args, why) in [
         (
-            vec!["cut-after", "100"],
-            "cut-after is not available in this version",
+            vec!["throttle", "100"],
+            "throttle is not available in this version",
         ),
         (vec!["melt"], "no fault is called \"melt\""),
         (

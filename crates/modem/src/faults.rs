@@ -16,7 +16,7 @@
 //! power-on; a transport that can hang up drops its connections ([`crate::Module::power_loss`]).
 //!
 //! Not yet here (the control socket answers that they are not available): `throttle`,
-//! `latency`, `cut-after`, `link-drop`, `link-corrupt`, `link-stall`.
+//! `latency`, `link-drop`, `link-corrupt`, `link-stall`.
 
 /// The longest `urc` text.
 ///
@@ -48,6 +48,10 @@ pub enum Fault {
     /// The next firmware install ends with `+UUFWINSTALL: <code>` instead of 128 and leaves
     /// the firmware as it was (the module still reboots).
     InstallFail(u16),
+    /// The next download (`+UHTTPC`) or socket connection (`+USOCO`) is cut after this many
+    /// bytes received: a download fails as a broken connection does (`+UHTTPER` 3,13 or
+    /// 3,11), a socket ends as if its peer had gone (`+UUSOCL` once its data is read).
+    CutAfter(u64),
     /// The next TLS handshake fails (`+UHTTPC`: `+UUHTTPCR ...,0` and `+UHTTPER` 3,73;
     /// `+USOCO`: an error, `+USOER` 103).
     TlsFail,
@@ -131,13 +135,18 @@ impl Fault {
                 .filter(|r| (-140..=-44).contains(r))
                 .map(Fault::Signal)
                 .ok_or_else(|| args_err("takes an RSRP in dBm, -140..-44")),
+            "cut-after" => one()?
+                .parse::<u64>()
+                .ok()
+                .map(Fault::CutAfter)
+                .ok_or_else(|| args_err("takes the bytes to let through before the cut")),
             "install-fail" => one()?
                 .parse::<u16>()
                 .ok()
                 .filter(|c| *c != 128)
                 .map(Fault::InstallFail)
                 .ok_or_else(|| args_err("takes the +UUFWINSTALL code to end with (not 128)")),
-            "throttle" | "latency" | "cut-after" | "link-drop" | "link-corrupt" | "link-stall" => {
+            "throttle" | "latency" | "link-drop" | "link-corrupt" | "link-stall" => {
                 Err(FaultError::NotYet(name.to_string()))
             }
             _ => Err(FaultError::Unknown(name.to_string())),
@@ -154,6 +163,8 @@ pub struct Faults {
     pub dns_fail: bool,
     /// The next install ends with this code.
     pub install_fail: Option<u16>,
+    /// The next download or socket stream is cut after this many bytes.
+    pub cut_after: Option<u64>,
     /// What fired (or was done), oldest first, at most [`MAX_FIRED`].
     fired: std::collections::VecDeque<String>,
 }
@@ -170,6 +181,9 @@ impl Faults {
         }
         if let Some(code) = self.install_fail {
             armed.push(format!("install-fail {code}"));
+        }
+        if let Some(n) = self.cut_after {
+            armed.push(format!("cut-after {n}"));
         }
         armed
     }
@@ -204,6 +218,15 @@ impl Faults {
             self.record(format!("dns-fail ({on})"));
         }
         armed
+    }
+
+    /// Takes the armed cut, if any, for the stream `on` starts (it fires as the bytes come).
+    pub(crate) fn take_cut(&mut self, on: &str) -> Option<u64> {
+        let n = self.cut_after.take();
+        if let Some(n) = n {
+            self.record(format!("cut-after {n} ({on})"));
+        }
+        n
     }
 
     /// Takes the armed install failure, if any (it fires).
@@ -268,6 +291,10 @@ impl crate::Module {
             Fault::TlsFail => {
                 self.faults.tls_fail = true;
                 return Ok("tls-fail armed".to_string());
+            }
+            Fault::CutAfter(n) => {
+                self.faults.cut_after = Some(n);
+                return Ok(format!("cut-after {n} armed"));
             }
             Fault::DnsFail => {
                 self.faults.dns_fail = true;
@@ -351,7 +378,11 @@ mod tests {
         ));
         assert_eq!(
             Fault::parse("cut-after", &args(&["10"])),
-            Err(FaultError::NotYet("cut-after".into()))
+            Ok(Fault::CutAfter(10))
+        );
+        assert_eq!(
+            Fault::parse("throttle", &args(&["10"])),
+            Err(FaultError::NotYet("throttle".into()))
         );
         assert_eq!(
             Fault::parse("melt", &[]),

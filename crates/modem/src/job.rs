@@ -204,6 +204,11 @@ pub struct NetJob {
     /// When the engine gives up (informative: the engine enforces it itself).
     pub deadline: Instant,
     pub(crate) sink: ResponseSink,
+    /// The test bench's `cut-after`: the bytes of the response still let through before the
+    /// connection is cut (`None`: no cut).
+    pub(crate) cut_left: Option<u64>,
+    /// The cut came: the exchange ends as a broken connection.
+    pub(crate) cut: bool,
 }
 
 impl std::fmt::Debug for NetJob {
@@ -221,11 +226,28 @@ impl NetJob {
     /// Takes bytes the server sent. Cheap and never blocking apart from writing to the
     /// module's file system.
     pub fn receive(&mut self, bytes: &[u8]) -> Flow {
+        if let Some(left) = self.cut_left {
+            let fits = usize::try_from(left).unwrap_or(usize::MAX);
+            if bytes.len() >= fits {
+                // The bench cuts the connection here: what came before the cut is all there is.
+                self.cut_left = None;
+                self.cut = true;
+                tracing::info!(bytes = fits, "download cut (cut-after)");
+                let _ = self.sink.receive(&bytes[..fits]);
+                return Flow::Done;
+            }
+            self.cut_left = Some(left - bytes.len() as u64);
+        }
         self.sink.receive(bytes)
     }
 
     /// Ends the job: stores the response (or discards it) and returns what to report.
     pub fn finish(self, end: NetEnd) -> JobDone {
+        let end = if self.cut {
+            NetEnd::Failed(NetFailure::Io)
+        } else {
+            end
+        };
         JobDone(Done::Net(self.sink.finish(end)))
     }
 }

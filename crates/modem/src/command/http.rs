@@ -297,11 +297,14 @@ fn request(ctx: &mut Ctx<'_>, req: HttpRequest) -> Result<(), CmeError> {
     let abandoned = Abandoned::default();
     let fota = cmd == HttpCommand::FirmwareDownload;
     let sink = ResponseSink::new(method, free, upload, fota, abandoned.clone());
+    let cut_left = ctx.module.faults.take_cut("+UHTTPC");
     let id = ctx.module.start_net_job(NetJob {
         target: Target { host, port, tls },
         request,
         deadline,
         sink,
+        cut_left,
+        cut: false,
     });
     ctx.module.http.errors[p] = err::NONE;
     ctx.module.http.in_flight.insert(

@@ -356,9 +356,14 @@ fn connect(ctx: &mut Ctx<'_>, mut r: ArgReader<'_>) -> SocketResult {
         .sockets
         .rehandle(id)
         .ok_or(Refused::Socket(errno::EBADF))?;
+    let cut_left = match protocol {
+        Protocol::Tcp => ctx.module.faults.take_cut("+USOCO"),
+        Protocol::Udp => None,
+    };
     let s = socket(ctx, id)?;
     s.state = SocketState::Connecting { waiter, deadline };
     s.at_edge = true;
+    s.cut_left = cut_left;
     ctx.module.queue_socket_op(SocketOp::Connect {
         handle,
         protocol,

@@ -94,7 +94,33 @@ impl Module {
                 s.room()
             }
             (Protocol::Udp, None) => s.room(),
-            (Protocol::Tcp, _) => s.take_stream(bytes),
+            (Protocol::Tcp, _) => match s.cut_left {
+                Some(left) if (bytes.len() as u64) >= left => {
+                    // The bench cuts the stream here: what came before is all there is, and
+                    // the socket ends as if its peer had gone.
+                    let fits = usize::try_from(left).unwrap_or(usize::MAX);
+                    s.take_stream(&bytes[..fits]);
+                    s.cut_left = None;
+                    tracing::info!(
+                        handle = handle.0,
+                        bytes = fits,
+                        "socket stream cut (cut-after)"
+                    );
+                    let handle = s.handle;
+                    let announce = was_empty && s.pending() > 0;
+                    if announce {
+                        self.announce_data(id);
+                    }
+                    self.queue_socket_op(SocketOp::Close { handle });
+                    self.socket_closed(handle);
+                    return 0;
+                }
+                Some(left) => {
+                    s.cut_left = Some(left - bytes.len() as u64);
+                    s.take_stream(bytes)
+                }
+                None => s.take_stream(bytes),
+            },
         };
         // The manual's rule: a URC when data comes into an empty buffer (and after a read
         // that leaves some): one per read at most, however the data trickles in.

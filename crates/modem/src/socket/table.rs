@@ -120,6 +120,8 @@ pub struct Socket {
     pub last_error: u16,
     /// Whether the edge knows it (a close must be sent to it).
     pub at_edge: bool,
+    /// The test bench's `cut-after`: bytes of the stream still let through before it ends.
+    pub cut_left: Option<u64>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -163,6 +165,7 @@ impl Socket {
             received: 0,
             last_error: errno::NONE,
             at_edge: false,
+            cut_left: None,
         }
     }
 
