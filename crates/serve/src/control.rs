@@ -6,8 +6,8 @@
 //! < {"ok":true,"done":"detached","armed":[],"fired":["detached"]}
 //! > {"fault":"signal","args":[-110]}
 //! < {"ok":true,"done":"signal -110","armed":[],"fired":["detached","signal -110"]}
-//! > {"fault":"cut-after","args":[100000]}
-//! < {"ok":false,"error":"cut-after is not available in this version"}
+//! > {"fault":"throttle","args":[1000]}
+//! < {"ok":false,"error":"throttle is not available in this version"}
 //! ```
 //!
 //! A fault is [`sealcell_modem::faults::Fault`], parsed by its `parse` from the name and the

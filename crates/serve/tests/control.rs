@@ -51,7 +51,7 @@ fn requests_are_answered_and_nonsense_is_refused_with_a_reason() {
             "\"args\" is a list",
         ),
         (
-            b"{\"fault\":\"cut-after\",\"args\":[100]}\n",
+            b"{\"fault\":\"latency\",\"args\":[100]}\n",
             "not available in this version",
         ),
     ] {
