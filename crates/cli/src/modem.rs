@@ -100,6 +100,12 @@ struct RunArgs {
     /// `sealcell ctl` (docs/bench.md).
     #[arg(long, value_name = "tcp:HOST:PORT", value_parser = parse_listen)]
     control: Option<String>,
+    /// Faults armed by triggers, from a TOML file (docs/bench.md, "Scenarios").
+    #[arg(long, value_name = "FILE.toml")]
+    scenario: Option<PathBuf>,
+    /// The seed of the scenario's random choices (overrides the file's).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
 }
 
 fn parse_listen(s: &str) -> Result<String, String> {
@@ -211,6 +217,19 @@ fn emulate(args: RunArgs) -> Result<(), Failure> {
     let module = Module::open(config, system_now())
         .with_context(|| format!("cannot open the module in {}", args.data.display()))
         .map_err(|e| Failure::usage(e, None))?;
+    let mut module = module;
+    if let Some(path) = &args.scenario {
+        let text = crate::read_capped_text(path, 1 << 20, "scenario file")?;
+        let scenario = sealcell_modem::scenario::Scenario::parse(&text)
+            .with_context(|| format!("{}", path.display()))
+            .map_err(|e| Failure::usage(e, Some("the shape is in docs/bench.md".into())))?;
+        eprintln!(
+            "sealcell: scenario {} ({} faults)",
+            path.display(),
+            scenario.faults.len()
+        );
+        module.load_scenario(scenario, args.seed);
+    }
     let id = module.identity().clone();
     let mut emulator = Emulator::new(module)
         .context("cannot start the emulator's runtime")

@@ -676,3 +676,61 @@ fn the_interactive_terminal_shows_urcs_as_they_come_and_leaves_on_ctrl_c() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn a_fota_loop_survives_a_scenario_that_cuts_the_download_then_power_cuts_the_install() {
+    // docs/bench.md's worked example: the first download is cut at 80 %, the retry's install
+    // loses its power; a third run succeeds.
+    let dir = tempfile::tempdir().unwrap();
+    let size = std::fs::metadata(fw_dir().join("package.zip"))
+        .unwrap()
+        .len();
+    let scenario = dir.path().join("fota-faults.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[[fault]]\naction = \"cut-after\"\nargs = [{}]\n\
+             when = {{ command = \"+UHTTPC\", nth = 1 }}\n\
+             [[fault]]\naction = \"power-loss\"\n\
+             when = {{ command = \"+UFWSINSTALL\", nth = 1 }}\n",
+            size * 8 / 10
+        ),
+    )
+    .unwrap();
+    let m = Modem::start(
+        &dir.path().join("module"),
+        &["--scenario", scenario.to_str().unwrap()],
+    );
+    let s = fota_setup(dir.path(), &m);
+    let good = fw_dir().join("good.b64");
+
+    // 1. The download is cut: fota says so, nothing is installed.
+    let out = fota(&m, &s, &good, &[]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("download"), "{err}");
+    let mut at = m.connect();
+    assert!(at.cmd("ATI9").contains("17.00,A01.00"));
+
+    // 2. The retry downloads whole, and its install loses the power: fota fails, the module
+    // comes back on its old firmware, sealed, with its credentials.
+    let out = fota(&m, &s, &good, &[]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut at = m.connect();
+    assert!(at.cmd("ATI9").contains("17.00,A01.00"), "the old firmware");
+    assert!(
+        at.cmd("AT+USECCFG?").contains("+USECCFG: 0,1"),
+        "still sealed"
+    );
+    let list = at.cmd("AT+USECMNG=3");
+    assert!(
+        list.contains("\"VC\"") && list.contains("\"RootCA\""),
+        "{list}"
+    );
+
+    // 3. Run again: it succeeds.
+    let out = fota(&m, &s, &good, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut at = m.connect();
+    assert!(at.cmd("ATI9").contains("18.00,A01.00"));
+}

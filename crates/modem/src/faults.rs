@@ -326,6 +326,7 @@ impl crate::Module {
         if let Some(left) = self.power_switch().and_then(|s| s.writes_left()) {
             armed.push(format!("power-loss-at-write {left}"));
         }
+        armed.extend(self.scenario_pending());
         armed
     }
 }

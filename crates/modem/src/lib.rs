@@ -41,6 +41,7 @@ mod module;
 pub mod nvm;
 pub mod profiles;
 pub mod radio;
+pub mod scenario;
 pub mod snapshot;
 pub mod socket;
 pub mod status;

@@ -85,6 +85,12 @@ pub struct Module {
     pub(crate) faults: crate::faults::Faults,
     /// The power switch of the storage, when it has one ([`Module::open`]).
     power: Option<sealcell_store::PowerSwitch>,
+    /// The test bench's scenario, and what of it is still to fire.
+    scenario: Option<crate::scenario::Running>,
+    /// The scenario's seed.
+    seed: Option<u64>,
+    /// A reboot a scenario asked for, done at the end of the call into the engine.
+    pending_reboot: bool,
     /// Power losses since the process started.
     power_epoch: u64,
     /// Jobs for the edge, and the channels waiting for theirs.
@@ -212,6 +218,9 @@ impl Module {
             faults: Default::default(),
             power: None,
             power_epoch: 0,
+            scenario: None,
+            seed: None,
+            pending_reboot: false,
             jobs: Jobs::default(),
             now,
             waker: None,
@@ -339,6 +348,11 @@ impl Module {
     /// Runs the power loss an armed cut caused, if it did (a write of this call landed on it):
     /// the drivers call it after each call into the engine.
     pub fn settle_power(&mut self) -> bool {
+        if std::mem::take(&mut self.pending_reboot)
+            && let Err(e) = self.reboot()
+        {
+            tracing::error!(error = %e, "a scenario's reboot failed");
+        }
         if !self.power.as_ref().is_some_and(|p| p.is_cut()) {
             return false;
         }
@@ -385,6 +399,7 @@ impl Module {
         let sockets = self.sockets.after_reboot();
         let faults = std::mem::take(&mut self.faults);
         let (power, power_epoch) = (self.power.take(), self.power_epoch);
+        let (scenario, seed) = (self.scenario.take(), self.seed);
         // The network is not the module's: a lost network or a weak cell stays lost or weak.
         let (network_lost, rsrp_dbm) = (self.radio.network_lost, self.radio.rsrp_dbm);
         *self = fresh;
@@ -392,6 +407,8 @@ impl Module {
         self.faults = faults;
         self.power = power;
         self.power_epoch = power_epoch;
+        self.scenario = scenario;
+        self.seed = seed;
         self.radio.network_lost = network_lost;
         self.radio.rsrp_dbm = rsrp_dbm;
         self.wake_as = wake_as;
@@ -411,6 +428,76 @@ impl Module {
     /// Records the time of a call into the engine (channels do it on every feed and poll).
     pub fn observe(&mut self, now: Now) {
         self.now = now;
+        let due = match self.scenario.as_mut() {
+            Some(s) if s.next_time().is_some_and(|t| t <= now.mono()) => s.on_time(now.mono()),
+            _ => return,
+        };
+        for f in due {
+            self.fire(f);
+        }
+    }
+
+    /// Loads the test bench's scenario (`--scenario`): what fires at its start is armed now,
+    /// the rest waits for its trigger.
+    pub fn load_scenario(&mut self, scenario: crate::scenario::Scenario, seed: Option<u64>) {
+        self.seed = seed.or(scenario.seed);
+        tracing::info!(faults = scenario.faults.len(), seed = ?self.seed, "scenario loaded");
+        let mut running = crate::scenario::Running::new(scenario, self.now.mono());
+        let at_start = running.take_at_start();
+        self.scenario = Some(running);
+        for f in at_start {
+            if let Err(e) = self.inject(f.fault) {
+                tracing::error!(fault = %f.label, error = %e, "a scenario fault was refused");
+            }
+        }
+    }
+
+    /// The scenario's seed.
+    pub fn seed(&self) -> Option<u64> {
+        self.seed
+    }
+
+    /// Fires the scenario faults due as command `name` starts.
+    pub(crate) fn scenario_command(&mut self, name: &str) {
+        let due = match self.scenario.as_mut() {
+            Some(s) => s.on_command(name),
+            None => return,
+        };
+        for f in due {
+            self.fire(f);
+        }
+    }
+
+    /// Fires one scenario fault: a power loss cuts the power at once (nothing more of this
+    /// call is written) and the module comes back at the end of the call; a reboot waits for
+    /// the end of the call; the rest are injected as `sealcell ctl` injects them.
+    fn fire(&mut self, f: crate::scenario::ScenarioFault) {
+        self.faults.record(format!("scenario: {}", f.label));
+        match f.fault {
+            crate::faults::Fault::PowerLoss => match &self.power {
+                Some(switch) => switch.cut(),
+                None => tracing::error!("a scenario power loss on a module without a switch"),
+            },
+            crate::faults::Fault::Reboot => self.pending_reboot = true,
+            fault => {
+                if let Err(e) = self.inject(fault) {
+                    tracing::error!(fault = %f.label, error = %e, "a scenario fault was refused");
+                }
+            }
+        }
+    }
+
+    /// What of the scenario is still to fire.
+    pub(crate) fn scenario_pending(&self) -> Vec<String> {
+        self.scenario
+            .as_ref()
+            .map(|s| s.pending_labels())
+            .unwrap_or_default()
+    }
+
+    /// When the scenario's next timed fault is due.
+    pub(crate) fn scenario_deadline(&self) -> Option<Instant> {
+        self.scenario.as_ref().and_then(|s| s.next_time())
     }
 
     /// The time of the latest call into the engine.
@@ -567,6 +654,7 @@ impl Module {
             .next_deadline(channel)
             .into_iter()
             .chain(connect)
+            .chain(self.scenario_deadline())
             .min()
     }
 

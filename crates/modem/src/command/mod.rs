@@ -234,6 +234,8 @@ impl<'a> Ctx<'a> {
 
 /// Runs one command.
 pub(crate) fn execute(cmd: &AtCommand<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
+    // The test bench's scenario faults due as this command starts.
+    ctx.module.scenario_command(cmd.name.as_str());
     match Command::from_name(cmd.name.as_str()) {
         Command::General(c) => general::execute(c, cmd.form, ctx),
         Command::Control(c) => control::execute(c, cmd, ctx),
