@@ -101,6 +101,54 @@ fn every_fault_through_sealcell_ctl_and_what_the_host_sees() {
         ]
     );
 
+    // The line: bytes lost, bytes damaged, an answer held back.
+    assert_eq!(taken(&control, &["link-drop", "6"]), "link-drop 6 armed\n");
+    assert_eq!(at.cmd("AT+CGMI"), "ox\r\n\r\nOK\r\n");
+    assert_eq!(
+        taken(&control, &["link-corrupt", "3"]),
+        "link-corrupt 3 armed\n"
+    );
+    let damaged = at.cmd("AT+CGMI");
+    assert!(
+        damaged.ends_with("-blox\r\n\r\nOK\r\n") && !damaged.starts_with("\r\nu"),
+        "{damaged:?}"
+    );
+    assert_eq!(
+        taken(&control, &["link-stall", "200"]),
+        "link-stall 200 armed\n"
+    );
+    assert_eq!(at.cmd("AT+CGMI"), "\r\nu-blox\r\n\r\nOK\r\n");
+
+    // A cut stream, armed; a power cut: the connection drops, the module is back on its port.
+    assert_eq!(
+        taken(&control, &["cut-after", "10"]),
+        "cut-after 10 armed\n"
+    );
+    assert!(taken(&control, &["status"]).contains("armed: cut-after 10"));
+    assert_eq!(taken(&control, &["clear"]), "cleared\n");
+    assert_eq!(taken(&control, &["power-loss"]), "power lost\n");
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut at.stream, &mut rest);
+    let mut at = m.connect();
+    assert!(at.cmd("ATE0").ends_with("OK\r\n"));
+    assert_eq!(
+        taken(&control, &["power-loss-at-write", "1"]),
+        "power-loss-at-write 1 armed\n"
+    );
+    at.send(b"AT+UDWNFILE=\"f\",1\r");
+    let prompt = at.read_until(b">");
+    assert!(prompt.ends_with(b">"));
+    at.send(b"x");
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut at.stream, &mut rest);
+    assert!(!String::from_utf8_lossy(&rest).contains("OK"), "{rest:?}");
+    let mut at = m.connect();
+    at.cmd("ATE0");
+    assert!(
+        !at.cmd("AT+ULSTFILE=0").contains("\"f\""),
+        "the file cut at its write is not there"
+    );
+
     // A reboot: the connection stays, the channel starts again with power-on settings.
     assert_eq!(taken(&control, &["reboot"]), "rebooted\n");
     assert_eq!(at.cmd("AT+CMEE?"), "AT+CMEE?\r\r\n+CMEE: 0\r\n\r\nOK\r\n");

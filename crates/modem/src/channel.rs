@@ -89,6 +89,8 @@ pub struct Channel {
     /// `AT+CMUX` answered `OK`: the link switches to 27.010 before this channel runs more.
     multiplex: Option<CmuxStatus>,
     greets: bool,
+    /// Output the test bench's `link-stall` holds, and until when.
+    stalled: Option<(Instant, Vec<u8>)>,
     /// The host ends its lines with CR LF (an LF came right after its last line's CR).
     crlf_host: bool,
     /// The last line ended with CR and the byte after it has not come yet.
@@ -128,6 +130,7 @@ impl Channel {
         Channel {
             greets: false,
             crlf_host: false,
+            stalled: None,
             after_cr_line: false,
             skip_lf: false,
             ..Channel::attached(module, id)
@@ -156,6 +159,7 @@ impl Channel {
             multiplex: None,
             greets: true,
             crlf_host: false,
+            stalled: None,
             after_cr_line: false,
             skip_lf: false,
             held: false,
@@ -216,7 +220,13 @@ impl Channel {
         let payload = self.payload.as_ref().map(|p| p.receiver.deadline());
         let xmodem = self.xmodem.as_ref().and_then(|(r, _)| r.deadline());
         let job = module.job_deadline(self.id);
-        payload.into_iter().chain(xmodem).chain(job).min()
+        let stalled = self.stalled.as_ref().map(|(until, _)| *until);
+        payload
+            .into_iter()
+            .chain(xmodem)
+            .chain(job)
+            .chain(stalled)
+            .min()
     }
 
     /// Detaches from the module, abandoning any payload in progress.
@@ -246,7 +256,31 @@ impl Channel {
         if module.settle_power() {
             out.truncate(start);
             self.pending.clear();
+            self.stalled = None;
+            return;
         }
+        // The test bench's link faults, on what this call said (nothing to do, and nothing
+        // copied, without them).
+        if self.stalled.is_none() && !module.faults.link_armed() {
+            return;
+        }
+        let now = module.now().mono();
+        let mut said = out.split_off(start);
+        if let Some((until, held)) = self.stalled.as_mut() {
+            if now < *until {
+                held.append(&mut said);
+                return;
+            }
+            let mut held = std::mem::take(held);
+            self.stalled = None;
+            held.append(&mut said);
+            said = held;
+        }
+        if let Some(until) = module.faults.on_output(&mut said, now) {
+            self.stalled = Some((until, said));
+            return;
+        }
+        out.append(&mut said);
     }
 
     fn feed_inner(&mut self, module: &mut Module, input: &[u8], now: Now, out: &mut Vec<u8>) {

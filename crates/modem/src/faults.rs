@@ -15,14 +15,20 @@
 //! that one and every one after do not, and the module comes back from its disk as after
 //! power-on; a transport that can hang up drops its connections ([`crate::Module::power_loss`]).
 //!
+//! The link faults (`link-drop`, `link-corrupt`, `link-stall`) act on what the module says to
+//! a host, on whichever channel speaks next, as a noisy or stalled line would.
+//!
 //! Not yet here (the control socket answers that they are not available): `throttle`,
-//! `latency`, `link-drop`, `link-corrupt`, `link-stall`.
+//! `latency`.
 
 /// The longest `urc` text.
 ///
 /// # Security
 /// The control socket is loopback only, but a URC still ends up in every channel's queue.
 pub const MAX_URC: usize = 1024;
+
+/// The largest count a link fault takes (bytes, or milliseconds for `link-stall`: an hour).
+pub const MAX_LINK_FAULT: u64 = 3_600_000;
 
 /// The most fired faults [`Faults::fired`] keeps (the oldest go first).
 pub const MAX_FIRED: usize = 256;
@@ -45,6 +51,13 @@ pub enum Fault {
     Urc(String),
     /// The serving cell's RSRP becomes this (dBm, -140..-44): `+CSQ`, `+CESQ`, `+UCGED`.
     Signal(i32),
+    /// The module's next N bytes to a host (on whichever channel speaks next) are lost.
+    LinkDrop(u64),
+    /// The module's next N bytes to a host have one bit flipped each (bits chosen by the seed).
+    LinkCorrupt(u64),
+    /// The next thing the module says to a host is held back this many milliseconds (with what
+    /// follows it on that channel meanwhile).
+    LinkStall(u64),
     /// The next firmware install ends with `+UUFWINSTALL: <code>` instead of 128 and leaves
     /// the firmware as it was (the module still reboots).
     InstallFail(u16),
@@ -135,6 +148,18 @@ impl Fault {
                 .filter(|r| (-140..=-44).contains(r))
                 .map(Fault::Signal)
                 .ok_or_else(|| args_err("takes an RSRP in dBm, -140..-44")),
+            "link-drop" | "link-corrupt" | "link-stall" => {
+                let n = one()?
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LINK_FAULT).contains(n))
+                    .ok_or_else(|| args_err("takes a count of bytes (or ms), 1..3600000"))?;
+                Ok(match name {
+                    "link-drop" => Fault::LinkDrop(n),
+                    "link-corrupt" => Fault::LinkCorrupt(n),
+                    _ => Fault::LinkStall(n),
+                })
+            }
             "cut-after" => one()?
                 .parse::<u64>()
                 .ok()
@@ -146,9 +171,7 @@ impl Fault {
                 .filter(|c| *c != 128)
                 .map(Fault::InstallFail)
                 .ok_or_else(|| args_err("takes the +UUFWINSTALL code to end with (not 128)")),
-            "throttle" | "latency" | "link-drop" | "link-corrupt" | "link-stall" => {
-                Err(FaultError::NotYet(name.to_string()))
-            }
+            "throttle" | "latency" => Err(FaultError::NotYet(name.to_string())),
             _ => Err(FaultError::Unknown(name.to_string())),
         }
     }
@@ -165,6 +188,14 @@ pub struct Faults {
     pub install_fail: Option<u16>,
     /// The next download or socket stream is cut after this many bytes.
     pub cut_after: Option<u64>,
+    /// Bytes to the host still to drop.
+    pub link_drop: u64,
+    /// Bytes to the host still to corrupt.
+    pub link_corrupt: u64,
+    /// The next output to a host is held this long.
+    pub link_stall: Option<std::time::Duration>,
+    /// The corruption's random bits (SplitMix64 from the seed).
+    pub(crate) rng: u64,
     /// What fired (or was done), oldest first, at most [`MAX_FIRED`].
     fired: std::collections::VecDeque<String>,
 }
@@ -184,6 +215,15 @@ impl Faults {
         }
         if let Some(n) = self.cut_after {
             armed.push(format!("cut-after {n}"));
+        }
+        if self.link_drop > 0 {
+            armed.push(format!("link-drop {}", self.link_drop));
+        }
+        if self.link_corrupt > 0 {
+            armed.push(format!("link-corrupt {}", self.link_corrupt));
+        }
+        if let Some(d) = self.link_stall {
+            armed.push(format!("link-stall {}", d.as_millis()));
         }
         armed
     }
@@ -218,6 +258,61 @@ impl Faults {
             self.record(format!("dns-fail ({on})"));
         }
         armed
+    }
+
+    /// Applies the armed link faults to `out`, what the module just said to a host: drops,
+    /// corrupts, or (stall) returns the time until which the caller must hold it.
+    pub(crate) fn on_output(
+        &mut self,
+        out: &mut Vec<u8>,
+        now: std::time::Instant,
+    ) -> Option<std::time::Instant> {
+        if out.is_empty() {
+            return None;
+        }
+        if self.link_drop > 0 {
+            let n = usize::try_from(self.link_drop)
+                .unwrap_or(usize::MAX)
+                .min(out.len());
+            out.drain(..n);
+            self.link_drop -= n as u64;
+            if self.link_drop == 0 {
+                self.record("link-drop (fired)".to_string());
+            }
+        }
+        if self.link_corrupt > 0 && !out.is_empty() {
+            let n = usize::try_from(self.link_corrupt)
+                .unwrap_or(usize::MAX)
+                .min(out.len());
+            for b in &mut out[..n] {
+                *b ^= 1 << (self.next_random() % 8);
+            }
+            self.link_corrupt -= n as u64;
+            if self.link_corrupt == 0 {
+                self.record("link-corrupt (fired)".to_string());
+            }
+        }
+        let stall = self.link_stall.take()?;
+        if out.is_empty() {
+            self.link_stall = Some(stall);
+            return None;
+        }
+        self.record(format!("link-stall {} (fired)", stall.as_millis()));
+        Some(now + stall)
+    }
+
+    /// Whether a link fault is armed.
+    pub(crate) fn link_armed(&self) -> bool {
+        self.link_drop > 0 || self.link_corrupt > 0 || self.link_stall.is_some()
+    }
+
+    /// SplitMix64: a random bit position that the seed makes the same every run.
+    fn next_random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
 
     /// Takes the armed cut, if any, for the stream `on` starts (it fires as the bytes come).
@@ -296,13 +391,26 @@ impl crate::Module {
                 self.faults.cut_after = Some(n);
                 return Ok(format!("cut-after {n} armed"));
             }
+            Fault::LinkDrop(n) => {
+                self.faults.link_drop = n;
+                return Ok(format!("link-drop {n} armed"));
+            }
+            Fault::LinkCorrupt(n) => {
+                self.faults.link_corrupt = n;
+                return Ok(format!("link-corrupt {n} armed"));
+            }
+            Fault::LinkStall(ms) => {
+                self.faults.link_stall = Some(std::time::Duration::from_millis(ms));
+                return Ok(format!("link-stall {ms} armed"));
+            }
             Fault::DnsFail => {
                 self.faults.dns_fail = true;
                 return Ok("dns-fail armed".to_string());
             }
             Fault::Clear => {
-                let Faults { fired, .. } = std::mem::take(&mut self.faults);
+                let Faults { fired, rng, .. } = std::mem::take(&mut self.faults);
                 self.faults.fired = fired;
+                self.faults.rng = rng;
                 if let Some(switch) = self.power_switch() {
                     switch.cut_at_write(None);
                 }
@@ -385,6 +493,14 @@ mod tests {
             Fault::parse("throttle", &args(&["10"])),
             Err(FaultError::NotYet("throttle".into()))
         );
+        assert_eq!(
+            Fault::parse("link-corrupt", &args(&["3"])),
+            Ok(Fault::LinkCorrupt(3))
+        );
+        assert!(matches!(
+            Fault::parse("link-stall", &args(&["0"])),
+            Err(FaultError::Args { .. })
+        ));
         assert_eq!(
             Fault::parse("melt", &[]),
             Err(FaultError::Unknown("melt".into()))

@@ -441,6 +441,7 @@ impl Module {
     /// the rest waits for its trigger.
     pub fn load_scenario(&mut self, scenario: crate::scenario::Scenario, seed: Option<u64>) {
         self.seed = seed.or(scenario.seed);
+        self.faults.rng = self.seed.unwrap_or(0);
         tracing::info!(faults = scenario.faults.len(), seed = ?self.seed, "scenario loaded");
         let mut running = crate::scenario::Running::new(scenario, self.now.mono());
         let at_start = running.take_at_start();

@@ -22,7 +22,7 @@
 //!   arguments: the download is cut there).
 //!
 //! A fault fires once. Every firing is logged and listed by `status` ([`crate::faults`]).
-//! Nothing here is random yet; the seed is kept, and shown, for the faults that will be.
+//! The seed chooses what is random: `link-corrupt`'s bits (seed 0 without one).
 
 use std::time::{Duration, Instant};
 
