@@ -24,8 +24,9 @@ pub(crate) struct CtlArgs {
     /// Print the answer as the JSON object it is.
     #[arg(long)]
     json: bool,
-    /// The fault: reboot, detach, attach, urc TEXT, signal RSRP, install-fail CODE, tls-fail,
-    /// dns-fail, clear, status.
+    /// The fault: power-loss, power-loss-at-write N, reboot, detach, attach, signal RSRP,
+    /// urc TEXT, tls-fail, dns-fail, install-fail CODE, cut-after BYTES, link-drop N,
+    /// link-corrupt N, link-stall MS, clear, status (docs/bench.md).
     fault: String,
     /// Its arguments.
     #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
@@ -90,7 +91,7 @@ fn ask(addr: &str, fault: &str, args: &[String]) -> anyhow::Result<String> {
     line.push('\n');
     stream.write_all(line.as_bytes())?;
     let mut answer = String::new();
-    BufReader::new(stream.take(64 * 1024))
+    BufReader::new(stream.take(1 << 20))
         .read_line(&mut answer)
         .context("no answer from the control socket")?;
     anyhow::ensure!(

@@ -229,6 +229,8 @@ fn emulate(args: RunArgs) -> Result<(), Failure> {
             scenario.faults.len()
         );
         module.load_scenario(scenario, args.seed);
+    } else if let Some(seed) = args.seed {
+        module.set_seed(seed);
     }
     let id = module.identity().clone();
     let mut emulator = Emulator::new(module)

@@ -91,6 +91,8 @@ pub struct Channel {
     greets: bool,
     /// Output the test bench's `link-stall` holds, and until when.
     stalled: Option<(Instant, Vec<u8>)>,
+    /// The module's power epoch this channel last saw.
+    power_epoch: u64,
     /// The host ends its lines with CR LF (an LF came right after its last line's CR).
     crlf_host: bool,
     /// The last line ended with CR and the byte after it has not come yet.
@@ -131,6 +133,7 @@ impl Channel {
             greets: false,
             crlf_host: false,
             stalled: None,
+            power_epoch: module.power_epoch(),
             after_cr_line: false,
             skip_lf: false,
             ..Channel::attached(module, id)
@@ -160,6 +163,7 @@ impl Channel {
             greets: true,
             crlf_host: false,
             stalled: None,
+            power_epoch: module.power_epoch(),
             after_cr_line: false,
             skip_lf: false,
             held: false,
@@ -535,6 +539,13 @@ impl Channel {
         self.epoch = module.epoch();
         self.settings = ChannelSettings::default();
         self.assembler.reset();
+        // What the old boot had said, and was held back, is gone with it.
+        self.stalled = None;
+        if module.power_epoch() != self.power_epoch {
+            // The power went: what the host had sent and the module had not run yet is lost.
+            self.power_epoch = module.power_epoch();
+            self.pending.clear();
+        }
         self.payload = None;
         self.skip_lf = false;
         // A new boot may have a new host behind it.

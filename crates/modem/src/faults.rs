@@ -30,6 +30,9 @@ pub const MAX_URC: usize = 1024;
 /// The largest count a link fault takes (bytes, or milliseconds for `link-stall`: an hour).
 pub const MAX_LINK_FAULT: u64 = 3_600_000;
 
+/// The longest entry of [`Faults::fired`] (longer ones are cut, with `...`).
+pub const MAX_FIRED_TEXT: usize = 80;
+
 /// The most fired faults [`Faults::fired`] keeps (the oldest go first).
 pub const MAX_FIRED: usize = 256;
 
@@ -188,6 +191,8 @@ pub struct Faults {
     pub install_fail: Option<u16>,
     /// The next download or socket stream is cut after this many bytes.
     pub cut_after: Option<u64>,
+    /// A scenario's `download_bytes` cuts, for the downloads to come, in order.
+    pub(crate) download_cuts: std::collections::VecDeque<u64>,
     /// Bytes to the host still to drop.
     pub link_drop: u64,
     /// Bytes to the host still to corrupt.
@@ -216,6 +221,9 @@ impl Faults {
         if let Some(n) = self.cut_after {
             armed.push(format!("cut-after {n}"));
         }
+        for n in &self.download_cuts {
+            armed.push(format!("cut-after at download byte {n} (scenario)"));
+        }
         if self.link_drop > 0 {
             armed.push(format!("link-drop {}", self.link_drop));
         }
@@ -234,8 +242,17 @@ impl Faults {
     }
 
     /// Records (and logs) that `what` fired.
-    pub(crate) fn record(&mut self, what: String) {
+    pub(crate) fn record(&mut self, mut what: String) {
         tracing::info!(fault = %what, "fault fired");
+        // A long `urc` text is named by its start: the list stays small enough to answer.
+        if what.len() > MAX_FIRED_TEXT {
+            let mut end = MAX_FIRED_TEXT;
+            while !what.is_char_boundary(end) {
+                end -= 1;
+            }
+            what.truncate(end);
+            what.push_str("...");
+        }
         if self.fired.len() >= MAX_FIRED {
             self.fired.pop_front();
         }
@@ -313,6 +330,18 @@ impl Faults {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// Takes the cut for the download that starts: a scenario's `download_bytes` first, else
+    /// the armed `cut-after`.
+    pub(crate) fn take_download_cut(&mut self) -> Option<u64> {
+        if let Some(n) = self.download_cuts.pop_front() {
+            self.record(format!(
+                "scenario: cut-after at download byte {n} (+UHTTPC)"
+            ));
+            return Some(n);
+        }
+        self.take_cut("+UHTTPC")
     }
 
     /// Takes the armed cut, if any, for the stream `on` starts (it fires as the bytes come).
@@ -414,6 +443,7 @@ impl crate::Module {
                 if let Some(switch) = self.power_switch() {
                     switch.cut_at_write(None);
                 }
+                self.drop_scenario();
                 return Ok("cleared".to_string());
             }
             Fault::Status => return Ok("status".to_string()),
@@ -445,6 +475,15 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_long_urc_is_listed_by_its_start() {
+        let mut f = Faults::default();
+        f.record(format!("urc {}", "x".repeat(2000)));
+        let fired = f.fired();
+        assert_eq!(fired[0].len(), MAX_FIRED_TEXT + 3);
+        assert!(fired[0].ends_with("..."));
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub struct Module {
     seed: Option<u64>,
     /// A reboot a scenario asked for, done at the end of the call into the engine.
     pending_reboot: bool,
+    /// A scenario's `storage_write` power cuts still to come (write numbers since the module
+    /// opened), smallest first; the first is armed on the switch.
+    storage_cuts: Vec<u64>,
     /// Power losses since the process started.
     power_epoch: u64,
     /// Jobs for the edge, and the channels waiting for theirs.
@@ -221,6 +224,7 @@ impl Module {
             scenario: None,
             seed: None,
             pending_reboot: false,
+            storage_cuts: Vec::new(),
             jobs: Jobs::default(),
             now,
             waker: None,
@@ -330,6 +334,7 @@ impl Module {
         self.restart(Arc::new(next.clone()))?;
         self.power = Some(next);
         self.power_epoch += 1;
+        self.arm_storage_cut();
         tracing::info!(epoch = self.power_epoch, "power lost; the module is back");
         Ok(())
     }
@@ -356,8 +361,17 @@ impl Module {
         if !self.power.as_ref().is_some_and(|p| p.is_cut()) {
             return false;
         }
-        self.faults
-            .record("power-loss-at-write (fired)".to_string());
+        let write = self.power.as_ref().map_or(0, |p| p.writes());
+        match self.storage_cuts.first() {
+            Some(n) if *n == write => {
+                self.storage_cuts.remove(0);
+                self.faults
+                    .record(format!("scenario: power-loss at storage write {write}"));
+            }
+            _ => self
+                .faults
+                .record("power-loss-at-write (fired)".to_string()),
+        }
         if let Err(e) = self.power_loss() {
             tracing::error!(error = %e, "the module did not come back after a power loss");
         }
@@ -400,6 +414,7 @@ impl Module {
         let faults = std::mem::take(&mut self.faults);
         let (power, power_epoch) = (self.power.take(), self.power_epoch);
         let (scenario, seed) = (self.scenario.take(), self.seed);
+        let storage_cuts = std::mem::take(&mut self.storage_cuts);
         // The network is not the module's: a lost network or a weak cell stays lost or weak.
         let (network_lost, rsrp_dbm) = (self.radio.network_lost, self.radio.rsrp_dbm);
         *self = fresh;
@@ -409,6 +424,7 @@ impl Module {
         self.power_epoch = power_epoch;
         self.scenario = scenario;
         self.seed = seed;
+        self.storage_cuts = storage_cuts;
         self.radio.network_lost = network_lost;
         self.radio.rsrp_dbm = rsrp_dbm;
         self.wake_as = wake_as;
@@ -447,10 +463,43 @@ impl Module {
         let at_start = running.take_at_start();
         self.scenario = Some(running);
         for f in at_start {
-            if let Err(e) = self.inject(f.fault) {
-                tracing::error!(fault = %f.label, error = %e, "a scenario fault was refused");
+            match f.fault {
+                crate::faults::Fault::PowerLossAtWrite(n) => self.storage_cuts.push(n),
+                crate::faults::Fault::CutAfter(n) => self.faults.download_cuts.push_back(n),
+                other => {
+                    if let Err(e) = self.inject(other) {
+                        tracing::error!(fault = %f.label, error = %e, "a scenario fault was refused");
+                    }
+                }
             }
         }
+        self.storage_cuts.sort_unstable();
+        self.arm_storage_cut();
+    }
+
+    /// Arms the switch for the scenario's next `storage_write` cut still ahead.
+    fn arm_storage_cut(&mut self) {
+        let Some(switch) = self.power.as_ref() else {
+            return;
+        };
+        let done = switch.writes();
+        self.storage_cuts.retain(|n| *n > done);
+        if let Some(n) = self.storage_cuts.first() {
+            switch.cut_at_write(Some(n - done));
+        }
+    }
+
+    /// Drops what of the scenario is still to fire (`clear`).
+    pub(crate) fn drop_scenario(&mut self) {
+        self.scenario = None;
+        self.storage_cuts.clear();
+        self.faults.download_cuts.clear();
+    }
+
+    /// Sets the seed of the bench's random choices (`--seed` without a scenario).
+    pub fn set_seed(&mut self, seed: u64) {
+        self.seed = Some(seed);
+        self.faults.rng = seed;
     }
 
     /// The scenario's seed.

@@ -16,8 +16,8 @@
 //! Triggers:
 //! - `{ command = NAME, nth = N }`: as the Nth command of that name starts, before it runs;
 //! - `{ after_s = SECONDS }`: that long after the module opened;
-//! - `{ storage_write = N }`: at the Nth durable storage write (`power-loss` only: the write
-//!   lands on the cut);
+//! - `{ storage_write = N }`: at the Nth durable storage write begun since the process
+//!   started, a cut one included (`power-loss` only: the write lands on the cut);
 //! - `{ download_bytes = N }`: when a download has received N bytes (`cut-after` only, without
 //!   arguments: the download is cut there).
 //!

@@ -261,6 +261,13 @@ impl<W: Write> Write for HashingWriter<W> {
 /// is replaced only when `force` (and never merged with).
 pub fn restore(file: &Path, dir: &Path, force: bool) -> Result<Summary, SnapshotError> {
     let entries = read_snapshot(file)?;
+    // Absolute, so the staging directory is beside the target, not in it (`--data .`).
+    let dir = &std::path::absolute(dir).map_err(io_err("resolve", dir))?;
+    if dir.file_name().is_none() {
+        return Err(io_err("restore into", dir)(io::Error::other(
+            "name a directory, not a root or a `..`",
+        )));
+    }
     let occupied = match std::fs::read_dir(dir) {
         Ok(mut d) => d.next().is_some(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
@@ -337,7 +344,11 @@ fn read_snapshot(file: &Path) -> Result<Vec<Entry>, SnapshotError> {
         if !plain_relative(&path) {
             return Err(corrupt("a path leaves the module's directory"));
         }
-        if entries.last().is_some_and(|e| e.path >= path) {
+        // The order the walk writes: by path component, a directory before what it holds.
+        if entries
+            .last()
+            .is_some_and(|e| Path::new(&e.path) >= Path::new(&path))
+        {
             return Err(corrupt(
                 "its paths are not in order (or one is there twice)",
             ));
@@ -537,6 +548,32 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_beside_a_name_that_sorts_between_restores() {
+        // `X` and `X.bak`: by string `X.bak` < `X/a`, by component `X/a` < `X.bak`.
+        let work = tempfile::tempdir().unwrap();
+        let dir = work.path().join("m");
+        std::fs::create_dir_all(dir.join("otp")).unwrap();
+        std::fs::write(dir.join(IDENTITY), b"imei = 1").unwrap();
+        std::fs::create_dir_all(dir.join("X")).unwrap();
+        std::fs::write(dir.join("X/a"), b"a").unwrap();
+        std::fs::write(dir.join("X.bak"), b"b").unwrap();
+        let snap = work.path().join("s");
+        snapshot(&dir, &snap).unwrap();
+        // Into a path written with a trailing `.`: the staging goes beside it, not in it.
+        let target = work.path().join("copy");
+        std::fs::create_dir(&target).unwrap();
+        let summary = restore(&snap, &target.join("."), false).unwrap();
+        assert_eq!(summary.files, 3);
+        assert_eq!(std::fs::read(target.join("X/a")).unwrap(), b"a");
+        assert_eq!(std::fs::read(target.join("X.bak")).unwrap(), b"b");
+        let names: Vec<_> = std::fs::read_dir(work.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.starts_with('.')), "{names:?}");
+    }
 
     #[test]
     fn paths_must_stay_inside() {

@@ -32,7 +32,7 @@ struct Power {
     cut: bool,
     /// Durable writes left before the cut (`Some(1)`: the next write is the one it lands on).
     writes_left: Option<u64>,
-    /// Durable writes done since the process started.
+    /// Durable writes begun since the process started (the one a cut lands on counts).
     writes: u64,
 }
 
@@ -75,7 +75,7 @@ impl PowerSwitch {
         p.boot != self.boot || p.cut
     }
 
-    /// Durable writes done since the process started.
+    /// Durable writes begun since the process started, the one a cut landed on included.
     pub fn writes(&self) -> u64 {
         self.lock().writes
     }
@@ -114,7 +114,8 @@ impl PowerSwitch {
             if *left == 0 {
                 p.writes_left = None;
                 p.cut = true;
-                tracing::info!(write = p.writes + 1, "power cut at a storage write");
+                p.writes += 1;
+                tracing::info!(write = p.writes, "power cut at a storage write");
                 return Err(power_lost());
             }
         }
@@ -218,6 +219,7 @@ mod tests {
         let next = switch.power_on();
         next.write_atomic(Path::new("d"), b"4").unwrap();
         assert!(switch.write_atomic(Path::new("e"), b"5").is_err());
-        assert_eq!(next.writes(), 2);
+        // a, b (the cut), d.
+        assert_eq!(next.writes(), 3);
     }
 }

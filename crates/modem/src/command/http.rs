@@ -297,7 +297,7 @@ fn request(ctx: &mut Ctx<'_>, req: HttpRequest) -> Result<(), CmeError> {
     let abandoned = Abandoned::default();
     let fota = cmd == HttpCommand::FirmwareDownload;
     let sink = ResponseSink::new(method, free, upload, fota, abandoned.clone());
-    let cut_left = ctx.module.faults.take_cut("+UHTTPC");
+    let cut_left = ctx.module.faults.take_download_cut();
     let id = ctx.module.start_net_job(NetJob {
         target: Target { host, port, tls },
         request,
