@@ -71,6 +71,9 @@ pub(crate) fn run(args: CtlArgs) -> Result<(), Failure> {
             if args.fault == "status" {
                 println!("armed: {}", list("armed"));
                 println!("fired: {}", list("fired"));
+                if let Some(seed) = value["seed"].as_u64() {
+                    println!("seed: {seed}");
+                }
             }
         }
         return Ok(());

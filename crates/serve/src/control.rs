@@ -176,19 +176,23 @@ fn answer(edge: &Edge, line: &[u8]) -> String {
         Ok(f) => f,
         Err(e) => return refusal(&e.to_string()),
     };
-    let injected: Result<(String, Vec<String>, Vec<String>), FaultError> = edge.with_module(|m| {
+    type Answer = (String, Vec<String>, Vec<String>, Option<u64>);
+    let injected: Result<Answer, FaultError> = edge.with_module(|m| {
         let done = m.inject(fault)?;
-        Ok((done, m.armed_faults(), m.faults().fired()))
+        Ok((done, m.armed_faults(), m.faults().fired(), m.seed()))
     });
     match injected {
-        Ok((done, armed, fired)) => {
-            let mut text = serde_json::json!({
+        Ok((done, armed, fired, seed)) => {
+            let mut answer = serde_json::json!({
                 "ok": true,
                 "done": done,
                 "armed": armed,
                 "fired": fired,
-            })
-            .to_string();
+            });
+            if let Some(seed) = seed {
+                answer["seed"] = seed.into();
+            }
+            let mut text = answer.to_string();
             text.push('\n');
             text
         }
