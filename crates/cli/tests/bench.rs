@@ -153,12 +153,20 @@ fn every_fault_through_sealcell_ctl_and_what_the_host_sees() {
     assert_eq!(taken(&control, &["reboot"]), "rebooted\n");
     assert_eq!(at.cmd("AT+CMEE?"), "AT+CMEE?\r\r\n+CMEE: 0\r\n\r\nOK\r\n");
 
-    // Refused: what this version does not have, what no version has, bad arguments.
+    // A slow network: taken, listed, lifted; the module still answers through it.
+    assert_eq!(taken(&control, &["throttle", "64"]), "throttle 64\n");
+    assert_eq!(taken(&control, &["latency", "100"]), "latency 100\n");
+    assert!(taken(&control, &["status"]).contains("armed: throttle 64, latency 100"));
+    assert_eq!(
+        at.cmd("AT+UDNSRN=0,\"localhost\""),
+        // Echo is on again since the reboot.
+        "AT+UDNSRN=0,\"localhost\"\r\r\n+UDNSRN: \"127.0.0.1\"\r\n\r\nOK\r\n"
+    );
+    assert_eq!(taken(&control, &["throttle", "0"]), "throttle lifted\n");
+    assert_eq!(taken(&control, &["latency", "0"]), "latency lifted\n");
+
+    // Refused: what no version has, bad arguments.
     for (args, why) in [
-        (
-            vec!["throttle", "100"],
-            "throttle is not available in this version",
-        ),
         (vec!["melt"], "no fault is called \"melt\""),
         (
             vec!["signal", "0"],

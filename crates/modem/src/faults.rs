@@ -18,14 +18,39 @@
 //! The link faults (`link-drop`, `link-corrupt`, `link-stall`) act on what the module says to
 //! a host, on whichever channel speaks next, as a noisy or stalled line would.
 //!
-//! Not yet here (the control socket answers that they are not available): `throttle`,
-//! `latency`.
+//! `throttle` and `latency` shape the network until lifted (`0`): the edge paces every
+//! connection to the module and delays every connect and lookup
+//! ([`crate::Module::network_shaping`]).
 
 /// The longest `urc` text.
 ///
 /// # Security
 /// The control socket is loopback only, but a URC still ends up in every channel's queue.
 pub const MAX_URC: usize = 1024;
+
+/// The fastest `throttle` (10 Gbit/s: no limit a test would notice).
+pub const MAX_THROTTLE_KBPS: u64 = 10_000_000;
+
+/// How the test bench shapes the network (`throttle`, `latency`): what the edge (and the
+/// scripted network of the tests) applies to every connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shaping {
+    /// Added before every connect and lookup.
+    pub latency: std::time::Duration,
+    /// The rate of what the network carries to the module, bytes per second (`None`: the
+    /// machine's).
+    pub bytes_per_s: Option<u64>,
+}
+
+impl Shaping {
+    /// How long `n` bytes take at the throttled rate (zero without a throttle).
+    pub fn pause(&self, n: usize) -> std::time::Duration {
+        match self.bytes_per_s {
+            Some(rate) if rate > 0 => std::time::Duration::from_secs_f64(n as f64 / rate as f64),
+            _ => std::time::Duration::ZERO,
+        }
+    }
+}
 
 /// The largest count a link fault takes (bytes, or milliseconds for `link-stall`: an hour).
 pub const MAX_LINK_FAULT: u64 = 3_600_000;
@@ -54,6 +79,10 @@ pub enum Fault {
     Urc(String),
     /// The serving cell's RSRP becomes this (dBm, -140..-44): `+CSQ`, `+CESQ`, `+UCGED`.
     Signal(i32),
+    /// The network carries at most this many kbit/s to the module (0 lifts it).
+    Throttle(u64),
+    /// Every connection and lookup of the network takes this many ms longer (0 lifts it).
+    Latency(u64),
     /// The module's next N bytes to a host (on whichever channel speaks next) are lost.
     LinkDrop(u64),
     /// The module's next N bytes to a host have one bit flipped each (bits chosen by the seed).
@@ -174,7 +203,18 @@ impl Fault {
                 .filter(|c| *c != 128)
                 .map(Fault::InstallFail)
                 .ok_or_else(|| args_err("takes the +UUFWINSTALL code to end with (not 128)")),
-            "throttle" | "latency" => Err(FaultError::NotYet(name.to_string())),
+            "throttle" => one()?
+                .parse::<u64>()
+                .ok()
+                .filter(|k| *k <= MAX_THROTTLE_KBPS)
+                .map(Fault::Throttle)
+                .ok_or_else(|| args_err("takes kbit/s, 0..10000000 (0 lifts it)")),
+            "latency" => one()?
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms <= MAX_LINK_FAULT)
+                .map(Fault::Latency)
+                .ok_or_else(|| args_err("takes ms, 0..3600000 (0 lifts it)")),
             _ => Err(FaultError::Unknown(name.to_string())),
         }
     }
@@ -193,6 +233,10 @@ pub struct Faults {
     pub cut_after: Option<u64>,
     /// A scenario's `download_bytes` cuts, for the downloads to come, in order.
     pub(crate) download_cuts: std::collections::VecDeque<u64>,
+    /// `throttle`, kbit/s (0: none).
+    pub throttle_kbps: u64,
+    /// `latency`, ms (0: none).
+    pub latency_ms: u64,
     /// Bytes to the host still to drop.
     pub link_drop: u64,
     /// Bytes to the host still to corrupt.
@@ -223,6 +267,12 @@ impl Faults {
         }
         for n in &self.download_cuts {
             armed.push(format!("cut-after at download byte {n} (scenario)"));
+        }
+        if self.throttle_kbps > 0 {
+            armed.push(format!("throttle {}", self.throttle_kbps));
+        }
+        if self.latency_ms > 0 {
+            armed.push(format!("latency {}", self.latency_ms));
         }
         if self.link_drop > 0 {
             armed.push(format!("link-drop {}", self.link_drop));
@@ -420,6 +470,22 @@ impl crate::Module {
                 self.faults.cut_after = Some(n);
                 return Ok(format!("cut-after {n} armed"));
             }
+            Fault::Throttle(kbps) => {
+                self.faults.throttle_kbps = kbps;
+                if kbps == 0 {
+                    "throttle lifted".to_string()
+                } else {
+                    format!("throttle {kbps}")
+                }
+            }
+            Fault::Latency(ms) => {
+                self.faults.latency_ms = ms;
+                if ms == 0 {
+                    "latency lifted".to_string()
+                } else {
+                    format!("latency {ms}")
+                }
+            }
             Fault::LinkDrop(n) => {
                 self.faults.link_drop = n;
                 return Ok(format!("link-drop {n} armed"));
@@ -455,6 +521,14 @@ impl crate::Module {
     /// What is armed and what fired.
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// How the bench shapes the network now: the edge applies it to every connection.
+    pub fn network_shaping(&self) -> Shaping {
+        Shaping {
+            latency: std::time::Duration::from_millis(self.faults.latency_ms),
+            bytes_per_s: (self.faults.throttle_kbps > 0).then(|| self.faults.throttle_kbps * 125),
+        }
     }
 
     /// What is armed, by fault name: [`Faults::armed`], and a power cut at a write (with the
@@ -530,7 +604,19 @@ mod tests {
         );
         assert_eq!(
             Fault::parse("throttle", &args(&["10"])),
-            Err(FaultError::NotYet("throttle".into()))
+            Ok(Fault::Throttle(10))
+        );
+        assert_eq!(
+            Fault::parse("latency", &args(&["0"])),
+            Ok(Fault::Latency(0))
+        );
+        assert_eq!(
+            Shaping {
+                latency: std::time::Duration::ZERO,
+                bytes_per_s: Some(1000)
+            }
+            .pause(500),
+            std::time::Duration::from_millis(500)
         );
         assert_eq!(
             Fault::parse("link-corrupt", &args(&["3"])),

@@ -6,8 +6,8 @@
 //! < {"ok":true,"done":"detached","armed":[],"fired":["detached"]}
 //! > {"fault":"signal","args":[-110]}
 //! < {"ok":true,"done":"signal -110","armed":[],"fired":["detached","signal -110"]}
-//! > {"fault":"throttle","args":[1000]}
-//! < {"ok":false,"error":"throttle is not available in this version"}
+//! > {"fault":"melt"}
+//! < {"ok":false,"error":"no fault is called \"melt\""}
 //! ```
 //!
 //! A fault is [`sealcell_modem::faults::Fault`], parsed by its `parse` from the name and the

@@ -178,6 +178,27 @@ impl Edge {
         (link, notify)
     }
 
+    /// How the test bench shapes the network now (`throttle`, `latency`).
+    pub(crate) fn shaping(&self) -> sealcell_modem::faults::Shaping {
+        self.inner.module.lock().network_shaping()
+    }
+
+    /// Waits the bench's latency (before a connect or a lookup).
+    pub(crate) async fn latency(&self) {
+        let latency = self.shaping().latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
+
+    /// Waits what `n` bytes take at the bench's throttled rate.
+    pub(crate) async fn pace(&self, n: usize) {
+        let pause = self.shaping().pause(n);
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+
     /// Detaches a link's channels and forgets its wake-up.
     pub(crate) fn close_link(&self, link: Link) {
         let id = link.wake_id();
@@ -241,7 +262,7 @@ impl Edge {
 impl Connector for Edge {
     fn start(&mut self, id: JobId, job: NetJob) {
         tracing::debug!(job = id.0, host = %job.target.host, port = job.target.port, "net job started");
-        self.spawn_job(id, net::run(id, job));
+        self.spawn_job(id, net::run(id, job, self.clone()));
     }
 
     fn cancel(&mut self, id: JobId) {

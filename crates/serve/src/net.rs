@@ -20,9 +20,9 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// Runs `job` to its end and returns what to report; `None` if it could not be finished (the
 /// blocking pool failed).
-pub(crate) async fn run(id: JobId, mut job: NetJob) -> Option<JobDone> {
+pub(crate) async fn run(id: JobId, mut job: NetJob, edge: crate::Edge) -> Option<JobDone> {
     let deadline = tokio::time::Instant::from_std(job.deadline);
-    let end = match tokio::time::timeout_at(deadline, exchange(&mut job)).await {
+    let end = match tokio::time::timeout_at(deadline, exchange(&mut job, &edge)).await {
         Ok(end) => end,
         Err(_) => NetEnd::Failed(NetFailure::Timeout),
     };
@@ -37,7 +37,9 @@ pub(crate) async fn run(id: JobId, mut job: NetJob) -> Option<JobDone> {
     }
 }
 
-async fn exchange(job: &mut NetJob) -> NetEnd {
+async fn exchange(job: &mut NetJob, edge: &crate::Edge) -> NetEnd {
+    // The test bench's latency, before the lookup and the connect.
+    edge.latency().await;
     let host = job.target.host.clone();
     let port = job.target.port;
     let addrs: Vec<_> = match tokio::net::lookup_host((host.as_str(), port)).await {
@@ -66,13 +68,13 @@ async fn exchange(job: &mut NetJob) -> NetEnd {
     // Small requests go out at once.
     let _ = tcp.set_nodelay(true);
     let Some(settings) = job.target.tls.as_ref() else {
-        return transfer(tcp, job).await;
+        return transfer(tcp, job, edge).await;
     };
     let tls = match handshake(settings, &host, tcp).await {
         Ok(tls) => tls,
         Err(why) => return NetEnd::Failed(NetFailure::Tls(why)),
     };
-    transfer(tls, job).await
+    transfer(tls, job, edge).await
 }
 
 /// The TLS handshake as the profile says, and the pin check (HTTP jobs and `+USOSEC`
@@ -109,7 +111,11 @@ fn profile(s: &TlsSettings) -> TlsProfile<'_> {
 }
 
 /// Sends the request and feeds the response to the job.
-async fn transfer<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, job: &mut NetJob) -> NetEnd {
+async fn transfer<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    job: &mut NetJob,
+    edge: &crate::Edge,
+) -> NetEnd {
     if let Err(e) = write_request(&mut stream, &job.request).await {
         tracing::debug!(error = %e, "sending the request failed");
         return NetEnd::Failed(NetFailure::Io);
@@ -119,6 +125,8 @@ async fn transfer<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, job: &mut Ne
         match stream.read(&mut buf).await {
             Ok(0) => return NetEnd::Closed,
             Ok(n) => {
+                // The test bench's throttle: the bytes take the time they would at its rate.
+                edge.pace(n).await;
                 // The job writes to the module file system: page-cache writes, short enough
                 // for a worker thread; its fsync waits for `finish` on the blocking pool.
                 if job.receive(&buf[..n]) == Flow::Done {

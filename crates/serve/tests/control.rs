@@ -51,9 +51,10 @@ fn requests_are_answered_and_nonsense_is_refused_with_a_reason() {
             "\"args\" is a list",
         ),
         (
-            b"{\"fault\":\"latency\",\"args\":[100]}\n",
-            "not available in this version",
+            b"{\"fault\":\"latency\",\"args\":[-1]}\n",
+            "latency: takes ms",
         ),
+        (b"{\"fault\":\"melt\"}\n", "no fault is called"),
     ] {
         let v = ask(&mut conn, line);
         assert_eq!(v["ok"], false, "{line:?}");

@@ -154,8 +154,12 @@ pub fn settle<D: Drive + ?Sized>(
     net: &mut Network,
     out: &mut Vec<u8>,
 ) {
-    // Connections made from here on start at `now` on the virtual clock.
+    // Connections made from here on start at `now` on the virtual clock, shaped as the
+    // bench says.
     net.set_now(now.mono());
+    if let Network::Scripted(n) = net {
+        n.set_shaping(m.network_shaping());
+    }
     loop {
         let work = m.take_work();
         let mut progressed = !work.is_empty();

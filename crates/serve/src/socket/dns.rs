@@ -19,6 +19,8 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(35);
 
 /// Looks `query` up and reports the answer to the engine.
 pub(super) async fn resolve(edge: Edge, job: JobId, query: DnsQuery) {
+    // The test bench's latency, before the lookup.
+    edge.latency().await;
     let answer = match tokio::time::timeout(LOOKUP_TIMEOUT, look_up(query)).await {
         Ok(answer) => answer,
         Err(_) => Err(SocketFailure::Dns),

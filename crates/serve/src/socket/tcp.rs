@@ -35,6 +35,8 @@ const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100
 /// Bounded by [`CONNECT_TIMEOUT`], as the engine's wait is.
 pub(super) async fn connect(link: Link, inbox: Inbox, mut target: Target) {
     let tls = target.tls.take();
+    // The test bench's latency, before the connect.
+    link.edge.latency().await;
     let handshake = async {
         let (tcp, remote) = dial(&target).await?;
         let Some(settings) = tls.as_deref() else {
@@ -149,6 +151,8 @@ pub(super) async fn read<R: AsyncRead + Unpin>(
             Ok(0) => return link.closed(Role::Reader),
             Ok(n) => {
                 tracing::trace!(handle = link.handle.0, len = n, "socket received");
+                // The test bench's throttle: the bytes take the time they would at its rate.
+                link.edge.pace(n).await;
                 room = link.edge.with_module(|m| {
                     let room = m.socket_received(link.handle, None, &buf[..n]);
                     // Under the module lock: any resume sent so far is older than this

@@ -22,6 +22,8 @@ const MAX_DATAGRAM: usize = 64 * 1024;
 /// takes it, reports the connect, then receives and sends. Bounded by [`CONNECT_TIMEOUT`]
 /// (the resolver may be slow), as the engine's wait is.
 pub(super) async fn connect(link: Link, inbox: Inbox, target: Target) {
+    // The test bench's latency, before the lookup.
+    link.edge.latency().await;
     let dialed =
         match tokio::time::timeout(CONNECT_TIMEOUT + super::EDGE_GRACE, dial(&target)).await {
             Ok(result) => result,
@@ -109,6 +111,7 @@ async fn receive(link: Link, socket: Arc<UdpSocket>) {
         match socket.recv_from(&mut buf).await {
             Ok((n, from)) => {
                 tracing::trace!(handle = link.handle.0, %from, len = n, "datagram received");
+                link.edge.pace(n).await;
                 link.edge
                     .with_module(|m| m.socket_received(link.handle, Some(from), &buf[..n]));
             }

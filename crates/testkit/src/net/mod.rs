@@ -18,6 +18,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use sealcell_modem::faults::Shaping;
 use sealcell_modem::job::{Connector, JobDone, JobId, NetEnd, NetFailure, NetJob};
 use sealcell_modem::socket::{SocketFailure, SocketHandle, SocketOp};
 
@@ -46,6 +47,24 @@ pub struct Script {
 }
 
 impl Script {
+    /// This script as the test bench's `throttle` and `latency` shape it: each piece arrives
+    /// no sooner than the one before has (at the throttled rate), and, `with_latency`, the
+    /// latency later.
+    pub fn shaped(mut self, shaping: Shaping, with_latency: bool) -> Script {
+        let latency = if with_latency {
+            shaping.latency
+        } else {
+            Duration::ZERO
+        };
+        let mut done = latency;
+        for (at, bytes) in &mut self.pieces {
+            let start = (*at + latency).max(done);
+            done = start + shaping.pause(bytes.len());
+            *at = done;
+        }
+        self
+    }
+
     /// Answers at once with `bytes`, then closes.
     pub fn reply(bytes: impl Into<Vec<u8>>) -> Script {
         Script {
@@ -107,6 +126,8 @@ pub struct ScriptedNet {
     bound_reports: Vec<SocketHandle>,
     /// Servers whose connects are never answered.
     blackholes: std::collections::BTreeSet<(String, u16)>,
+    /// The test bench's `throttle` and `latency`, for the connections made from now on.
+    pub(crate) shaping: Shaping,
     /// Sockets the module closed.
     pub socket_closes: Vec<SocketHandle>,
 }
@@ -143,6 +164,11 @@ impl ScriptedNet {
     /// The time now: connections made from here on start at it.
     pub fn set_now(&mut self, now: Instant) {
         self.now = Some(now);
+    }
+
+    /// The module's network shaping, for the connections made from here on.
+    pub fn set_shaping(&mut self, shaping: Shaping) {
+        self.shaping = shaping;
     }
 
     /// Delivers everything due at `now`.
@@ -190,7 +216,7 @@ impl Connector for ScriptedNet {
                 .push((id, job.finish(NetEnd::Failed(NetFailure::Connect)))),
             Some(script) => {
                 let connected = self.now.unwrap_or_else(Instant::now);
-                let script = script.clone();
+                let script = script.clone().shaped(self.shaping, true);
                 self.open.insert(
                     id,
                     Open {

@@ -170,9 +170,10 @@ impl ScriptedNet {
                 }
                 // UDP "connects" at once: it only fixes the peer.
                 let delay = match protocol {
-                    Protocol::Tcp => CONNECT_DELAY,
+                    Protocol::Tcp => CONNECT_DELAY + self.shaping.latency,
                     Protocol::Udp => Duration::ZERO,
                 };
+                let script = script.map(|s| s.shaped(self.shaping, false));
                 self.sockets.open.insert(
                     handle,
                     OpenSocket {
