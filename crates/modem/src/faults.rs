@@ -115,9 +115,6 @@ pub enum FaultError {
     /// No fault has that name.
     #[error("no fault is called {0:?}")]
     Unknown(String),
-    /// A fault the bench will have, not this version.
-    #[error("{0} is not available in this version")]
-    NotYet(String),
     /// Its arguments are wrong.
     #[error("{name}: {why}")]
     Args {
