@@ -26,6 +26,7 @@ pub mod cme;
 pub mod cmux;
 pub mod commands;
 pub mod dte;
+pub mod escape;
 pub mod format;
 pub mod fuzzing;
 pub mod line;

@@ -15,6 +15,7 @@ mod modem;
 mod provision;
 mod record;
 mod station;
+mod tap;
 
 use std::process::ExitCode;
 
@@ -42,6 +43,10 @@ enum Command {
     Fota(host::FotaArgs),
     /// Inject a fault into an emulator started with --control (the test bench).
     Ctl(ctl::CtlArgs),
+    /// Record what a host program and a real module say to each other, as a transcript.
+    Tap(tap::TapArgs),
+    /// Send a transcript's host side to a module and report every answer that differs.
+    Replay(tap::ReplayArgs),
     /// Read the provisioning ledger: every run, by module (SQLite or PostgreSQL).
     Ledger(ledger::LedgerArgs),
     /// The whole application note, end to end, on this machine, with no set-up.
@@ -90,6 +95,8 @@ fn main() -> ExitCode {
         Command::Ledger(args) => ledger::run(args),
         Command::Fota(args) => host::run_fota(args),
         Command::Ctl(args) => ctl::run(args),
+        Command::Tap(args) => tap::run_tap(args),
+        Command::Replay(args) => tap::run_replay(args),
         Command::Demo(args) => demo::run(args),
         Command::Completions { shell } => {
             let mut text = Vec::new();

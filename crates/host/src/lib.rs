@@ -30,4 +30,6 @@ pub mod mux;
 pub mod plan;
 pub mod port;
 pub mod provision;
+pub mod replay;
+pub mod tap;
 pub mod transcript;

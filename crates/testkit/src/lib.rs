@@ -20,7 +20,7 @@
 // Test support: failing loudly (panicking) is the right answer to a broken fixture.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-pub mod escape;
+pub use sealcell_at::escape;
 pub mod net;
 pub mod pair;
 pub mod pg;
