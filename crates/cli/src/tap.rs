@@ -93,8 +93,9 @@ pub(crate) fn run_tap(args: TapArgs) -> Result<(), Failure> {
         match module.read(&mut buf) {
             Ok(0) => break Ok(()),
             Ok(n) => {
-                write_to_host(&mut host, &buf[..n]);
-                write_lines(&mut out, recorder.module(&buf[..n]));
+                // Only what the host got is recorded.
+                let given = write_to_host(&mut host, &buf[..n]);
+                write_lines(&mut out, recorder.module(&buf[..given]));
             }
             Err(e)
                 if matches!(
@@ -118,20 +119,22 @@ fn write_lines(out: &mut dyn Write, lines: Vec<Line>) {
     let _ = out.flush();
 }
 
-/// Writes to the (non-blocking) master; a host that does not read loses what does not fit,
-/// as on a UART without flow control.
-fn write_to_host(host: &mut std::fs::File, mut bytes: &[u8]) {
+/// Writes to the (non-blocking) master; returns how much went. A host that does not read
+/// loses what does not fit within a moment, as on a UART without flow control.
+fn write_to_host(host: &mut std::fs::File, bytes: &[u8]) -> usize {
+    let mut given = 0;
     let mut tries = 0;
-    while !bytes.is_empty() && tries < 200 {
-        match host.write(bytes) {
-            Ok(n) => bytes = &bytes[n..],
+    while given < bytes.len() && tries < 20 {
+        match host.write(&bytes[given..]) {
+            Ok(n) => given += n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err(_) => return,
+            Err(_) => break,
         }
     }
+    given
 }
 
 /// A pseudo-terminal in raw mode, its slave kept open (hosts may come and go) and linked at

@@ -23,8 +23,14 @@ pub const MAX_STEPS: usize = 100_000;
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the module must be quiet after its answer before replay moves on (an answer is
-/// whole when its last expected line has come, or after this much quiet).
+/// whole when its last expected line has come, or after this much quiet once it has begun).
 pub const QUIET: Duration = Duration::from_millis(300);
+
+/// The most bytes of one answer replay keeps.
+///
+/// # Security
+/// A module (or a wrong port) that never stops talking costs this much per step.
+pub const MAX_ANSWER: usize = 16 << 20;
 
 /// One step of a transcript.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,7 +191,13 @@ fn collect(link: &mut dyn Link, expected: &[u8]) -> io::Result<Vec<u8>> {
         if !tail.is_empty() && got.len() >= expected.len() && got.ends_with(tail) {
             return Ok(got);
         }
-        if start.elapsed() > ANSWER_TIMEOUT || quiet_since.elapsed() > QUIET {
+        // Quiet counts once the answer has begun (or when none is expected): a slow module
+        // gets up to the whole timeout for its first byte.
+        let begun = !got.is_empty() || expected.is_empty();
+        if start.elapsed() > ANSWER_TIMEOUT
+            || (begun && quiet_since.elapsed() > QUIET)
+            || got.len() >= MAX_ANSWER
+        {
             return Ok(got);
         }
         match link.read(&mut buf) {

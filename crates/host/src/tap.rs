@@ -51,12 +51,20 @@ impl Line {
 pub struct Recorder {
     host: Vec<u8>,
     module: Vec<u8>,
-    /// The last host line as sent and as recorded (its echo is redacted the same way).
-    last_sent: Option<(Vec<u8>, Vec<u8>)>,
-    /// The host's bytes are a payload: bytes still to come, its size, whether it is redacted.
-    payload: Option<(usize, usize, bool)>,
-    /// The last host line asked for a payload (of this size, redacted or not).
-    wants_payload: Option<(usize, bool)>,
+    /// The secrets of the last host line: they are redacted wherever the module repeats them
+    /// (its echo, however it arrives).
+    secrets: Vec<Vec<u8>>,
+    /// The host's bytes are a payload: bytes still to come, its size, whether it is redacted,
+    /// and whether any of it has come.
+    payload: Option<Payload>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Payload {
+    left: usize,
+    size: usize,
+    redact: bool,
+    started: bool,
 }
 
 impl Recorder {
@@ -67,22 +75,24 @@ impl Recorder {
 
     /// Takes bytes the host sent; returns the lines they complete.
     pub fn host(&mut self, bytes: &[u8]) -> Vec<Line> {
-        let mut lines = self.flush_module_partial();
+        let mut lines = self.flush_prompt();
         let mut rest = bytes;
         while !rest.is_empty() {
-            if let Some((left, total, redact)) = self.payload {
-                let n = left.min(rest.len());
-                if !redact {
+            if let Some(mut p) = self.payload {
+                let n = p.left.min(rest.len());
+                if !p.redact {
                     lines.push(Line::Host(escape(&rest[..n])));
                 }
                 rest = &rest[n..];
-                if left == n {
+                p.left -= n;
+                p.started = true;
+                if p.left == 0 {
                     self.payload = None;
-                    if redact {
-                        lines.push(Line::Redacted(total));
+                    if p.redact {
+                        lines.push(Line::Redacted(p.size));
                     }
                 } else {
-                    self.payload = Some((left - n, total, redact));
+                    self.payload = Some(p);
                 }
                 continue;
             }
@@ -94,10 +104,20 @@ impl Recorder {
             rest = after;
             if self.host.ends_with(b"\r") || self.host.len() >= MAX_LINE {
                 let sent = std::mem::take(&mut self.host);
-                let shown = redact_line(&sent);
-                self.wants_payload = payload_of(&sent);
+                let (shown, secrets) = redact(&sent);
+                self.secrets = secrets;
+                // What follows the line is the payload it asks for, whether or not the host
+                // waits for the prompt (a refusal before any of it cancels it).
+                self.payload = payload_of(&sent).map(|(size, redact)| Payload {
+                    left: size,
+                    size,
+                    redact,
+                    started: false,
+                });
+                if self.payload.is_some_and(|p| p.size == 0) {
+                    self.payload = None;
+                }
                 lines.push(Line::Host(escape(&shown)));
-                self.last_sent = Some((sent, shown));
             }
         }
         lines
@@ -109,25 +129,25 @@ impl Recorder {
         let mut lines = Vec::new();
         while let Some(i) = self.module.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.module.drain(..=i).collect();
+            // A refusal before the payload came: the host will not send it.
+            if self.payload.is_some_and(|p| !p.started) && contains(&line, b"ERROR") {
+                self.payload = None;
+            }
             lines.push(Line::Module(escape(&self.redact_echo(line))));
         }
         if self.module.len() >= MAX_LINE {
             let line = std::mem::take(&mut self.module);
-            lines.push(Line::Module(escape(&line)));
-        }
-        // A prompt: the host's next bytes are the payload the last line asked for.
-        if let Some(want) = self.wants_payload
-            && (self.module.ends_with(b">") || self.module.ends_with(b"@"))
-        {
-            self.wants_payload = None;
-            self.payload = Some((want.0, want.0, want.1));
+            lines.push(Line::Module(escape(&self.redact_echo(line))));
         }
         lines
     }
 
-    /// The module's unfinished line (a prompt), written out as the host speaks next.
-    fn flush_module_partial(&mut self) -> Vec<Line> {
-        if self.module.is_empty() {
+    /// The module's unfinished line, written out as the host speaks next when it is a prompt
+    /// (`>`, `@`); anything else waits for its line end (an echo typed a byte at a time is
+    /// one line, so its secrets are found whole).
+    fn flush_prompt(&mut self) -> Vec<Line> {
+        let trimmed = trim_end_spaces(&self.module);
+        if !(trimmed.ends_with(b">") || trimmed.ends_with(b"@")) {
             return Vec::new();
         }
         let line = std::mem::take(&mut self.module);
@@ -136,25 +156,52 @@ impl Recorder {
 
     /// The rest of the session, at its end.
     pub fn finish(&mut self) -> Vec<Line> {
-        let mut lines = self.flush_module_partial();
+        let mut lines = Vec::new();
+        if !self.module.is_empty() {
+            let line = std::mem::take(&mut self.module);
+            lines.push(Line::Module(escape(&self.redact_echo(line))));
+        }
         if !self.host.is_empty() {
             let sent = std::mem::take(&mut self.host);
-            lines.push(Line::Host(escape(&redact_line(&sent))));
+            lines.push(Line::Host(escape(&redact(&sent).0)));
         }
         lines
     }
 
-    /// The echo of the last host line, redacted as that line was.
-    fn redact_echo(&self, line: Vec<u8>) -> Vec<u8> {
-        match &self.last_sent {
-            Some((sent, shown)) if sent != shown && line.starts_with(sent) => {
-                let mut out = shown.clone();
-                out.extend_from_slice(&line[sent.len()..]);
-                out
-            }
-            _ => line,
+    /// `line` with the last host line's secrets replaced, wherever they are.
+    fn redact_echo(&self, mut line: Vec<u8>) -> Vec<u8> {
+        for secret in &self.secrets {
+            line = replace_all(&line, secret, REDACTED.as_bytes());
+        }
+        line
+    }
+}
+
+fn trim_end_spaces(b: &[u8]) -> &[u8] {
+    let end = b.iter().rposition(|c| *c != b' ').map_or(0, |i| i + 1);
+    &b[..end]
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn replace_all(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    if from.is_empty() || hay.len() < from.len() {
+        return hay.to_vec();
+    }
+    let mut out = Vec::with_capacity(hay.len());
+    let mut i = 0;
+    while i < hay.len() {
+        if hay[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(hay[i]);
+            i += 1;
         }
     }
+    out
 }
 
 /// Escapes bytes as the transcripts do: printable ASCII as it is, `\r`, `\n`, `\t`, `\\` and
@@ -163,101 +210,158 @@ pub fn escape(bytes: &[u8]) -> String {
     sealcell_at::escape::escape(bytes)
 }
 
-/// `line` with its secrets replaced by [`REDACTED`] (every command of it, `;`-separated).
+/// `line` with its secrets replaced by [`REDACTED`] (every command of it).
 pub fn redact_line(line: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(line);
-    let mut out = String::with_capacity(text.len());
-    for (i, part) in text.split(';').enumerate() {
-        if i > 0 {
-            out.push(';');
-        }
-        out.push_str(&redact_command(part));
-    }
-    if text.as_bytes() == line && out == text {
-        return line.to_vec();
-    }
-    out.into_bytes()
+    redact(line).0
 }
 
-/// One command's secrets: which quoted arguments of which commands.
-fn redact_command(part: &str) -> String {
-    let upper = part.to_ascii_uppercase();
-    let name_at = upper.find('+').unwrap_or(usize::MAX);
-    let name = upper.get(name_at..).unwrap_or("");
-    // (command, which quoted strings are secret: all from the nth on, 1-based)
-    let from = if name.starts_with("+USECCFG=") {
-        Some(1)
-    } else if name.starts_with("+USECMNG=0,") {
-        // The name is the first quoted string; a password, the second.
-        Some(2)
-    } else if name.starts_with("+USECPRF=") {
-        let op = name
-            .trim_start_matches("+USECPRF=")
-            .split(',')
-            .nth(1)
-            .map(str::trim);
-        matches!(op, Some("7" | "8" | "13")).then_some(1)
-    } else if name.starts_with("+UHTTP=") {
-        let op = name.trim_start_matches("+UHTTP=").split(',').nth(1);
-        (op.map(str::trim) == Some("3")).then_some(1)
-    } else if name.starts_with("+UAUTHREQ=") {
-        // <cid>,<auth>,"<user>","<password>": the password.
-        Some(2)
-    } else {
-        None
-    };
-    let Some(from) = from else {
-        return part.to_string();
-    };
-    let mut out = String::with_capacity(part.len());
-    let mut quoted = 0;
-    let mut inside = false;
-    for c in part.chars() {
-        if c == '"' {
-            if !inside {
-                quoted += 1;
-                inside = true;
-                out.push('"');
-                if quoted >= from {
-                    out.push_str(REDACTED);
-                }
-                continue;
+/// One argument of a command: its byte range in the line, and whether it is a quoted string
+/// (the range is then what is between the quotes).
+#[derive(Clone, Copy, Debug)]
+struct Arg {
+    start: usize,
+    end: usize,
+    quoted: bool,
+}
+
+/// The commands of a line, each its name (upper case, spaces dropped) and its arguments, read
+/// as the module reads them: quotes hold `;` and `,`, spaces around them do not count.
+fn commands(line: &[u8]) -> Vec<(String, Vec<Arg>)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < line.len() {
+        // The command: up to a `;` outside quotes.
+        let mut name = String::new();
+        while i < line.len() && !matches!(line[i], b'=' | b';' | b'?' | b'\r' | b'\n') {
+            if line[i] != b' ' {
+                name.push(char::from(line[i].to_ascii_uppercase()));
             }
-            inside = false;
-            out.push('"');
-            continue;
+            i += 1;
         }
-        if !(inside && quoted >= from) {
-            out.push(c);
+        let name = match name.find('+') {
+            Some(p) => name[p..].to_string(),
+            None => name,
+        };
+        let mut args = Vec::new();
+        if i < line.len() && line[i] == b'=' {
+            i += 1;
+            loop {
+                while i < line.len() && line[i] == b' ' {
+                    i += 1;
+                }
+                if i < line.len() && line[i] == b'"' {
+                    let start = i + 1;
+                    let end = line[start..]
+                        .iter()
+                        .position(|b| *b == b'"')
+                        .map_or(line.len(), |p| start + p);
+                    args.push(Arg {
+                        start,
+                        end,
+                        quoted: true,
+                    });
+                    i = (end + 1).min(line.len());
+                    while i < line.len() && line[i] == b' ' {
+                        i += 1;
+                    }
+                } else {
+                    let start = i;
+                    while i < line.len() && !matches!(line[i], b',' | b';' | b'\r' | b'\n') {
+                        i += 1;
+                    }
+                    args.push(Arg {
+                        start,
+                        end: i,
+                        quoted: false,
+                    });
+                }
+                if i < line.len() && line[i] == b',' {
+                    i += 1;
+                    continue;
+                }
+                break;
+            }
         }
+        out.push((name, args));
+        // On to the next command.
+        while i < line.len() && line[i] != b';' {
+            i += 1;
+        }
+        i += 1;
     }
     out
+}
+
+fn text<'a>(line: &'a [u8], a: &Arg) -> &'a str {
+    std::str::from_utf8(&line[a.start..a.end])
+        .unwrap_or("")
+        .trim()
+}
+
+/// Which arguments of a command are secrets.
+fn secret_args(line: &[u8], name: &str, args: &[Arg]) -> Vec<usize> {
+    let quoted: Vec<usize> = (0..args.len()).filter(|i| args[*i].quoted).collect();
+    let arg = |i: usize| args.get(i).map_or("", |a| text(line, a));
+    match name {
+        "+USECCFG" => quoted,
+        // 0: import (type, "name", size[, "password"]); 1: from a file (type, "name",
+        // "file"[, "password"]): the password is the last quoted one past the name (and file).
+        "+USECMNG" => match arg(0) {
+            "0" => quoted.into_iter().skip(1).collect(),
+            "1" => quoted.into_iter().skip(2).collect(),
+            _ => Vec::new(),
+        },
+        "+USECPRF" if matches!(arg(1), "7" | "8" | "13") => quoted,
+        "+UHTTP" if arg(1) == "3" => quoted,
+        // <cid>,<auth>,"<user>","<password>".
+        "+UAUTHREQ" => quoted.into_iter().skip(1).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `line` with its secrets replaced, and the secrets.
+fn redact(line: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for (name, args) in commands(line) {
+        for i in secret_args(line, &name, &args) {
+            if args[i].end > args[i].start {
+                ranges.push((args[i].start, args[i].end));
+            }
+        }
+    }
+    if ranges.is_empty() {
+        return (line.to_vec(), Vec::new());
+    }
+    ranges.sort_unstable();
+    let mut out = Vec::with_capacity(line.len());
+    let mut secrets = Vec::new();
+    let mut at = 0;
+    for (start, end) in ranges {
+        if start < at {
+            continue;
+        }
+        out.extend_from_slice(&line[at..start]);
+        out.extend_from_slice(REDACTED.as_bytes());
+        secrets.push(line[start..end].to_vec());
+        at = end;
+    }
+    out.extend_from_slice(&line[at..]);
+    (out, secrets)
 }
 
 /// The payload a command line asks for: its size, and whether it is a private key (not
 /// recorded). `+USECMNG=0,<type>,"<name>",<size>[,...]` and `+UDWNFILE="<name>",<size>`.
 fn payload_of(line: &[u8]) -> Option<(usize, bool)> {
-    let text = String::from_utf8_lossy(line).to_ascii_uppercase();
-    let text = text.trim_end_matches(['\r', '\n']);
-    let last = text.rsplit(';').next().unwrap_or("");
-    let args = |prefix: &str| -> Option<Vec<String>> {
-        let at = last.find(prefix)?;
-        Some(
-            last[at + prefix.len()..]
-                .split(',')
-                .map(|a| a.trim().to_string())
-                .collect(),
-        )
-    };
-    if let Some(a) = args("+USECMNG=0,") {
-        let size = a.get(2)?.parse().ok()?;
-        let private_key = a.first().map(String::as_str) == Some("2");
-        return Some((size, private_key));
+    let (name, args) = commands(line).pop()?;
+    let arg = |i: usize| args.get(i).map(|a| text(line, a));
+    match name.as_str() {
+        "+USECMNG" if arg(0) == Some("0") => {
+            let size = arg(3)?.parse().ok()?;
+            Some((size, arg(1) == Some("2")))
+        }
+        "+UDWNFILE" => Some((arg(1)?.parse().ok()?, false)),
+        _ => None,
     }
-    if let Some(a) = args("+UDWNFILE=") {
-        return Some((a.get(1)?.parse().ok()?, false));
-    }
-    None
 }
 
 #[cfg(test)]
@@ -320,5 +424,47 @@ mod tests {
         r.host(b"AT+USECMNG=0,0,\"c\",2\r");
         r.module(b"\r\n>");
         assert_eq!(texts(&r.host(b"ab")), ["< >", "> ab"]);
+    }
+
+    #[test]
+    fn the_leaks_a_second_look_found_stay_shut() {
+        for (line, shown) in [
+            (
+                "AT+USECCFG = 0, 1, \"pw\"\r",
+                "AT+USECCFG = 0, 1, \"<redacted>\"\r",
+            ),
+            (
+                "AT+USECCFG=0,1,\"ab;cd\"\r",
+                "AT+USECCFG=0,1,\"<redacted>\"\r",
+            ),
+            (
+                "AT+USECMNG=1,2,\"k\",\"key.pem\",\"pw\"\r",
+                "AT+USECMNG=1,2,\"k\",\"key.pem\",\"<redacted>\"\r",
+            ),
+            ("at+uhttp=0,3,\"pw\"\r", "at+uhttp=0,3,\"<redacted>\"\r"),
+        ] {
+            assert_eq!(
+                String::from_utf8(redact_line(line.as_bytes())).unwrap(),
+                shown
+            );
+        }
+        // A key whose name has a comma, sent before the prompt: its size is still found, its
+        // bytes still redacted.
+        let mut r = Recorder::new();
+        r.host(b"AT+USECMNG = 0,2,\"a,b\",3\r");
+        assert_eq!(texts(&r.host(b"key")), ["@ redacted 3"]);
+        // An echo typed a byte at a time is one line, its secret redacted.
+        let mut r = Recorder::new();
+        for b in b"AT+USECCFG=0,1,\"pw\"\r" {
+            r.module(&[*b]);
+            r.host(&[*b]);
+        }
+        let lines = texts(&r.module(b"\r\nOK\r\n"));
+        assert!(lines.iter().all(|l| !l.contains("pw\"")), "{lines:?}");
+        // A refused import: the host's next line is a line, not a payload.
+        let mut r = Recorder::new();
+        r.host(b"AT+USECMNG=0,2,\"k\",4\r");
+        r.module(b"\r\n+CME ERROR: 4\r\n");
+        assert_eq!(texts(&r.host(b"AT\r")), ["> AT\\r"]);
     }
 }

@@ -43,6 +43,15 @@ pub struct Shaping {
 }
 
 impl Shaping {
+    /// The most bytes to read at once: a tenth of a second's worth when throttled, so the
+    /// pace is even and a lifted throttle takes effect soon.
+    pub fn chunk(&self, max: usize) -> usize {
+        match self.bytes_per_s {
+            Some(rate) => max.min(usize::try_from(rate / 10).unwrap_or(usize::MAX).max(1)),
+            None => max,
+        }
+    }
+
     /// How long `n` bytes take at the throttled rate (zero without a throttle).
     pub fn pause(&self, n: usize) -> std::time::Duration {
         match self.bytes_per_s {

@@ -122,7 +122,8 @@ async fn transfer<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
-        match stream.read(&mut buf).await {
+        let want = edge.shaping().chunk(buf.len());
+        match stream.read(&mut buf[..want]).await {
             Ok(0) => return NetEnd::Closed,
             Ok(n) => {
                 // The test bench's throttle: the bytes take the time they would at its rate.

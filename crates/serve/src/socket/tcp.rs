@@ -145,7 +145,7 @@ pub(super) async fn read<R: AsyncRead + Unpin>(
             }
             room = *granted.borrow_and_update();
         }
-        let want = room.min(buf.len());
+        let want = link.edge.shaping().chunk(room.min(buf.len()));
         match stream.read(&mut buf[..want]).await {
             // The end of stream (TLS: close_notify).
             Ok(0) => return link.closed(Role::Reader),
