@@ -55,8 +55,22 @@ fn a_tapped_session_replays_to_another_module_and_shows_what_differs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Every complete line is in the file as it happens; the tap can go.
-    std::thread::sleep(Duration::from_millis(200));
+    // Every complete line is in the file as it happens: once the last answer is there, the
+    // tap can go.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&transcript).unwrap_or_default();
+        if let Some(at) = text.find("> AT+UHTTP=0,0,\"a\"\\r")
+            && text[at..].contains("< OK\\r\\n")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the transcript stops short: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _ = tap.kill();
     let _ = tap.wait();
     let text = std::fs::read_to_string(&transcript).unwrap();
