@@ -19,7 +19,7 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Args)]
 pub(crate) struct CtlArgs {
     /// The emulator's control socket.
-    #[arg(long, value_name = "tcp:HOST:PORT")]
+    #[arg(long, value_name = "tcp:HOST:PORT", value_parser = crate::modem::parse_listen)]
     control: String,
     /// Print the answer as the JSON object it is.
     #[arg(long)]
@@ -36,13 +36,8 @@ pub(crate) struct CtlArgs {
 /// Runs `sealcell ctl`: exit 0 when the fault was taken, 1 when the emulator refused it, 2 when
 /// it could not be asked.
 pub(crate) fn run(args: CtlArgs) -> Result<(), Failure> {
-    let addr = args.control.strip_prefix("tcp:").ok_or_else(|| {
-        Failure::usage(
-            anyhow::anyhow!("--control {:?} must look like tcp:HOST:PORT", args.control),
-            None,
-        )
-    })?;
-    let answer = ask(addr, &args.fault, &args.args).map_err(|e| {
+    // HOST:PORT: `parse_listen` took the `tcp:` off and checked the rest.
+    let answer = ask(&args.control, &args.fault, &args.args).map_err(|e| {
         Failure::usage(
             e,
             Some("is the emulator running with --control on that address?".into()),

@@ -108,7 +108,7 @@ struct RunArgs {
     seed: Option<u64>,
 }
 
-fn parse_listen(s: &str) -> Result<String, String> {
+pub(crate) fn parse_listen(s: &str) -> Result<String, String> {
     let rest = s
         .strip_prefix("tcp:")
         .ok_or_else(|| format!("{s:?} must look like tcp:HOST:PORT"))?;
@@ -214,10 +214,9 @@ fn emulate(args: RunArgs) -> Result<(), Failure> {
     config.imei = args.imei;
     config.fs_capacity = args.fs_capacity;
     config.payload_timeout = Duration::from_secs_f64(args.payload_timeout);
-    let module = Module::open(config, system_now())
+    let mut module = Module::open(config, system_now())
         .with_context(|| format!("cannot open the module in {}", args.data.display()))
         .map_err(|e| Failure::usage(e, None))?;
-    let mut module = module;
     if let Some(path) = &args.scenario {
         let text = crate::read_capped_text(path, 1 << 20, "scenario file")?;
         let scenario = sealcell_modem::scenario::Scenario::parse(&text)

@@ -4,7 +4,6 @@
 //! checks the emulator against it.
 
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -61,7 +60,10 @@ pub(crate) fn run_tap(args: TapArgs) -> Result<(), Failure> {
     module
         .set_read_timeout(POLL)
         .map_err(|e| Failure::usage(e, None))?;
-    let (master, _slave) = open_pty(&args.pty).map_err(|e| Failure::usage(e, None))?;
+    // The slave stays open here (hosts may come and go).
+    let (master, _slave, _) = sealcell_serve::pty::open_linked(&args.pty)
+        .with_context(|| format!("cannot open a pseudo-terminal at {}", args.pty.display()))
+        .map_err(|e| Failure::usage(e, None))?;
     let mut out: Box<dyn Write> = match &args.transcript {
         Some(path) => Box::new(
             std::fs::File::create(path)
@@ -135,31 +137,6 @@ fn write_to_host(host: &mut std::fs::File, bytes: &[u8]) -> usize {
         }
     }
     given
-}
-
-/// A pseudo-terminal in raw mode, its slave kept open (hosts may come and go) and linked at
-/// `link`; the master non-blocking.
-fn open_pty(link: &std::path::Path) -> anyhow::Result<(OwnedFd, OwnedFd)> {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
-    let pty = nix::pty::openpty(None, None).context("cannot open a pseudo-terminal")?;
-    let mut termios = tcgetattr(&pty.slave)?;
-    cfmakeraw(&mut termios);
-    tcsetattr(&pty.slave, SetArg::TCSANOW, &termios)?;
-    let flags = fcntl(&pty.master, FcntlArg::F_GETFL)?;
-    fcntl(
-        &pty.master,
-        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
-    )?;
-    let slave = nix::unistd::ttyname(&pty.slave)?;
-    if link.is_symlink() {
-        std::fs::remove_file(link)?;
-    } else if link.exists() {
-        anyhow::bail!("{} exists and is not a symlink", link.display());
-    }
-    std::os::unix::fs::symlink(&slave, link)
-        .with_context(|| format!("cannot link {}", link.display()))?;
-    Ok((pty.master, pty.slave))
 }
 
 /// Runs `sealcell replay`: exit 0 when every answer matches, 1 when one differs, 2 when it

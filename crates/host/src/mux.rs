@@ -191,11 +191,6 @@ impl MuxLink {
         ))
     }
 
-    /// The DLCI this link uses.
-    pub fn dlci(&self) -> u8 {
-        self.dlci
-    }
-
     /// Whether this link started the multiplexer (rather than joined one).
     pub fn started(&self) -> bool {
         self.started

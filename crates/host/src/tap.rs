@@ -15,8 +15,10 @@
 //! (`+USECMNG=0,2`) is recorded as its size only (`@ redacted N`), so the transcript holds no
 //! key; a replay sends N zero bytes there and does not compare what follows.
 
-/// What stands for a redacted secret.
-pub const REDACTED: &str = "<redacted>";
+use sealcell_at::escape::escape;
+
+use crate::client::REDACTED;
+use crate::transcript::{Direction, format_line};
 
 /// The longest line the recorder buffers before it writes it as it is.
 ///
@@ -39,8 +41,8 @@ impl Line {
     /// The line as a transcript file holds it.
     pub fn render(&self) -> String {
         match self {
-            Line::Host(t) => format!("> {t}"),
-            Line::Module(t) => format!("< {t}"),
+            Line::Host(t) => format_line(Direction::Sent, t),
+            Line::Module(t) => format_line(Direction::Received, t),
             Line::Redacted(n) => format!("@ redacted {n}"),
         }
     }
@@ -204,14 +206,9 @@ fn replace_all(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Escapes bytes as the transcripts do: printable ASCII as it is, `\r`, `\n`, `\t`, `\\` and
-/// `\xHH` for the rest.
-pub fn escape(bytes: &[u8]) -> String {
-    sealcell_at::escape::escape(bytes)
-}
-
 /// `line` with its secrets replaced by [`REDACTED`] (every command of it).
-pub fn redact_line(line: &[u8]) -> Vec<u8> {
+#[cfg(test)]
+fn redact_line(line: &[u8]) -> Vec<u8> {
     redact(line).0
 }
 

@@ -91,6 +91,9 @@ pub struct Module {
     seed: Option<u64>,
     /// A reboot a scenario asked for, done at the end of the call into the engine.
     pending_reboot: bool,
+    /// A scenario cut the power itself (not at a write): the module comes back at the end of
+    /// the call, and no write is said to have fired it.
+    pending_power_loss: bool,
     /// A scenario's `storage_write` power cuts still to come (write numbers since the module
     /// opened), smallest first; the first is armed on the switch.
     storage_cuts: Vec<u64>,
@@ -224,6 +227,7 @@ impl Module {
             scenario: None,
             seed: None,
             pending_reboot: false,
+            pending_power_loss: false,
             storage_cuts: Vec::new(),
             jobs: Jobs::default(),
             now,
@@ -363,6 +367,7 @@ impl Module {
         }
         let write = self.power.as_ref().map_or(0, |p| p.writes());
         match self.storage_cuts.first() {
+            _ if std::mem::take(&mut self.pending_power_loss) => {}
             Some(n) if *n == write => {
                 self.storage_cuts.remove(0);
                 self.faults
@@ -525,7 +530,10 @@ impl Module {
         self.faults.record(format!("scenario: {}", f.label));
         match f.fault {
             crate::faults::Fault::PowerLoss => match &self.power {
-                Some(switch) => switch.cut(),
+                Some(switch) => {
+                    switch.cut();
+                    self.pending_power_loss = true;
+                }
                 None => tracing::error!("a scenario power loss on a module without a switch"),
             },
             crate::faults::Fault::Reboot => self.pending_reboot = true,
@@ -669,11 +677,7 @@ impl Module {
     /// this the channel would wait for it for ever.
     pub fn fail_job(&mut self, id: JobId) {
         tracing::error!(job = id.0, "a job failed to run to its end");
-        let failed = crate::http::sink::HttpDone {
-            status: 0,
-            md5: None,
-            error: crate::http::err::STORAGE,
-        };
+        let failed = crate::http::sink::HttpDone::failed(crate::http::err::STORAGE);
         if let Some((channel, urc)) = self.http.finished(id, &failed) {
             self.post_urc(channel, urc.into_bytes());
         }

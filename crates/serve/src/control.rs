@@ -19,9 +19,9 @@ use std::net::SocketAddr;
 
 use sealcell_modem::faults::{Fault, FaultError};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use crate::{Edge, session};
 
@@ -39,42 +39,24 @@ pub(crate) fn spawn(
     addr: &str,
     stop: watch::Receiver<bool>,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
-    let listener = std::net::TcpListener::bind(addr)?;
-    let local = listener.local_addr()?;
+    let (local, listener) = crate::tcp::bind(edge, addr)?;
     if !local.ip().is_loopback() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("the control socket listens on loopback only, not {local}"),
         ));
     }
-    listener.set_nonblocking(true)?;
-    let listener = {
-        let _runtime = edge.handle().enter();
-        TcpListener::from_std(listener)?
-    };
     tracing::info!(%local, "control socket listening");
     let edge = edge.clone();
     let task = edge.handle().clone().spawn(async move {
-        let mut clients = JoinSet::new();
-        let mut stopping = stop.clone();
-        loop {
-            tokio::select! {
-                () = session::stopped(&mut stopping) => break,
-                Some(_) = clients.join_next(), if !clients.is_empty() => {}
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        let (edge, stop) = (edge.clone(), stop.clone());
-                        clients.spawn(async move { serve(&edge, stream, stop).await });
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "control accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
-                },
+        let serve = {
+            let (edge, stop) = (edge.clone(), stop.clone());
+            move |stream: TcpStream, _peer| {
+                let (edge, stop) = (edge.clone(), stop.clone());
+                async move { serve(&edge, stream, stop).await }
             }
-        }
-        clients.abort_all();
-        while clients.join_next().await.is_some() {}
+        };
+        crate::tcp::accept_each(listener, stop, serve).await;
     });
     Ok((local, task))
 }

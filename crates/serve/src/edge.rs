@@ -11,6 +11,7 @@
 //! [`socket::Registry`] by handle.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sealcell_modem::job::{Connector, DiskJob, Dispatch, JobDone, JobId, NetJob};
@@ -45,6 +46,11 @@ struct Inner {
     /// Long ones (hashing a package, the seal's KDF), in their own queue so they do not hold
     /// up prompts and imports.
     long_slots: Arc<Semaphore>,
+    /// The bench's network shaping as of the last call into the module (every change to it
+    /// is one: [`Edge::with_module`] refreshes it), so a socket's reads need no module lock.
+    latency_ms: AtomicU64,
+    /// Bytes per second, 0 for none.
+    rate: AtomicU64,
 }
 
 /// The most short disk jobs of one module running at once.
@@ -89,6 +95,8 @@ impl Edge {
                 sockets: socket::Registry::default(),
                 disk_slots: Arc::new(Semaphore::new(MAX_DISK_JOBS)),
                 long_slots: Arc::new(Semaphore::new(MAX_LONG_DISK_JOBS)),
+                latency_ms: AtomicU64::new(0),
+                rate: AtomicU64::new(0),
             }),
         }
     }
@@ -108,6 +116,12 @@ impl Edge {
     pub fn with_module<T>(&self, f: impl FnOnce(&mut Module) -> T) -> T {
         let mut module = self.inner.module.lock();
         let result = f(&mut module);
+        let shaping = module.network_shaping();
+        let latency_ms = u64::try_from(shaping.latency.as_millis()).unwrap_or(u64::MAX);
+        self.inner.latency_ms.store(latency_ms, Ordering::Relaxed);
+        self.inner
+            .rate
+            .store(shaping.bytes_per_s.unwrap_or(0), Ordering::Relaxed);
         if module.has_work() {
             self.dispatch(module.take_work());
         }
@@ -170,17 +184,24 @@ impl Edge {
 
     /// Attaches a new link (a plain AT channel, multiplexed later if the host asks) and
     /// registers its wake-up, under one module lock so no wake-up between the two is lost.
-    pub(crate) fn open_link(&self) -> (Link, Arc<Notify>) {
+    /// Returns the module's power epoch too, read under the same lock.
+    pub(crate) fn open_link(&self) -> (Link, Arc<Notify>, u64) {
         let notify = Arc::new(Notify::new());
         let mut module = self.inner.module.lock();
         let link = Link::new(&mut module);
         lock(&self.inner.channels).insert(link.wake_id(), Arc::clone(&notify));
-        (link, notify)
+        (link, notify, module.power_epoch())
     }
 
     /// How the test bench shapes the network now (`throttle`, `latency`).
     pub(crate) fn shaping(&self) -> sealcell_modem::faults::Shaping {
-        self.inner.module.lock().network_shaping()
+        let rate = self.inner.rate.load(Ordering::Relaxed);
+        sealcell_modem::faults::Shaping {
+            latency: std::time::Duration::from_millis(
+                self.inner.latency_ms.load(Ordering::Relaxed),
+            ),
+            bytes_per_s: (rate > 0).then_some(rate),
+        }
     }
 
     /// Waits the bench's latency (before a connect or a lookup).

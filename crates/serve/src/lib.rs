@@ -59,7 +59,7 @@ pub mod control;
 mod edge;
 mod emulator;
 mod net;
-mod pty;
+pub mod pty;
 mod session;
 mod socket;
 mod stdio;

@@ -42,16 +42,9 @@ async fn exchange(job: &mut NetJob, edge: &crate::Edge) -> NetEnd {
     edge.latency().await;
     let host = job.target.host.clone();
     let port = job.target.port;
-    let addrs: Vec<_> = match tokio::net::lookup_host((host.as_str(), port)).await {
-        Ok(addrs) => addrs.collect(),
-        Err(e) => {
-            tracing::debug!(%host, error = %e, "name resolution failed");
-            return NetEnd::Failed(NetFailure::Dns);
-        }
-    };
-    if addrs.is_empty() {
+    let Ok(addrs) = crate::socket::resolve(&host, port).await else {
         return NetEnd::Failed(NetFailure::Dns);
-    }
+    };
     let mut tcp = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {

@@ -32,6 +32,36 @@ pub(crate) fn spawn(
     link: &Path,
     stop: watch::Receiver<bool>,
 ) -> io::Result<(PathBuf, JoinHandle<()>)> {
+    let (master, slave, slave_path) = open_linked(link)?;
+    tracing::info!(link = %link.display(), slave = %slave_path.display(), "AT on a pseudo-terminal");
+
+    // tokio's pipe ends are plain non-blocking read(2)/write(2) on a registered descriptor,
+    // which is what a PTY master needs too; each direction gets its own descriptor.
+    let (reader, writer) = {
+        let _runtime = edge.handle().enter();
+        let reader = pipe::Receiver::from_owned_fd_unchecked(master.try_clone()?)?;
+        let writer = pipe::Sender::from_owned_fd_unchecked(master)?;
+        (reader, writer)
+    };
+    let label = link.display().to_string();
+    let edge = edge.clone();
+    let task = edge.handle().clone().spawn(async move {
+        // Holding the slave keeps the master readable while clients come and go.
+        let _slave_kept_open = slave;
+        let transport = Transport {
+            label: &label,
+            stall: Some(STALL),
+            hang_up: false,
+        };
+        session::run(&edge, reader, writer, transport, stop).await;
+    });
+    Ok((slave_path, task))
+}
+
+/// Opens a pseudo-terminal whose slave is in raw mode (CR, LF and binary pass unchanged) and
+/// whose master is non-blocking, and points the symlink `link` at the slave (replacing a
+/// symlink there, refusing anything else); returns the master, the slave and its path.
+pub fn open_linked(link: &Path) -> io::Result<(OwnedFd, OwnedFd, PathBuf)> {
     let pty = openpty(None, None).map_err(io::Error::from)?;
     let mut termios = tcgetattr(&pty.slave).map_err(io::Error::from)?;
     cfmakeraw(&mut termios);
@@ -56,28 +86,5 @@ pub(crate) fn spawn(
         ));
     }
     std::os::unix::fs::symlink(&slave_path, link)?;
-    tracing::info!(link = %link.display(), slave = %slave_path.display(), "AT on a pseudo-terminal");
-
-    // tokio's pipe ends are plain non-blocking read(2)/write(2) on a registered descriptor,
-    // which is what a PTY master needs too; each direction gets its own descriptor.
-    let (reader, writer) = {
-        let _runtime = edge.handle().enter();
-        let reader = pipe::Receiver::from_owned_fd_unchecked(pty.master.try_clone()?)?;
-        let writer = pipe::Sender::from_owned_fd_unchecked(pty.master)?;
-        (reader, writer)
-    };
-    let slave: OwnedFd = pty.slave;
-    let label = link.display().to_string();
-    let edge = edge.clone();
-    let task = edge.handle().clone().spawn(async move {
-        // Holding the slave keeps the master readable while clients come and go.
-        let _slave_kept_open = slave;
-        let transport = Transport {
-            label: &label,
-            stall: Some(STALL),
-            hang_up: false,
-        };
-        session::run(&edge, reader, writer, transport, stop).await;
-    });
-    Ok((slave_path, task))
+    Ok((pty.master, pty.slave, slave_path))
 }

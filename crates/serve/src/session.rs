@@ -45,24 +45,13 @@ pub(crate) async fn run<R, W>(
     W: AsyncWrite + Unpin,
 {
     let label = transport.label;
-    let (mut link, notify) = edge.open_link();
+    let (mut link, notify, mut power) = edge.open_link();
     tracing::info!(channel = link.wake_id().0, peer = label, "channel opened");
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     let mut buf = vec![0u8; READ_CHUNK];
     let mut eof = false;
     let mut fired: Option<std::time::Instant> = None;
-    let mut power = edge.module().lock().power_epoch();
     loop {
-        // The module lost its power (the test bench): what it was saying is not said.
-        let now_power = edge.module().lock().power_epoch();
-        if now_power != power {
-            power = now_power;
-            out.clear();
-            if transport.hang_up {
-                tracing::info!(peer = label, "power lost: hanging up");
-                break;
-            }
-        }
         if !out.is_empty() {
             tokio::select! {
                 written = write_out(&mut writer, &out, transport.stall) => {
@@ -81,7 +70,13 @@ pub(crate) async fn run<R, W>(
             }
         }
         if link.has_more() {
-            edge.with_module(|m| link.poll(m, system_now(), &mut out));
+            if call(edge, &mut power, &mut out, |m, out| {
+                link.poll(m, system_now(), out)
+            }) && transport.hang_up
+            {
+                tracing::info!(peer = label, "power lost: hanging up");
+                break;
+            }
             if !out.is_empty() {
                 continue;
             }
@@ -101,31 +96,61 @@ pub(crate) async fn run<R, W>(
             .next_deadline(&edge.module().lock())
             .filter(|d| Some(*d) != fired)
             .map(tokio::time::Instant::from_std);
-        tokio::select! {
+        let lost = tokio::select! {
             biased;
             () = stopped(&mut stop) => break,
             () = notify.notified() => {
-                edge.with_module(|m| link.poll(m, system_now(), &mut out));
+                call(edge, &mut power, &mut out, |m, out| link.poll(m, system_now(), out))
             }
             () = sleep_until(deadline) => {
                 fired = deadline.map(tokio::time::Instant::into_std);
-                edge.with_module(|m| link.poll(m, system_now(), &mut out));
+                call(edge, &mut power, &mut out, |m, out| link.poll(m, system_now(), out))
             }
             read = reader.read(&mut buf), if want_input => match read {
-                Ok(0) => eof = true,
+                Ok(0) => {
+                    eof = true;
+                    false
+                }
                 Ok(n) => {
                     let input = &buf[..n];
-                    edge.with_module(|m| link.feed(m, input, system_now(), &mut out));
+                    call(edge, &mut power, &mut out, |m, out| {
+                        link.feed(m, input, system_now(), out)
+                    })
                 }
                 Err(e) => {
                     tracing::debug!(peer = label, error = %e, "read failed");
                     break;
                 }
             },
+        };
+        if lost && transport.hang_up {
+            tracing::info!(peer = label, "power lost: hanging up");
+            break;
         }
     }
     tracing::info!(channel = link.wake_id().0, peer = label, "link closed");
     edge.close_link(link);
+}
+
+/// One call into the engine under the module lock, and whether the module lost its power
+/// since the last one (the test bench). Checked before the call as well as after: what the old
+/// boot was saying is not said, what the new one says (its greeting) is.
+fn call(
+    edge: &Edge,
+    power: &mut u64,
+    out: &mut Vec<u8>,
+    f: impl FnOnce(&mut sealcell_modem::Module, &mut Vec<u8>),
+) -> bool {
+    edge.with_module(|m| {
+        let before = m.power_epoch() != *power;
+        if before {
+            out.clear();
+        }
+        f(m, out);
+        let lost = before || m.power_epoch() != *power;
+        *power = m.power_epoch();
+        lost
+    })
 }
 
 /// Writes all of `out`; with a stall limit, what cannot be written in time is dropped.

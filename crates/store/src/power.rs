@@ -11,6 +11,7 @@
 
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::{ReadAt, Storage, TempFile};
@@ -19,17 +20,24 @@ use crate::{ReadAt, Storage, TempFile};
 #[derive(Clone, Debug)]
 pub struct PowerSwitch {
     inner: Arc<dyn Storage>,
-    shared: Arc<Mutex<Power>>,
+    shared: Arc<Shared>,
     /// The boot this handle belongs to.
     boot: u64,
 }
 
+/// The switch all handles share. Whether there is power is read without a lock (the module
+/// asks after every call); the counts take the mutex.
+#[derive(Debug, Default)]
+struct Shared {
+    /// The boot that has power.
+    boot: AtomicU64,
+    /// The power of that boot is cut.
+    cut: AtomicBool,
+    counts: Mutex<Power>,
+}
+
 #[derive(Debug, Default)]
 struct Power {
-    /// The boot that has power.
-    boot: u64,
-    /// The power of that boot is cut.
-    cut: bool,
     /// Durable writes left before the cut (`Some(1)`: the next write is the one it lands on).
     writes_left: Option<u64>,
     /// Durable writes begun since the process started (the one a cut lands on counts).
@@ -51,7 +59,7 @@ impl PowerSwitch {
     }
 
     fn lock(&self) -> MutexGuard<'_, Power> {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Cuts the power at the `n`th durable write from now (1: the next one); `None` disarms.
@@ -66,13 +74,13 @@ impl PowerSwitch {
 
     /// Cuts the power now.
     pub fn cut(&self) {
-        self.lock().cut = true;
+        self.shared.cut.store(true, Ordering::SeqCst);
     }
 
     /// Whether this handle's boot has lost its power.
     pub fn is_cut(&self) -> bool {
-        let p = self.lock();
-        p.boot != self.boot || p.cut
+        self.shared.boot.load(Ordering::SeqCst) != self.boot
+            || self.shared.cut.load(Ordering::SeqCst)
     }
 
     /// Durable writes begun since the process started, the one a cut landed on included.
@@ -84,13 +92,14 @@ impl PowerSwitch {
     /// before stays without power.
     pub fn power_on(&self) -> PowerSwitch {
         let mut p = self.lock();
-        p.boot += 1;
-        p.cut = false;
         p.writes_left = None;
+        let boot = self.shared.boot.fetch_add(1, Ordering::SeqCst) + 1;
+        self.shared.cut.store(false, Ordering::SeqCst);
+        drop(p);
         PowerSwitch {
             inner: Arc::clone(&self.inner),
             shared: Arc::clone(&self.shared),
-            boot: p.boot,
+            boot,
         }
     }
 
@@ -106,14 +115,14 @@ impl PowerSwitch {
     /// an armed cut lands on.
     fn write_step(&self) -> io::Result<()> {
         let mut p = self.lock();
-        if p.boot != self.boot || p.cut {
+        if self.is_cut() {
             return Err(power_lost());
         }
         if let Some(left) = p.writes_left.as_mut() {
             *left -= 1;
             if *left == 0 {
                 p.writes_left = None;
-                p.cut = true;
+                self.cut();
                 p.writes += 1;
                 tracing::info!(write = p.writes, "power cut at a storage write");
                 return Err(power_lost());

@@ -8,7 +8,7 @@ use sealcell_at::CmeError;
 use sealcell_at::syntax::Form;
 
 use super::{CmdResult, Ctx, Outcome, undefined_form};
-use crate::socket::{DnsQuery, SocketOp, errno};
+use crate::socket::{DnsQuery, SocketOp, errno, refused};
 
 /// The DNS commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,12 +49,10 @@ pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult 
                 _ => return Err(CmeError::OperationNotSupported),
             };
             if !ctx.module.radio.registered() {
-                ctx.module.sockets.last_error = errno::ENETUNREACH;
-                return Err(CmeError::OperationNotAllowed);
+                return Err(refused(ctx.module, errno::ENETUNREACH));
             }
             if ctx.module.faults.take_dns("+UDNSRN") {
-                ctx.module.sockets.last_error = errno::EHOSTUNREACH;
-                return Err(CmeError::OperationNotAllowed);
+                return Err(refused(ctx.module, errno::EHOSTUNREACH));
             }
             let job = ctx.module.await_reply(ctx.channel);
             let deadline = ctx.now.mono() + LOOKUP_TIMEOUT;

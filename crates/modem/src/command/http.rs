@@ -259,11 +259,7 @@ fn request(ctx: &mut Ctx<'_>, req: HttpRequest) -> Result<(), CmeError> {
         };
     if let Some(error) = fault {
         ctx.module.http.errors[p] = error;
-        let done = crate::http::sink::HttpDone {
-            status: 0,
-            md5: None,
-            error,
-        };
+        let done = crate::http::sink::HttpDone::failed(error);
         let urc = crate::http::outcome_urc(req.profile, cmd, &done);
         let channel = ctx.channel;
         ctx.module.post_urc(channel, urc.into_bytes());

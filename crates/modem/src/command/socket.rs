@@ -95,44 +95,53 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// `@` for a prompt only when nothing follows it).
 const AT_PROMPT: &[u8] = b"@";
 
-/// `+USOCR=?`.
-pub const CREATE_TEST_RESPONSE: &str = "+USOCR: (6,17),(1-65535)";
+impl Cmd {
+    /// The answer to `AT<cmd>=?` (`+USOER=?` has none).
+    fn test_response(self) -> &'static str {
+        match self {
+            Cmd::Create => "+USOCR: (6,17),(1-65535)",
+            Cmd::Secure => "+USOSEC: (0-6),(0,1),(0-4)",
+            Cmd::Connect => "+USOCO: (0-6),,(1-65535)",
+            Cmd::Write => "+USOWR: (0-6),(1-1024),",
+            Cmd::SendTo => "+USOST: (0-6),,(1-65535),(1-1024),",
+            Cmd::Read => "+USORD: (0-6),(0-1024)",
+            Cmd::ReceiveFrom => "+USORF: (0-6),(0-1024)",
+            Cmd::Listen => "+USOLI: (0-6),(1-65535)",
+            Cmd::Close => "+USOCL: (0-6),(0,1)",
+            Cmd::LastError => "",
+            Cmd::Control => "+USOCTL: (0-6),(0-4,10,11)",
+            Cmd::SetOption => "+USOSO: (0-6),(0,6,65535),(1,2,4,8,32,128),(0-65535),(0-65535)",
+            Cmd::GetOption => "+USOGO: (0-6),(0,6,65535),(1,2,4,8,32,128)",
+        }
+    }
+}
 
 pub(crate) fn execute(cmd: Cmd, form: Form<'_>, ctx: &mut Ctx<'_>) -> CmdResult {
     let result = match (cmd, form) {
+        (cmd, Form::Test) => {
+            let text = cmd.test_response();
+            if !text.is_empty() {
+                ctx.info(text.as_bytes());
+            }
+            return Ok(Outcome::Done);
+        }
         (Cmd::Create, Form::Set(args)) => create(ctx, args.reader()),
-        (Cmd::Create, Form::Test) => info(ctx, CREATE_TEST_RESPONSE),
         (Cmd::Secure, Form::Set(args)) => secure(ctx, args.reader()),
-        (Cmd::Secure, Form::Test) => info(ctx, "+USOSEC: (0-6),(0,1),(0-4)"),
         (Cmd::Connect, Form::Set(args)) => connect(ctx, args.reader()),
-        (Cmd::Connect, Form::Test) => info(ctx, "+USOCO: (0-6),,(1-65535)"),
         (Cmd::Write, Form::Set(args)) => write(ctx, args.reader()),
-        (Cmd::Write, Form::Test) => info(ctx, "+USOWR: (0-6),(1-1024),"),
         (Cmd::SendTo, Form::Set(args)) => send_to(ctx, args.reader()),
-        (Cmd::SendTo, Form::Test) => info(ctx, "+USOST: (0-6),,(1-65535),(1-1024),"),
         (Cmd::Read, Form::Set(args)) => read(ctx, args.reader()),
-        (Cmd::Read, Form::Test) => info(ctx, "+USORD: (0-6),(0-1024)"),
         (Cmd::ReceiveFrom, Form::Set(args)) => receive_from(ctx, args.reader()),
-        (Cmd::ReceiveFrom, Form::Test) => info(ctx, "+USORF: (0-6),(0-1024)"),
         (Cmd::Listen, Form::Set(args)) => listen(ctx, args.reader()),
-        (Cmd::Listen, Form::Test) => info(ctx, "+USOLI: (0-6),(1-65535)"),
         (Cmd::Close, Form::Set(args)) => close(ctx, args.reader()),
-        (Cmd::Close, Form::Test) => info(ctx, "+USOCL: (0-6),(0,1)"),
         (Cmd::LastError, Form::Action) => {
             let code = ctx.module.sockets.last_error;
             ctx.info_fmt(format_args!("+USOER: {code}"));
             return Ok(Outcome::Done);
         }
-        (Cmd::LastError, Form::Test) => return Ok(Outcome::Done),
         (Cmd::Control, Form::Set(args)) => control(ctx, args.reader()),
-        (Cmd::Control, Form::Test) => info(ctx, "+USOCTL: (0-6),(0-4,10,11)"),
         (Cmd::SetOption, Form::Set(args)) => set_option(ctx, args.reader()),
-        (Cmd::SetOption, Form::Test) => info(
-            ctx,
-            "+USOSO: (0-6),(0,6,65535),(1,2,4,8,32,128),(0-65535),(0-65535)",
-        ),
         (Cmd::GetOption, Form::Set(args)) => get_option(ctx, args.reader()),
-        (Cmd::GetOption, Form::Test) => info(ctx, "+USOGO: (0-6),(0,6,65535),(1,2,4,8,32,128)"),
         (_, form) => return undefined_form(form),
     };
     match result {
@@ -164,21 +173,13 @@ impl Refused {
     /// The command's error, the socket code recorded for `+USOER`.
     fn into_cme(self, ctx: &mut Ctx<'_>) -> CmeError {
         match self {
-            Refused::Socket(code) => {
-                ctx.module.sockets.last_error = code;
-                CmeError::OperationNotAllowed
-            }
+            Refused::Socket(code) => crate::socket::refused(ctx.module, code),
             Refused::Cme(e) => e,
         }
     }
 }
 
 type SocketResult = Result<Outcome, Refused>;
-
-fn info(ctx: &mut Ctx<'_>, text: &str) -> SocketResult {
-    ctx.info(text.as_bytes());
-    Ok(Outcome::Done)
-}
 
 /// Reads a socket id argument: `EBADF` when it is out of range or not in use.
 fn socket_id(r: &mut ArgReader<'_>) -> Result<u8, Refused> {

@@ -170,27 +170,33 @@ impl HttpState {
             .filter(|(_, r)| r.deadline.is_some_and(|d| d <= now))
             .map(|(id, _)| *id)
             .collect();
+        if !late.is_empty() {
+            tracing::info!(requests = late.len(), "HTTP request deadline passed");
+        }
+        self.fail(late, err::TIMEOUT)
+    }
+
+    /// Fails requests `ids` with `error`: their ids (to cancel), channels and URCs. One whose
+    /// commit has begun ends (and is reported) on its own, shortly.
+    fn fail(&mut self, ids: Vec<JobId>, error: (u8, u16)) -> Vec<(JobId, ChannelId, String)> {
         let mut ended = Vec::new();
-        for id in late {
+        for id in ids {
             let Some(req) = self.in_flight.get_mut(&id) else {
                 continue;
             };
             if !req.abandoned.give_up() {
-                // Its commit has begun: it ends (and is reported) on its own, shortly.
                 req.deadline = None;
                 continue;
             }
             let Some(req) = self.in_flight.remove(&id) else {
                 continue;
             };
-            self.errors[req.profile.index()] = err::TIMEOUT;
-            let done = sink::HttpDone {
-                status: 0,
-                md5: None,
-                error: err::TIMEOUT,
-            };
-            tracing::info!(profile = req.profile.get(), "HTTP request deadline passed");
-            ended.push((id, req.channel, result_urc(&req, &done)));
+            self.errors[req.profile.index()] = error;
+            ended.push((
+                id,
+                req.channel,
+                result_urc(&req, &sink::HttpDone::failed(error)),
+            ));
         }
         ended
     }
@@ -205,29 +211,10 @@ impl HttpState {
     }
 
     /// Fails every request with `error` (the network gone): their ids, to cancel, with the
-    /// channel and URC of each. A request whose commit has begun ends on its own.
+    /// channel and URC of each.
     pub(crate) fn fail_all(&mut self, error: (u8, u16)) -> Vec<(JobId, ChannelId, String)> {
         let ids: Vec<JobId> = self.in_flight.keys().copied().collect();
-        let mut ended = Vec::new();
-        for id in ids {
-            let Some(req) = self.in_flight.get(&id) else {
-                continue;
-            };
-            if !req.abandoned.give_up() {
-                continue;
-            }
-            let Some(req) = self.in_flight.remove(&id) else {
-                continue;
-            };
-            self.errors[req.profile.index()] = error;
-            let done = sink::HttpDone {
-                status: 0,
-                md5: None,
-                error,
-            };
-            ended.push((id, req.channel, result_urc(&req, &done)));
-        }
-        ended
+        self.fail(ids, error)
     }
 
     /// Abandons every request (a reboot): their ids, to cancel.

@@ -26,6 +26,17 @@ pub(crate) struct HttpDone {
     pub(crate) error: (u8, u16),
 }
 
+impl HttpDone {
+    /// A request that failed with `error` before any response.
+    pub(crate) fn failed(error: (u8, u16)) -> HttpDone {
+        HttpDone {
+            status: 0,
+            md5: None,
+            error,
+        }
+    }
+}
+
 /// A response being received.
 pub(crate) struct ResponseSink {
     parser: ResponseParser,

@@ -5,8 +5,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use sealcell_at::CmeError;
-
 use super::{Protocol, SocketFailure, SocketHandle, SocketOp, SocketState, errno};
 use crate::command::{Continuation, Ctx, Outcome};
 use crate::ids::JobId;
@@ -185,7 +183,6 @@ impl Module {
         s.state = SocketState::Connected;
         s.remote = Some(remote);
         s.local_port = Some(local.port());
-        s.listener = Some((listening, local.port()));
         s.at_edge = true;
         let handle = s.handle;
         let urc = format!(
@@ -229,11 +226,7 @@ impl Module {
             }),
             Err(why) => {
                 tracing::debug!(?why, "lookup failed");
-                let code = why.errno();
-                Box::new(move |ctx: &mut Ctx<'_>| {
-                    ctx.module.sockets.last_error = code;
-                    Err(CmeError::OperationNotAllowed)
-                })
+                connect_failed(why.errno())
             }
         };
         self.reply(job, then);
@@ -354,10 +347,7 @@ fn succeeded() -> Continuation {
     })
 }
 
-/// The end of a `+USOCO` that failed with `code`.
+/// The end of a `+USOCO`, `+USOLI` or `+UDNSRN` that failed with `code`.
 pub(crate) fn connect_failed(code: u16) -> Continuation {
-    Box::new(move |ctx: &mut Ctx<'_>| {
-        ctx.module.sockets.last_error = code;
-        Err(CmeError::OperationNotAllowed)
-    })
+    Box::new(move |ctx: &mut Ctx<'_>| Err(super::refused(ctx.module, code)))
 }

@@ -257,6 +257,13 @@ pub enum SocketFailure {
     Io(String),
 }
 
+/// The one answer of a socket command (or `+UDNSRN`) the state or the network refuses:
+/// `+CME ERROR: 3`, with `code` left for `+USOER`.
+pub(crate) fn refused(module: &mut crate::Module, code: u16) -> sealcell_at::CmeError {
+    module.sockets.last_error = code;
+    sealcell_at::CmeError::OperationNotAllowed
+}
+
 impl SocketFailure {
     /// The `+USOER` code (BSD errno numbering, as the manual's socket error table).
     pub fn errno(&self) -> u16 {

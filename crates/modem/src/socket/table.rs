@@ -98,16 +98,12 @@ pub struct Socket {
     pub options: SocketOptions,
     /// The peer, once connected.
     pub remote: Option<SocketAddr>,
-    /// The listening socket it was accepted on (the `+UUSOLI` fields).
-    pub listener: Option<(u8, u16)>,
     /// TCP bytes received and not yet read.
     pub rx: VecDeque<u8>,
     /// UDP datagrams received and not yet read.
     pub datagrams: VecDeque<Datagram>,
     /// Bytes in [`Socket::datagrams`].
     pub datagram_bytes: usize,
-    /// Datagrams dropped because the buffer was full.
-    pub dropped_datagrams: u64,
     /// The edge was told the buffer is full (it reads no more until a resume).
     pub paused: bool,
     /// Bytes written and not yet sent by the edge.
@@ -154,11 +150,9 @@ impl Socket {
             tls_profile: None,
             options: SocketOptions::default(),
             remote: None,
-            listener: None,
             rx: VecDeque::new(),
             datagrams: VecDeque::new(),
             datagram_bytes: 0,
-            dropped_datagrams: 0,
             paused: false,
             unsent: 0,
             sent: 0,
@@ -218,7 +212,7 @@ impl Socket {
     }
 
     fn resume(&mut self) -> Option<SocketOp> {
-        if self.paused && self.room() >= RESUME_AT.min(RX_BUFFER) {
+        if self.paused && self.room() >= RESUME_AT {
             self.paused = false;
             return Some(SocketOp::Resume {
                 handle: self.handle,
@@ -250,7 +244,6 @@ impl Socket {
     pub(crate) fn take_datagram(&mut self, from: SocketAddr, bytes: &[u8]) -> bool {
         // An empty datagram: `+UUSORF`/`+USORF` count bytes and could not announce it.
         if bytes.is_empty() || bytes.len() > self.room() || self.datagrams.len() >= MAX_DATAGRAMS {
-            self.dropped_datagrams += 1;
             return false;
         }
         self.datagram_bytes += bytes.len();
@@ -341,11 +334,6 @@ impl Sockets {
             .iter()
             .enumerate()
             .filter_map(|(i, s)| Some((u8::try_from(i).ok()?, s.as_ref()?)))
-    }
-
-    /// How many sockets are in use.
-    pub fn in_use(&self) -> usize {
-        self.slots.iter().flatten().count()
     }
 
     /// The earliest deadline of a connect, a listen or a lookup.

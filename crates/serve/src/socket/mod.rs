@@ -441,14 +441,12 @@ impl Link {
 
     /// The peer ended its stream: report it and forget the handle; what the host wrote
     /// before still goes out.
-    fn closed(&self, me: Role) {
+    /// (Its reader saw the end: the writer may still drain.)
+    fn closed(&self) {
         tracing::debug!(handle = self.handle.0, "socket closed by the peer");
         self.edge.with_module(|m| {
             m.socket_closed(self.handle);
-            match me {
-                Role::Reader => self.edge.sockets().peer_closed(self.handle),
-                Role::Main => self.edge.sockets().forget(self.handle, me),
-            }
+            self.edge.sockets().peer_closed(self.handle);
         });
     }
 
@@ -502,7 +500,7 @@ fn stream_failure(e: &std::io::Error) -> SocketFailure {
 
 /// Resolves `host` (a name or an address) for a connect: every address, in the resolver's
 /// order; [`SocketFailure::Dns`] when there is none.
-async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, SocketFailure> {
+pub(crate) async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, SocketFailure> {
     match tokio::net::lookup_host((host, port)).await {
         Ok(addrs) => {
             let addrs: Vec<SocketAddr> = addrs.collect();

@@ -27,10 +27,6 @@ pub(super) struct Target {
     pub(super) options: SocketOptions,
 }
 
-/// How long an accept loop waits after a failed accept (out of file descriptors, say)
-/// before it tries again, so a failing accept does not spin.
-const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
-
 /// Connects (and runs the TLS handshake), reports it, then writes until the socket closes.
 /// Bounded by [`CONNECT_TIMEOUT`], as the engine's wait is.
 pub(super) async fn connect(link: Link, inbox: Inbox, mut target: Target) {
@@ -148,7 +144,7 @@ pub(super) async fn read<R: AsyncRead + Unpin>(
         let want = link.edge.shaping().chunk(room.min(buf.len()));
         match stream.read(&mut buf[..want]).await {
             // The end of stream (TLS: close_notify).
-            Ok(0) => return link.closed(Role::Reader),
+            Ok(0) => return link.closed(),
             Ok(n) => {
                 tracing::trace!(handle = link.handle.0, len = n, "socket received");
                 // The test bench's throttle: the bytes take the time they would at its rate.
@@ -161,7 +157,7 @@ pub(super) async fn read<R: AsyncRead + Unpin>(
                     room
                 });
             }
-            Err(e) if is_unexpected_eof(&e) => return link.closed(Role::Reader),
+            Err(e) if is_unexpected_eof(&e) => return link.closed(),
             Err(e) => return link.fail(stream_failure(&e), Role::Reader),
         }
     }
@@ -239,7 +235,7 @@ pub(super) async fn listen(link: Link, port: u16, options: SocketOptions) {
             Ok(accepted) => accepted,
             Err(e) => {
                 tracing::debug!(handle = link.handle.0, error = %e, "accept failed");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                tokio::time::sleep(crate::tcp::ACCEPT_BACKOFF).await;
                 continue;
             }
         };

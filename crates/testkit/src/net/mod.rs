@@ -128,8 +128,6 @@ pub struct ScriptedNet {
     blackholes: std::collections::BTreeSet<(String, u16)>,
     /// The test bench's `throttle` and `latency`, for the connections made from now on.
     pub(crate) shaping: Shaping,
-    /// Sockets the module closed.
-    pub socket_closes: Vec<SocketHandle>,
 }
 
 impl ScriptedNet {

@@ -260,7 +260,6 @@ impl ScriptedNet {
             SocketOp::Close { handle } => {
                 self.sockets.open.remove(&handle);
                 self.sockets.failing.retain(|(h, _, _)| *h != handle);
-                self.socket_closes.push(handle);
             }
             SocketOp::Resolve { job, query } => {
                 let answer = match query {
