@@ -697,11 +697,31 @@ fn a_fota_loop_survives_a_scenario_that_cuts_the_download_then_power_cuts_the_in
         ),
     )
     .unwrap();
-    let m = Modem::start(
+    let mut m = Modem::start(
         &dir.path().join("module"),
-        &["--scenario", scenario.to_str().unwrap()],
+        &[
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--control",
+            "tcp:127.0.0.1:0",
+        ],
     );
+    let line = m.wait_for_stderr(|l| l.contains("control socket on tcp:"));
+    let control = format!("tcp:{}", line.split("on tcp:").nth(1).unwrap().trim());
+    // What of the scenario has fired, from the bench's own status.
+    let fired = || {
+        let out = sealcell(&["ctl", "--control", &control, "status", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["fired"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f.as_str().map(String::from))
+            .filter(|f| f.starts_with("scenario: "))
+            .collect::<Vec<_>>()
+    };
     let s = fota_setup(dir.path(), &m);
+    assert!(fired().is_empty(), "provisioning fired nothing");
     let good = fw_dir().join("good.b64");
 
     // 1. The download is cut: fota says so, nothing is installed.
@@ -709,6 +729,7 @@ fn a_fota_loop_survives_a_scenario_that_cuts_the_download_then_power_cuts_the_in
     assert_ne!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("download"), "{err}");
+    assert_eq!(fired(), [format!("scenario: cut-after {}", size * 8 / 10)]);
     let mut at = m.connect();
     assert!(at.cmd("ATI9").contains("17.00,A01.00"));
 
@@ -716,6 +737,16 @@ fn a_fota_loop_survives_a_scenario_that_cuts_the_download_then_power_cuts_the_in
     // comes back on its old firmware, sealed, with its credentials.
     let out = fota(&m, &s, &good, &[]);
     assert_ne!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("download"),
+        "{}",
+        text(&out.stderr)
+    );
+    // It failed because the power went, and at its install.
+    assert_eq!(
+        fired().last().map(String::as_str),
+        Some("scenario: power-loss")
+    );
     let mut at = m.connect();
     assert!(at.cmd("ATI9").contains("17.00,A01.00"), "the old firmware");
     assert!(
