@@ -4,7 +4,7 @@
 //! often as they like without the master seeing a hang-up. The slave is put in raw mode so the
 //! line discipline passes CR, LF and binary payloads through unchanged. The master is
 //! non-blocking and registered with the runtime's reactor. Output that no client reads is
-//! dropped once the terminal's buffer stays full for [`STALL`], as on a UART without flow
+//! dropped once the terminal's buffer stays full for a second (`STALL`), as on a UART without flow
 //! control.
 
 use std::io;
