@@ -106,6 +106,11 @@ struct RunArgs {
     /// The seed of the scenario's random choices (overrides the file's).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
+    /// How long things take: `fast` (as fast as the machine) or `toby-l2` (a real module's
+    /// answer latencies, registration, boot, install, LTE Cat 4 rates and 115200 baud on a
+    /// pseudo-terminal; docs/bench.md, "Real-module timing").
+    #[arg(long, value_name = "fast|toby-l2", default_value = "fast")]
+    timing: sealcell_modem::timing::Profile,
 }
 
 pub(crate) fn parse_listen(s: &str) -> Result<String, String> {
@@ -214,9 +219,16 @@ fn emulate(args: RunArgs) -> Result<(), Failure> {
     config.imei = args.imei;
     config.fs_capacity = args.fs_capacity;
     config.payload_timeout = Duration::from_secs_f64(args.payload_timeout);
+    config.timing = args.timing;
     let mut module = Module::open(config, system_now())
         .with_context(|| format!("cannot open the module in {}", args.data.display()))
         .map_err(|e| Failure::usage(e, None))?;
+    if args.timing != sealcell_modem::timing::Profile::Fast {
+        eprintln!(
+            "sealcell: timing {} (docs/bench.md, \"Real-module timing\")",
+            args.timing
+        );
+    }
     if let Some(path) = &args.scenario {
         let text = crate::read_capped_text(path, 1 << 20, "scenario file")?;
         let scenario = sealcell_modem::scenario::Scenario::parse(&text)

@@ -14,7 +14,7 @@
 //! [`Channel::wants_input`] says so. A host that pipelines reads without reading the answers
 //! therefore costs the module at most about one output buffer, not the sum of the answers.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sealcell_at::commands::cmux::CmuxStatus;
 use sealcell_at::format::{ChannelSettings, FinalResult};
@@ -28,6 +28,7 @@ use crate::command::fw_update::XmodemJob;
 use crate::command::{self, Continuation, Ctx, Outcome, PayloadTarget, Stream};
 use crate::module::{ChannelId, Module};
 use crate::time::Now;
+use crate::timing::FormKind;
 
 /// Output a channel produces before it stops and waits for the transport to send it, when the
 /// module has few channels; with many, each gets its share of [`MODULE_OUTPUT_BUDGET`] (at
@@ -103,7 +104,24 @@ pub struct Channel {
     /// The transport holds this channel's output (a DLCI under the host's flow control):
     /// URCs stay in the module's queue, which bounds them.
     held: bool,
+    /// The timing profile's answer latency ([`crate::timing`]): what the last command line
+    /// said, held until the time a real module takes to say it. The channel runs nothing
+    /// meanwhile.
+    answering: Option<(Instant, Vec<u8>)>,
+    /// The latency of the commands run since the line started (added as each runs).
+    latency: Duration,
+    /// A boot reset this channel while the module was quiet: the greeting comes at its end.
+    greet_pending: bool,
+    /// The timing profile's install: its `+UUFWINSTALL` URCs still to come, one a step.
+    installing: Option<Progress>,
     epoch: u64,
+}
+
+/// An install's progress on the timing profile's clock.
+struct Progress {
+    urcs: std::collections::VecDeque<Vec<u8>>,
+    step: Duration,
+    next: Instant,
 }
 
 impl std::fmt::Debug for Channel {
@@ -167,6 +185,10 @@ impl Channel {
             after_cr_line: false,
             skip_lf: false,
             held: false,
+            answering: None,
+            latency: Duration::ZERO,
+            greet_pending: false,
+            installing: None,
             epoch: module.epoch(),
         }
     }
@@ -211,12 +233,19 @@ impl Channel {
     /// Whether the channel has output to produce once the transport has sent what it has
     /// (a streamed answer, queued input): poll again after writing.
     pub fn has_more(&self) -> bool {
+        if self.answering.is_some() || self.installing.is_some() {
+            // The timing profile holds it: its deadline, not a poll, moves it on.
+            return false;
+        }
         self.stream.is_some()
             || (!self.pending.is_empty() && !self.waiting && self.multiplex.is_none())
     }
 
     fn is_busy(&self) -> bool {
-        self.stream.is_some() || self.waiting
+        self.stream.is_some()
+            || self.waiting
+            || self.answering.is_some()
+            || self.installing.is_some()
     }
 
     /// When [`Channel::poll`] must run next even if no byte arrives and nothing wakes it.
@@ -225,16 +254,26 @@ impl Channel {
         let xmodem = self.xmodem.as_ref().and_then(|(r, _)| r.deadline());
         let job = module.job_deadline(self.id);
         let stalled = self.stalled.as_ref().map(|(until, _)| *until);
+        let answering = self.answering.as_ref().map(|(due, _)| *due);
+        let progress = self.installing.as_ref().map(|p| p.next);
+        let greeting = module.quiet_until().filter(|_| self.greet_pending);
         payload
             .into_iter()
             .chain(xmodem)
             .chain(job)
             .chain(stalled)
+            .chain(answering)
+            .chain(progress)
+            .chain(greeting)
             .min()
     }
 
-    /// Detaches from the module, abandoning any payload in progress.
+    /// Detaches from the module, abandoning any payload in progress. An install in progress
+    /// on it ends now, with its reboot: the module does not wait for a host to finish one.
     pub fn close(self, module: &mut Module) {
+        if self.installing.is_some() && self.epoch == module.epoch() {
+            reboot(module);
+        }
         module.detach_channel(self.id);
     }
 
@@ -291,6 +330,15 @@ impl Channel {
         module.observe(now);
         self.limit = output_limit(module.channel_count());
         self.sync_with_boot(module, out);
+        if !self.keep_time(module, now.mono(), out) {
+            if module.is_quiet() {
+                // A booting or installing module's UART takes nothing: the bytes are lost.
+                tracing::debug!(channel = self.id.0, bytes = input.len(), "input while quiet dropped");
+            } else {
+                self.hold(input);
+            }
+            return;
+        }
         // URCs queued while the channel was idle go out before the answer to new input.
         if !self.assembler.is_mid_line() {
             self.deliver_urcs(module, out);
@@ -310,6 +358,9 @@ impl Channel {
         self.limit = output_limit(module.channel_count());
         module.expire_jobs(now.mono());
         self.sync_with_boot(module, out);
+        if !self.keep_time(module, now.mono(), out) {
+            return;
+        }
         if let Some((receiver, _)) = self.xmodem.as_mut() {
             let status = receiver.poll(now.mono(), out);
             if status != XmodemStatus::Receiving {
@@ -352,6 +403,40 @@ impl Channel {
         }
         self.run_pending(module, now, out);
         self.deliver_urcs(module, out);
+    }
+
+    /// The timing profile's clock on this channel: says a held answer that is due, the
+    /// install's progress that is due (and reboots after its last URC), and the greeting when
+    /// a boot ends. Returns whether the channel may go on (not answering, the module not
+    /// quiet).
+    fn keep_time(&mut self, module: &mut Module, now: Instant, out: &mut Vec<u8>) -> bool {
+        if let Some((due, _)) = &self.answering
+            && *due <= now
+            && let Some((_, said)) = self.answering.take()
+        {
+            out.extend_from_slice(&said);
+        }
+        while let Some(p) = self.installing.as_mut()
+            && p.next <= now
+        {
+            if let Some(urc) = p.urcs.pop_front() {
+                self.settings.write_urc(out, &urc);
+                p.next += p.step;
+            }
+            if p.urcs.is_empty() {
+                // The last one is said: the module reboots into what it installed.
+                self.installing = None;
+                reboot(module);
+                self.sync_with_boot(module, out);
+            }
+        }
+        if self.answering.is_some() || self.installing.is_some() || module.is_quiet() {
+            return false;
+        }
+        if std::mem::take(&mut self.greet_pending) {
+            self.greet(module, out);
+        }
+        true
     }
 
     /// Keeps input the channel cannot run yet.
@@ -541,6 +626,8 @@ impl Channel {
         self.assembler.reset();
         // What the old boot had said, and was held back, is gone with it.
         self.stalled = None;
+        self.answering = None;
+        self.installing = None;
         if module.power_epoch() != self.power_epoch {
             // The power went: what the host had sent and the module had not run yet is lost.
             self.power_epoch = module.power_epoch();
@@ -556,6 +643,17 @@ impl Channel {
         self.waiting = false;
         self.rest_of_line = None;
         self.multiplex = None;
+        if module.is_quiet() {
+            // A booting module: what was sent to the old boot is lost with it, and the
+            // greeting waits for the boot's end.
+            self.pending.clear();
+            self.greet_pending = true;
+        } else {
+            self.greet(module, out);
+        }
+    }
+
+    fn greet(&mut self, module: &Module, out: &mut Vec<u8>) {
         if self.greets && module.nvm.values.greeting_enabled {
             let greeting = module.nvm.values.greeting.clone();
             self.settings.write_urc(out, greeting.as_bytes());
@@ -644,10 +742,11 @@ impl Channel {
                 // Commands after a payload command on the same line are not run.
                 out.extend_from_slice(job.prompt);
                 self.payload = Some(Payload {
+                    // The host hears the prompt once the line's latency has passed.
                     receiver: PayloadReceiver::new(
                         job.size,
                         module.config().payload_timeout,
-                        now.mono(),
+                        now.mono() + self.latency,
                     ),
                     target: job.target,
                     timeout_error: job.timeout_error,
@@ -666,6 +765,22 @@ impl Channel {
             Ok(Outcome::Stream(stream)) => {
                 // The caller pumps it, once the rest of the line is kept for its end.
                 self.stream = Some(stream);
+            }
+            Ok(Outcome::RebootAfter(urcs)) if !module.timing().install.is_zero() => {
+                // The install takes its time: the progress is spread over it, the module is
+                // quiet meanwhile, and reboots once the last URC is said.
+                self.settings.write_final(out, FinalResult::Ok);
+                let install = module.timing().install;
+                let steps = u32::try_from(urcs.len().max(1)).unwrap_or(u32::MAX);
+                let step = install / steps;
+                let start = now.mono() + self.latency;
+                module.quiet_for(start + install);
+                self.rest_of_line = None;
+                self.installing = Some(Progress {
+                    urcs: urcs.into(),
+                    step,
+                    next: start + step,
+                });
             }
             Ok(Outcome::RebootAfter(urcs)) => {
                 self.settings.write_final(out, FinalResult::Ok);
@@ -699,8 +814,26 @@ impl Channel {
         self.run_commands(module, now, out, text, 0);
     }
 
-    /// Runs the commands of `text` from the `first`-th on.
+    /// Runs the commands of `text` from the `first`-th on; with a timing profile, what they
+    /// say is held for their latency ([`Channel::keep_time`] says it).
     fn run_commands(
+        &mut self,
+        module: &mut Module,
+        now: Now,
+        out: &mut Vec<u8>,
+        text: Vec<u8>,
+        first: usize,
+    ) {
+        let start = out.len();
+        self.run_commands_now(module, now, out, text, first);
+        let latency = std::mem::take(&mut self.latency);
+        if !latency.is_zero() {
+            let said = out.split_off(start.min(out.len()));
+            self.answering = Some((now.mono() + latency, said));
+        }
+    }
+
+    fn run_commands_now(
         &mut self,
         module: &mut Module,
         now: Now,
@@ -734,6 +867,9 @@ impl Channel {
                     return;
                 }
             };
+            self.latency += module
+                .timing()
+                .answer_latency(cmd.name.as_str(), FormKind::of(cmd.form));
             let mut ctx = Ctx::new(module, self.id, &mut self.settings, out, now);
             let result = command::execute(&cmd, &mut ctx);
             if !self.conclude(module, result, now, out) {

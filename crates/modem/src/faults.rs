@@ -31,8 +31,9 @@ pub const MAX_URC: usize = 1024;
 /// The fastest `throttle` (10 Gbit/s: no limit a test would notice).
 pub const MAX_THROTTLE_KBPS: u64 = 10_000_000;
 
-/// How the test bench shapes the network (`throttle`, `latency`): what the edge (and the
-/// scripted network of the tests) applies to every connection.
+/// How the network is shaped (the test bench's `throttle` and `latency`, the timing
+/// profile's rates and round trip): what the edge (and the scripted network of the tests)
+/// applies to every connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Shaping {
     /// Added before every connect and lookup.
@@ -40,6 +41,9 @@ pub struct Shaping {
     /// The rate of what the network carries to the module, bytes per second (`None`: the
     /// machine's).
     pub bytes_per_s: Option<u64>,
+    /// The rate of what the module sends to the network, bytes per second (`None`: the
+    /// machine's).
+    pub uplink_bytes_per_s: Option<u64>,
 }
 
 impl Shaping {
@@ -52,12 +56,21 @@ impl Shaping {
         }
     }
 
-    /// How long `n` bytes take at the throttled rate (zero without a throttle).
+    /// How long `n` bytes take at the downlink's rate (zero without one).
     pub fn pause(&self, n: usize) -> std::time::Duration {
-        match self.bytes_per_s {
-            Some(rate) if rate > 0 => std::time::Duration::from_secs_f64(n as f64 / rate as f64),
-            _ => std::time::Duration::ZERO,
-        }
+        at_rate(n, self.bytes_per_s)
+    }
+
+    /// How long `n` bytes take at the uplink's rate (zero without one).
+    pub fn pause_up(&self, n: usize) -> std::time::Duration {
+        at_rate(n, self.uplink_bytes_per_s)
+    }
+}
+
+fn at_rate(n: usize, rate: Option<u64>) -> std::time::Duration {
+    match rate {
+        Some(rate) if rate > 0 => std::time::Duration::from_secs_f64(n as f64 / rate as f64),
+        _ => std::time::Duration::ZERO,
     }
 }
 
@@ -529,11 +542,21 @@ impl crate::Module {
         &self.faults
     }
 
-    /// How the bench shapes the network now: the edge applies it to every connection.
+    /// How the network is shaped now (the bench's faults and the timing profile): the edge
+    /// applies it to every connection.
     pub fn network_shaping(&self) -> Shaping {
+        let timing = self.timing();
+        let throttle = (self.faults.throttle_kbps > 0).then(|| self.faults.throttle_kbps * 125);
+        // The slower of the bench's throttle and the profile's rate.
+        let downlink = match (throttle, timing.downlink_bytes_per_s) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         Shaping {
-            latency: std::time::Duration::from_millis(self.faults.latency_ms),
-            bytes_per_s: (self.faults.throttle_kbps > 0).then(|| self.faults.throttle_kbps * 125),
+            latency: std::time::Duration::from_millis(self.faults.latency_ms)
+                + timing.network_latency,
+            bytes_per_s: downlink,
+            uplink_bytes_per_s: timing.uplink_bytes_per_s,
         }
     }
 
@@ -619,10 +642,19 @@ mod tests {
         assert_eq!(
             Shaping {
                 latency: std::time::Duration::ZERO,
-                bytes_per_s: Some(1000)
+                bytes_per_s: Some(1000),
+                uplink_bytes_per_s: Some(250),
             }
             .pause(500),
             std::time::Duration::from_millis(500)
+        );
+        assert_eq!(
+            Shaping {
+                uplink_bytes_per_s: Some(250),
+                ..Shaping::default()
+            }
+            .pause_up(500),
+            std::time::Duration::from_secs(2)
         );
         assert_eq!(
             Fault::parse("link-corrupt", &args(&["3"])),

@@ -46,6 +46,7 @@ pub mod snapshot;
 pub mod socket;
 pub mod status;
 pub mod time;
+pub mod timing;
 
 pub use channel::{
     Channel, MAX_PENDING_INPUT, MIN_OUTPUT_LIMIT, MODULE_OUTPUT_BUDGET, OUTPUT_LIMIT, output_limit,

@@ -33,6 +33,8 @@ pub struct ModuleConfig {
     pub payload_timeout: Duration,
     /// Argon2id parameters of a new seal and the floor enforced on open.
     pub kdf: KdfPolicy,
+    /// How long things take (`--timing`): [`crate::timing::Profile::Fast`] by default.
+    pub timing: crate::timing::Profile,
 }
 
 impl ModuleConfig {
@@ -45,6 +47,7 @@ impl ModuleConfig {
             fs_capacity: DEFAULT_CAPACITY,
             payload_timeout: DEFAULT_PAYLOAD_TIMEOUT,
             kdf: KdfPolicy::PRODUCTION,
+            timing: crate::timing::Profile::Fast,
         }
     }
 }
@@ -114,6 +117,8 @@ pub struct Module {
     /// The multiplexer parameters of the channels that are DLCIs (`AT+CMUX?`).
     multiplexers: HashMap<ChannelId, sealcell_at::commands::cmux::CmuxStatus>,
     created: bool,
+    /// The timing profile's boot window and registration ([`crate::timing`]).
+    pub(crate) timers: crate::timing::Timers,
 }
 
 /// What the edge is told when a channel has something new to send: a URC, or the end of the
@@ -238,6 +243,7 @@ impl Module {
             wake_as: HashMap::new(),
             multiplexers: HashMap::new(),
             created: opened.created,
+            timers: Default::default(),
         })
     }
 
@@ -442,6 +448,7 @@ impl Module {
             self.urcs.insert(id, VecDeque::new());
             self.wake(id);
         }
+        self.boot_window();
         tracing::info!(epoch, "module rebooted");
         Ok(())
     }
@@ -449,6 +456,7 @@ impl Module {
     /// Records the time of a call into the engine (channels do it on every feed and poll).
     pub fn observe(&mut self, now: Now) {
         self.now = now;
+        self.run_timing(now.mono());
         let due = match self.scenario.as_mut() {
             Some(s) if s.next_time().is_some_and(|t| t <= now.mono()) => s.on_time(now.mono()),
             _ => return,
@@ -709,6 +717,7 @@ impl Module {
             .into_iter()
             .chain(connect)
             .chain(self.scenario_deadline())
+            .chain(self.timers.next_deadline())
             .min()
     }
 
@@ -794,6 +803,9 @@ impl Module {
     /// channel asked for (`+CREG`/`+CGREG`/`+CEREG`/`+CSCON`: the network is the module's, the
     /// reporting modes are each channel's).
     pub(crate) fn radio_changed(&mut self, before: crate::radio::RadioSnapshot) {
+        if before.wants != self.radio.wants_network() {
+            self.radio_wants_changed();
+        }
         if !self.radio.registered() {
             // Losing the network deactivates every context, and closes every socket.
             self.radio.deactivated.clear();

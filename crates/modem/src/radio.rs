@@ -152,6 +152,9 @@ pub(crate) struct Radio {
     pub(crate) ucged_mode: i64,
     /// The network is gone (the test bench's `detach`): not registered, searching.
     pub(crate) network_lost: bool,
+    /// The timing profile's search for the network after the radio came on
+    /// ([`crate::timing`]): not registered yet, searching.
+    pub(crate) searching: bool,
     /// The serving cell's RSRP, dBm (the test bench's `signal`; [`cell::RSRP_DBM`] at first).
     pub(crate) rsrp_dbm: i32,
     /// Reporting modes by channel: each channel (a USB interface, a TCP client) sets its own,
@@ -169,6 +172,7 @@ impl Default for Radio {
             deactivated: Vec::new(),
             ucged_mode: 0,
             network_lost: false,
+            searching: false,
             rsrp_dbm: cell::RSRP_DBM,
             modes: HashMap::new(),
         }
@@ -181,11 +185,18 @@ pub(crate) struct RadioSnapshot {
     /// The `<stat>` of each report, in [`Reg::ALL`] order.
     stats: [u8; 3],
     connected: bool,
+    /// Whether the radio wanted the network ([`Radio::wants_network`]).
+    pub(crate) wants: bool,
 }
 
 impl Radio {
     /// Registered on the always-available emulated LTE network.
     pub(crate) fn registered(&self) -> bool {
+        self.wants_network() && !self.searching
+    }
+
+    /// The radio is on, may register, and there is a network to register with.
+    pub(crate) fn wants_network(&self) -> bool {
         self.cfun == 1 && self.cops_mode != 2 && !self.network_lost
     }
 
@@ -219,6 +230,7 @@ impl Radio {
         RadioSnapshot {
             stats: Reg::ALL.map(|reg| self.stat(reg)),
             connected: self.rrc_connected(),
+            wants: self.wants_network(),
         }
     }
 
@@ -227,8 +239,8 @@ impl Radio {
     /// `+CEREG` and `+CGREG` follow the attach; `+CREG` follows the cell (the radio is still
     /// camped, `+COPS` and `+CSQ` still see it).
     pub(crate) fn stat(&self, reg: Reg) -> u8 {
-        // No network to register with: not registered, searching (2).
-        if self.network_lost && self.cfun == 1 && self.cops_mode != 2 {
+        // No network to register with, or not found yet: not registered, searching (2).
+        if (self.network_lost || self.searching) && self.cfun == 1 && self.cops_mode != 2 {
             return 2;
         }
         match reg {

@@ -51,6 +51,8 @@ struct Inner {
     latency_ms: AtomicU64,
     /// Bytes per second, 0 for none.
     rate: AtomicU64,
+    /// The uplink's bytes per second, 0 for none.
+    uplink: AtomicU64,
 }
 
 /// The most short disk jobs of one module running at once.
@@ -97,6 +99,7 @@ impl Edge {
                 long_slots: Arc::new(Semaphore::new(MAX_LONG_DISK_JOBS)),
                 latency_ms: AtomicU64::new(0),
                 rate: AtomicU64::new(0),
+                uplink: AtomicU64::new(0),
             }),
         }
     }
@@ -122,6 +125,9 @@ impl Edge {
         self.inner
             .rate
             .store(shaping.bytes_per_s.unwrap_or(0), Ordering::Relaxed);
+        self.inner
+            .uplink
+            .store(shaping.uplink_bytes_per_s.unwrap_or(0), Ordering::Relaxed);
         if module.has_work() {
             self.dispatch(module.take_work());
         }
@@ -149,6 +155,7 @@ impl Edge {
             label,
             stall: None,
             hang_up: false,
+            baud: None,
         };
         session::run(self, reader, writer, transport, stop).await;
     }
@@ -196,11 +203,13 @@ impl Edge {
     /// How the test bench shapes the network now (`throttle`, `latency`).
     pub(crate) fn shaping(&self) -> sealcell_modem::faults::Shaping {
         let rate = self.inner.rate.load(Ordering::Relaxed);
+        let uplink = self.inner.uplink.load(Ordering::Relaxed);
         sealcell_modem::faults::Shaping {
             latency: std::time::Duration::from_millis(
                 self.inner.latency_ms.load(Ordering::Relaxed),
             ),
             bytes_per_s: (rate > 0).then_some(rate),
+            uplink_bytes_per_s: (uplink > 0).then_some(uplink),
         }
     }
 
@@ -212,9 +221,18 @@ impl Edge {
         }
     }
 
-    /// Waits what `n` bytes take at the bench's throttled rate.
+    /// Waits what `n` bytes received take at the downlink's rate (the bench's throttle, the
+    /// timing profile's).
     pub(crate) async fn pace(&self, n: usize) {
         let pause = self.shaping().pause(n);
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// Waits what `n` bytes sent take at the uplink's rate (the timing profile's).
+    pub(crate) async fn pace_up(&self, n: usize) {
+        let pause = self.shaping().pause_up(n);
         if !pause.is_zero() {
             tokio::time::sleep(pause).await;
         }

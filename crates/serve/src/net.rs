@@ -113,6 +113,8 @@ async fn transfer<S: AsyncRead + AsyncWrite + Unpin>(
         tracing::debug!(error = %e, "sending the request failed");
         return NetEnd::Failed(NetFailure::Io);
     }
+    // A request (a `+UHTTPC` POST of a file) goes out at the uplink's rate.
+    edge.pace_up(job.request.len()).await;
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let want = edge.shaping().chunk(buf.len());

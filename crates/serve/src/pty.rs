@@ -44,6 +44,8 @@ pub(crate) fn spawn(
         (reader, writer)
     };
     let label = link.display().to_string();
+    // The timing profile paces a pseudo-terminal as the module's UART (TCP is its USB).
+    let baud = edge.module().lock().timing().baud;
     let edge = edge.clone();
     let task = edge.handle().clone().spawn(async move {
         // Holding the slave keeps the master readable while clients come and go.
@@ -52,6 +54,7 @@ pub(crate) fn spawn(
             label: &label,
             stall: Some(STALL),
             hang_up: false,
+            baud,
         };
         session::run(&edge, reader, writer, transport, stop).await;
     });

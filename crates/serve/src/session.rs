@@ -31,6 +31,9 @@ pub(crate) struct Transport<'a> {
     /// Close the connection when the module loses its power (TCP); a terminal cannot hang up,
     /// its host just hears nothing more of what was going on.
     pub(crate) hang_up: bool,
+    /// The UART's rate, bits per second at 8N1 (the timing profile on a pseudo-terminal):
+    /// bytes go each way no faster than a real serial line carries them. `None`: unpaced.
+    pub(crate) baud: Option<u32>,
 }
 
 /// Serves one channel until the peer leaves or `stop` turns true.
@@ -51,10 +54,12 @@ pub(crate) async fn run<R, W>(
     let mut buf = vec![0u8; READ_CHUNK];
     let mut eof = false;
     let mut fired: Option<std::time::Instant> = None;
+    let mut uart = transport.baud.map(Uart::new);
+    let read_chunk = uart.as_ref().map_or(READ_CHUNK, Uart::chunk);
     loop {
         if !out.is_empty() {
             tokio::select! {
-                written = write_out(&mut writer, &out, transport.stall) => {
+                written = write_out(&mut writer, &out, transport.stall, uart.as_mut()) => {
                     if let Err(e) = written {
                         tracing::debug!(peer = label, error = %e, "write failed");
                         break;
@@ -106,12 +111,17 @@ pub(crate) async fn run<R, W>(
                 fired = deadline.map(tokio::time::Instant::into_std);
                 call(edge, &mut power, &mut out, |m, out| link.poll(m, system_now(), out))
             }
-            read = reader.read(&mut buf), if want_input => match read {
+            read = reader.read(&mut buf[..read_chunk]), if want_input => match read {
                 Ok(0) => {
                     eof = true;
                     false
                 }
                 Ok(n) => {
+                    if let Some(uart) = uart.as_mut() {
+                        // The last of these bytes reaches the module when the line has
+                        // carried them all.
+                        uart.receive(n).await;
+                    }
                     let input = &buf[..n];
                     call(edge, &mut power, &mut out, |m, out| {
                         link.feed(m, input, system_now(), out)
@@ -153,26 +163,93 @@ fn call(
     })
 }
 
-/// Writes all of `out`; with a stall limit, what cannot be written in time is dropped.
+/// A serial line's pace, each way: when it is free again after what it carried.
+struct Uart {
+    bytes_per_s: f64,
+    sent_until: tokio::time::Instant,
+    received_until: tokio::time::Instant,
+}
+
+impl Uart {
+    fn new(baud: u32) -> Uart {
+        let now = tokio::time::Instant::now();
+        Uart {
+            bytes_per_s: f64::from(baud.max(1)) / sealcell_modem::timing::BITS_PER_BYTE,
+            sent_until: now,
+            received_until: now,
+        }
+    }
+
+    /// Bytes a hundredth of a second carries: what is read or written at a time, so the pace
+    /// is even and the other events are not kept waiting long.
+    fn chunk(&self) -> usize {
+        ((self.bytes_per_s / 100.0) as usize).clamp(1, READ_CHUNK)
+    }
+
+    fn carry(until: &mut tokio::time::Instant, bytes_per_s: f64, n: usize) -> tokio::time::Instant {
+        let start = (*until).max(tokio::time::Instant::now());
+        *until = start + Duration::from_secs_f64(n as f64 / bytes_per_s);
+        *until
+    }
+
+    /// Waits until `n` bytes from the host have come down the line.
+    async fn receive(&mut self, n: usize) {
+        let done = Uart::carry(&mut self.received_until, self.bytes_per_s, n);
+        tokio::time::sleep_until(done).await;
+    }
+
+    /// Waits until `n` bytes to the host have gone up the line.
+    async fn send(&mut self, n: usize) {
+        let done = Uart::carry(&mut self.sent_until, self.bytes_per_s, n);
+        tokio::time::sleep_until(done).await;
+    }
+}
+
+/// Writes all of `out`; with a stall limit, what cannot be written in time is dropped. On a
+/// paced line, a chunk at a time at the line's rate (the stall limit is each chunk's, and a
+/// chunk nobody took drops the rest).
 async fn write_out<W: AsyncWrite + Unpin>(
     writer: &mut W,
     out: &[u8],
     stall: Option<Duration>,
+    uart: Option<&mut Uart>,
 ) -> std::io::Result<()> {
+    let Some(uart) = uart else {
+        return write_within(writer, out, stall).await.map(drop);
+    };
+    for (i, chunk) in out.chunks(uart.chunk()).enumerate() {
+        if !write_within(writer, chunk, stall).await? {
+            tracing::debug!(
+                bytes = out.len() - i * uart.chunk(),
+                "nobody reads the terminal; output dropped"
+            );
+            return Ok(());
+        }
+        uart.send(chunk.len()).await;
+    }
+    Ok(())
+}
+
+/// Writes `out`, within the stall limit if there is one; returns whether it was written.
+async fn write_within<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    out: &[u8],
+    stall: Option<Duration>,
+) -> std::io::Result<bool> {
     let write = async {
         writer.write_all(out).await?;
         writer.flush().await
     };
     match stall {
-        None => write.await,
+        None => write.await.map(|()| true),
         Some(limit) => match tokio::time::timeout(limit, write).await {
-            Ok(result) => result,
+            Ok(result) => result.map(|()| true),
             Err(_) => {
                 tracing::debug!(
                     bytes = out.len(),
                     "nobody reads the terminal; output dropped"
                 );
-                Ok(())
+                Ok(false)
             }
         },
     }

@@ -24,6 +24,7 @@ pub(crate) fn spawn(
             label: "stdio",
             stall: None,
             hang_up: false,
+            baud: None,
         };
         session::run(
             &edge,

@@ -40,6 +40,7 @@ pub(crate) fn spawn(
                         label: &label,
                         stall: None,
                         hang_up: true,
+                        baud: None,
                     };
                     session::run(&edge, reader, writer, transport, stop).await;
                 }

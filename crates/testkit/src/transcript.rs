@@ -539,6 +539,7 @@ fn apply_option(config: &mut ModuleConfig, name: &str, value: &str) -> Result<()
                     .map_err(|_| format!("bad timeout {value:?}"))?,
             )
         }
+        "timing" => config.timing = value.parse()?,
         _ => return Err(format!("unknown option {name:?}")),
     }
     Ok(())

@@ -179,6 +179,7 @@ pub(super) async fn write<W: AsyncWrite + Unpin>(
                     if let Err(e) = send(&mut stream, &bytes).await {
                         return link.fail(stream_failure(&e), Role::Main);
                     }
+                    link.edge.pace_up(bytes.len()).await;
                     link.sent(bytes.len());
                 }
                 Msg::SendTo(to, bytes) => {

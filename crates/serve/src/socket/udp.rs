@@ -136,6 +136,7 @@ async fn send(link: Link, socket: Arc<UdpSocket>, mut inbox: Inbox) {
         if let Err(e) = result {
             tracing::debug!(handle = link.handle.0, len, error = %e, "datagram not sent");
         }
+        link.edge.pace_up(len).await;
         link.sent(len);
     }
 }
