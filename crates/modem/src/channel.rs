@@ -844,6 +844,10 @@ impl Channel {
         let line = match parse_line(&text) {
             Ok(Line::Empty) => return,
             Ok(Line::Commands(line)) => {
+                if line.commands().next().is_none() {
+                    // A bare `AT` takes a real module its time too.
+                    self.latency += module.timing().answer;
+                }
                 if line.discarded() > 0 {
                     tracing::debug!(
                         channel = self.id.0,
@@ -855,6 +859,7 @@ impl Channel {
             }
             Err(e) => {
                 tracing::debug!(channel = self.id.0, error = ?e, "syntax error");
+                self.latency += module.timing().answer;
                 self.settings.write_final(out, FinalResult::Error);
                 return;
             }

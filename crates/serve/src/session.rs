@@ -163,6 +163,9 @@ fn call(
     })
 }
 
+/// How late after its last byte a line still counts as busy (see [`Uart::carry`]).
+const UART_IDLE: Duration = Duration::from_millis(20);
+
 /// A serial line's pace, each way: when it is free again after what it carried.
 struct Uart {
     bytes_per_s: f64,
@@ -187,7 +190,14 @@ impl Uart {
     }
 
     fn carry(until: &mut tokio::time::Instant, bytes_per_s: f64, n: usize) -> tokio::time::Instant {
-        let start = (*until).max(tokio::time::Instant::now());
+        // A line still busy a moment ago carries on from where it was: the timer's late
+        // wake-ups do not add up over a long transfer.
+        let now = tokio::time::Instant::now();
+        let start = if now.saturating_duration_since(*until) < UART_IDLE {
+            *until
+        } else {
+            now
+        };
         *until = start + Duration::from_secs_f64(n as f64 / bytes_per_s);
         *until
     }
