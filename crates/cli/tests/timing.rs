@@ -194,10 +194,7 @@ fn a_pseudo_terminal_carries_bytes_at_115200_baud() {
     );
     let toby_time = over_the_uart(&toby_link, size);
     // The file went down the line and came back up it.
-    assert!(
-        toby_time >= 2 * TOBY_L2.on_the_wire(size),
-        "{toby_time:?}"
-    );
+    assert!(toby_time >= 2 * TOBY_L2.on_the_wire(size), "{toby_time:?}");
     assert!(
         toby_time.as_secs_f64() >= 4.0 * fast_time.as_secs_f64(),
         "toby-l2 {toby_time:?} vs fast {fast_time:?}"

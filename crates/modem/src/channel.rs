@@ -333,7 +333,11 @@ impl Channel {
         if !self.keep_time(module, now.mono(), out) {
             if module.is_quiet() {
                 // A booting or installing module's UART takes nothing: the bytes are lost.
-                tracing::debug!(channel = self.id.0, bytes = input.len(), "input while quiet dropped");
+                tracing::debug!(
+                    channel = self.id.0,
+                    bytes = input.len(),
+                    "input while quiet dropped"
+                );
             } else {
                 self.hold(input);
             }

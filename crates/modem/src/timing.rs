@@ -240,7 +240,9 @@ impl crate::Module {
 
     /// Whether the module is in a boot or an install: it takes no input meanwhile.
     pub fn is_quiet(&self) -> bool {
-        self.timers.quiet_until.is_some_and(|t| self.now().mono() < t)
+        self.timers
+            .quiet_until
+            .is_some_and(|t| self.now().mono() < t)
     }
 
     /// When the quiet window ends, if the module is in one.

@@ -5,7 +5,8 @@
 //! line discipline passes CR, LF and binary payloads through unchanged. The master is
 //! non-blocking and registered with the runtime's reactor. Output that no client reads is
 //! dropped once the terminal's buffer stays full for a second (`STALL`), as on a UART without flow
-//! control.
+//! control. On the `toby-l2` timing profile the terminal carries bytes at the module's UART
+//! rate (115200 baud, 8N1), each way.
 
 use std::io;
 use std::os::fd::OwnedFd;

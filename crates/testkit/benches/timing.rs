@@ -181,7 +181,8 @@ fn http_server() -> u16 {
             while !request.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
                 request.push(b[0]);
             }
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {MIB}\r\nConnection: close\r\n\r\n");
+            let head =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {MIB}\r\nConnection: close\r\n\r\n");
             let _ = s.write_all(head.as_bytes());
             let _ = s.write_all(&body);
         }
