@@ -69,6 +69,9 @@ pub(crate) fn run(args: CtlArgs) -> Result<(), Failure> {
                 if let Some(seed) = value["seed"].as_u64() {
                     println!("seed: {seed}");
                 }
+                if let Some(timing) = value["timing"].as_str() {
+                    println!("timing: {timing}");
+                }
             }
         }
         return Ok(());

@@ -57,7 +57,22 @@ fn a_reboot_takes_a_real_modules_boot_time_and_loses_what_it_is_sent() {
     // Fast: the AT after the reboot is answered (echo is on again after a boot).
     assert_eq!(at.read_until(b"\r\nOK\r\n"), b"AT\r\r\nOK\r\n");
 
-    let toby = modem(&dir.path().join("toby"), "toby-l2", &[]);
+    let mut toby = modem(
+        &dir.path().join("toby"),
+        "toby-l2",
+        &["--control", "tcp:127.0.0.1:0"],
+    );
+    let line = toby.wait_for_stderr(|l| l.contains("control socket on tcp:"));
+    let control = format!("tcp:{}", line.split("on tcp:").nth(1).unwrap().trim());
+    // The bench says which profile the module runs on.
+    let status = Command::new(BIN)
+        .args(["ctl", "--control", &control, "status"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&status.stdout).ends_with("timing: toby-l2\n"),
+        "{status:?}"
+    );
     let mut at = toby.connect();
     let toby_boot = reboot_time(&mut at);
     // The profile's boot window, from the command (the table's lower bound).

@@ -3,9 +3,9 @@
 //!
 //! ```text
 //! > {"fault":"detach"}
-//! < {"ok":true,"done":"detached","armed":[],"fired":["detached"]}
+//! < {"ok":true,"done":"detached","armed":[],"fired":["detached"],"timing":"fast"}
 //! > {"fault":"signal","args":[-110]}
-//! < {"ok":true,"done":"signal -110","armed":[],"fired":["detached","signal -110"]}
+//! < {"ok":true,"done":"signal -110","armed":[],"fired":["detached","signal -110"],"timing":"fast"}
 //! > {"fault":"melt"}
 //! < {"ok":false,"error":"no fault is called \"melt\""}
 //! ```
@@ -158,18 +158,20 @@ fn answer(edge: &Edge, line: &[u8]) -> String {
         Ok(f) => f,
         Err(e) => return refusal(&e.to_string()),
     };
-    type Answer = (String, Vec<String>, Vec<String>, Option<u64>);
+    type Answer = (String, Vec<String>, Vec<String>, Option<u64>, &'static str);
     let injected: Result<Answer, FaultError> = edge.with_module(|m| {
         let done = m.inject(fault)?;
-        Ok((done, m.armed_faults(), m.faults().fired(), m.seed()))
+        let timing = m.config().timing.name();
+        Ok((done, m.armed_faults(), m.faults().fired(), m.seed(), timing))
     });
     match injected {
-        Ok((done, armed, fired, seed)) => {
+        Ok((done, armed, fired, seed, timing)) => {
             let mut answer = serde_json::json!({
                 "ok": true,
                 "done": done,
                 "armed": armed,
                 "fired": fired,
+                "timing": timing,
             });
             if let Some(seed) = seed {
                 answer["seed"] = seed.into();

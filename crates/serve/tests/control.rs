@@ -34,7 +34,7 @@ fn requests_are_answered_and_nonsense_is_refused_with_a_reason() {
     let v = ask(&mut conn, b"{\"fault\":\"signal\",\"args\":[-100]}\n");
     assert_eq!(
         v,
-        serde_json::json!({"ok": true, "done": "signal -100", "armed": [], "fired": ["signal -100"]})
+        serde_json::json!({"ok": true, "done": "signal -100", "armed": [], "fired": ["signal -100"], "timing": "fast"})
     );
     c.send(b"AT+CSQ\r");
     c.expect(b"\r\n+CSQ: 19,99\r\n\r\nOK\r\n");
