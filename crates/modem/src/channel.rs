@@ -114,6 +114,11 @@ pub struct Channel {
     greet_pending: bool,
     /// The timing profile's install: its `+UUFWINSTALL` URCs still to come, one a step.
     installing: Option<Progress>,
+    /// A reboot whose `OK` is held for its latency: the module reboots once it is said.
+    reboot_when_said: bool,
+    /// A command line is running: a line that goes on inside it (after a short stream) is
+    /// part of it, and the outermost holds the whole line's answer.
+    in_line: bool,
     epoch: u64,
 }
 
@@ -189,6 +194,8 @@ impl Channel {
             latency: Duration::ZERO,
             greet_pending: false,
             installing: None,
+            reboot_when_said: false,
+            in_line: false,
             epoch: module.epoch(),
         }
     }
@@ -226,6 +233,10 @@ impl Channel {
     /// Takes the switch to 27.010 that `AT+CMUX` asked for, with the input after its line
     /// (frames, already).
     pub(crate) fn take_multiplex(&mut self) -> Option<(CmuxStatus, Vec<u8>)> {
+        if self.answering.is_some() {
+            // The `OK` is not said yet: the link switches once it is.
+            return None;
+        }
         let status = self.multiplex.take()?;
         Some((status, std::mem::take(&mut self.pending)))
     }
@@ -233,12 +244,18 @@ impl Channel {
     /// Whether the channel has output to produce once the transport has sent what it has
     /// (a streamed answer, queued input): poll again after writing.
     pub fn has_more(&self) -> bool {
-        if self.answering.is_some() || self.installing.is_some() {
+        if self.is_held_by_timing() {
             // The timing profile holds it: its deadline, not a poll, moves it on.
             return false;
         }
         self.stream.is_some()
             || (!self.pending.is_empty() && !self.waiting && self.multiplex.is_none())
+    }
+
+    /// Whether the timing profile holds this channel (an answer not said yet, an install, a
+    /// boot's greeting to come).
+    fn is_held_by_timing(&self) -> bool {
+        self.answering.is_some() || self.installing.is_some() || self.greet_pending
     }
 
     fn is_busy(&self) -> bool {
@@ -250,29 +267,33 @@ impl Channel {
 
     /// When [`Channel::poll`] must run next even if no byte arrives and nothing wakes it.
     pub fn next_deadline(&self, module: &Module) -> Option<Instant> {
-        let payload = self.payload.as_ref().map(|p| p.receiver.deadline());
-        let xmodem = self.xmodem.as_ref().and_then(|(r, _)| r.deadline());
         let job = module.job_deadline(self.id);
         let stalled = self.stalled.as_ref().map(|(until, _)| *until);
         let answering = self.answering.as_ref().map(|(due, _)| *due);
         let progress = self.installing.as_ref().map(|p| p.next);
-        let greeting = module.quiet_until().filter(|_| self.greet_pending);
-        payload
-            .into_iter()
-            .chain(xmodem)
-            .chain(job)
+        let quiet = module.quiet_until();
+        // While the timing profile holds the channel its own timers wait for the hold's end
+        // (a payload's timeout is not run meanwhile): theirs would be past, and hide it.
+        let held = self.answering.is_some() || self.installing.is_some() || quiet.is_some();
+        let payload = self.payload.as_ref().map(|p| p.receiver.deadline());
+        let xmodem = self.xmodem.as_ref().and_then(|(r, _)| r.deadline());
+        let own = payload.into_iter().chain(xmodem).filter(|_| !held);
+        own.chain(job)
             .chain(stalled)
             .chain(answering)
             .chain(progress)
-            .chain(greeting)
+            .chain(quiet)
             .min()
     }
 
     /// Detaches from the module, abandoning any payload in progress. An install in progress
-    /// on it ends now, with its reboot: the module does not wait for a host to finish one.
+    /// on it goes on without it (its URCs unheard) and ends with its reboot.
     pub fn close(self, module: &mut Module) {
-        if self.installing.is_some() && self.epoch == module.epoch() {
-            reboot(module);
+        if self.installing.is_some()
+            && self.epoch == module.epoch()
+            && let Some(end) = module.quiet_until()
+        {
+            module.reboot_at(end);
         }
         module.detach_channel(self.id);
     }
@@ -419,6 +440,10 @@ impl Channel {
             && let Some((_, said)) = self.answering.take()
         {
             out.extend_from_slice(&said);
+            if std::mem::take(&mut self.reboot_when_said) {
+                reboot(module);
+                self.sync_with_boot(module, out);
+            }
         }
         while let Some(p) = self.installing.as_mut()
             && p.next <= now
@@ -483,6 +508,10 @@ impl Channel {
             if module.epoch() != epoch && !self.greets {
                 // A DLCI rebooted the module: its multiplexer is gone with the boot, and the
                 // rest of what it was sent is not run on the new one.
+                return input.len();
+            }
+            if module.is_quiet() {
+                // A booting (or installing) module's UART takes nothing: the rest is lost.
                 return input.len();
             }
             self.pump_stream(module, now, out);
@@ -632,6 +661,7 @@ impl Channel {
         self.stalled = None;
         self.answering = None;
         self.installing = None;
+        self.reboot_when_said = false;
         if module.power_epoch() != self.power_epoch {
             // The power went: what the host had sent and the module had not run yet is lost.
             self.power_epoch = module.power_epoch();
@@ -758,7 +788,8 @@ impl Channel {
             }
             Ok(Outcome::Xmodem(job)) => {
                 // Commands after the transfer command on the same line are not run.
-                let receiver = Receiver::new(job.free, now.mono(), out);
+                // Its first `C` goes out once the line's latency has passed.
+                let receiver = Receiver::new(job.free, now.mono() + self.latency, out);
                 self.xmodem = Some((receiver, job));
             }
             Ok(Outcome::Wait(job)) => {
@@ -801,6 +832,11 @@ impl Channel {
                 self.settings.write_final(out, FinalResult::Ok);
                 self.multiplex = Some(status);
             }
+            Ok(Outcome::Reboot) if !self.latency.is_zero() => {
+                // The OK takes its time (the timing profile); the reboot follows it.
+                self.settings.write_final(out, FinalResult::Ok);
+                self.reboot_when_said = true;
+            }
             Ok(Outcome::Reboot) => {
                 self.settings.write_final(out, FinalResult::Ok);
                 reboot(module);
@@ -828,8 +864,15 @@ impl Channel {
         text: Vec<u8>,
         first: usize,
     ) {
+        if self.in_line {
+            // The line goes on inside itself (a short stream ended): the outer call holds it.
+            self.run_commands_now(module, now, out, text, first);
+            return;
+        }
+        self.in_line = true;
         let start = out.len();
         self.run_commands_now(module, now, out, text, first);
+        self.in_line = false;
         let latency = std::mem::take(&mut self.latency);
         if !latency.is_zero() {
             let said = out.split_off(start.min(out.len()));

@@ -448,7 +448,7 @@ impl Module {
             self.urcs.insert(id, VecDeque::new());
             self.wake(id);
         }
-        self.boot_window();
+        self.boot_window(self.now.mono());
         tracing::info!(epoch, "module rebooted");
         Ok(())
     }

@@ -223,12 +223,18 @@ pub const TOBY_L2: Timing = Timing {
 pub(crate) struct Timers {
     quiet_until: Option<Instant>,
     registers_at: Option<Instant>,
+    /// An install whose host went away ends with its reboot then.
+    reboot_at: Option<Instant>,
 }
 
 impl Timers {
     /// The next instant a timer runs out at.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.quiet_until.into_iter().chain(self.registers_at).min()
+        self.quiet_until
+            .into_iter()
+            .chain(self.registers_at)
+            .chain(self.reboot_at)
+            .min()
     }
 }
 
@@ -255,10 +261,16 @@ impl crate::Module {
         self.timers.quiet_until = self.timers.quiet_until.max(Some(until));
     }
 
-    /// A boot just happened: quiet for the profile's boot time, then searching for the
-    /// network for its registration time (a fast profile: neither).
-    pub(crate) fn boot_window(&mut self) {
-        let (timing, now) = (self.timing(), self.now().mono());
+    /// An install goes on without the channel that started it (its host went away): the
+    /// module reboots when the install would have ended.
+    pub(crate) fn reboot_at(&mut self, at: Instant) {
+        self.timers.reboot_at = Some(at);
+    }
+
+    /// A boot just happened at `now`: quiet for the profile's boot time, then searching for
+    /// the network for its registration time (a fast profile: neither).
+    pub(crate) fn boot_window(&mut self, now: Instant) {
+        let timing = self.timing();
         self.timers = Timers::default();
         if !timing.boot.is_zero() {
             self.timers.quiet_until = Some(now + timing.boot);
@@ -284,6 +296,14 @@ impl crate::Module {
 
     /// Runs the timers due at `now` (every call into the engine does, first).
     pub(crate) fn run_timing(&mut self, now: Instant) {
+        if let Some(at) = self.timers.reboot_at.filter(|t| *t <= now) {
+            tracing::info!("the install ended; rebooting");
+            if let Err(e) = self.reboot() {
+                tracing::error!(error = %e, "reboot failed; the module keeps its state");
+            }
+            // The boot began when the install ended, whenever a host next looks.
+            self.boot_window(at);
+        }
         if self.timers.quiet_until.is_some_and(|t| t <= now) {
             self.timers.quiet_until = None;
         }

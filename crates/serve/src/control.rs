@@ -160,6 +160,8 @@ fn answer(edge: &Edge, line: &[u8]) -> String {
     };
     type Answer = (String, Vec<String>, Vec<String>, Option<u64>, &'static str);
     let injected: Result<Answer, FaultError> = edge.with_module(|m| {
+        // The fault happens now: a reboot's boot window and a registration start from here.
+        m.observe(crate::system_now());
         let done = m.inject(fault)?;
         let timing = m.config().timing.name();
         Ok((done, m.armed_faults(), m.faults().fired(), m.seed(), timing))

@@ -241,7 +241,10 @@ impl Edge {
     /// Detaches a link's channels and forgets its wake-up.
     pub(crate) fn close_link(&self, link: Link) {
         let id = link.wake_id();
-        self.with_module(|m| link.close(m));
+        self.with_module(|m| {
+            m.observe(crate::system_now());
+            link.close(m);
+        });
         lock(&self.inner.channels).remove(&id);
     }
 

@@ -6,7 +6,7 @@
 //! 1. `AT` round trip (median of 20) vs the table's answer latency; baseline: a loopback
 //!    echo of the same bytes.
 //! 2. `AT+CFUN=4`, `AT+CFUN=1` to `+CEREG: 1` vs the table's registration.
-//! 3. `AT+CFUN=16` to the greeting vs the table's boot.
+//! 3. `AT+CFUN=16` to the greeting vs the table's `+CFUN` latency and boot.
 //! 4. A 1 MiB `+UHTTPC` GET to its `+UUHTTPCR` vs 150 Mbit/s plus the round trip; baseline:
 //!    a plain TCP client reading the same response from the same server.
 //! 5. 11,520 bytes of `+URDFILE` over the pseudo-terminal vs a second at 115200 baud.
@@ -25,7 +25,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use sealcell_modem::Module;
-use sealcell_modem::timing::{Profile, TOBY_L2};
+use sealcell_modem::timing::{FormKind, Profile, TOBY_L2};
 use sealcell_serve::{Emulator, system_now};
 use sealcell_testkit::test_config;
 
@@ -271,7 +271,7 @@ fn main() {
         ),
         (
             "CFUN=16 to the greeting",
-            ms(TOBY_L2.boot),
+            ms(TOBY_L2.answer_latency("+CFUN", FormKind::Set) + TOBY_L2.boot),
             reboot(&mut t),
             reboot(&mut f),
             String::new(),
