@@ -245,7 +245,7 @@ fn over_the_uart(at: &mut At, pty: &std::path::Path) -> Duration {
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
 fn main() {
