@@ -58,19 +58,10 @@ impl Shaping {
 
     /// How long `n` bytes take at the downlink's rate (zero without one).
     pub fn pause(&self, n: usize) -> std::time::Duration {
-        at_rate(n, self.bytes_per_s)
-    }
-
-    /// How long `n` bytes take at the uplink's rate (zero without one).
-    pub fn pause_up(&self, n: usize) -> std::time::Duration {
-        at_rate(n, self.uplink_bytes_per_s)
-    }
-}
-
-fn at_rate(n: usize, rate: Option<u64>) -> std::time::Duration {
-    match rate {
-        Some(rate) if rate > 0 => std::time::Duration::from_secs_f64(n as f64 / rate as f64),
-        _ => std::time::Duration::ZERO,
+        match self.bytes_per_s {
+            Some(rate) if rate > 0 => std::time::Duration::from_secs_f64(n as f64 / rate as f64),
+            _ => std::time::Duration::ZERO,
+        }
     }
 }
 
@@ -648,14 +639,7 @@ mod tests {
             .pause(500),
             std::time::Duration::from_millis(500)
         );
-        assert_eq!(
-            Shaping {
-                uplink_bytes_per_s: Some(250),
-                ..Shaping::default()
-            }
-            .pause_up(500),
-            std::time::Duration::from_secs(2)
-        );
+
         assert_eq!(
             Fault::parse("link-corrupt", &args(&["3"])),
             Ok(Fault::LinkCorrupt(3))

@@ -221,21 +221,18 @@ impl Edge {
         }
     }
 
-    /// Waits what `n` bytes received take at the downlink's rate (the bench's throttle, the
-    /// timing profile's).
-    pub(crate) async fn pace(&self, n: usize) {
-        let pause = self.shaping().pause(n);
-        if !pause.is_zero() {
-            tokio::time::sleep(pause).await;
-        }
+    /// Waits until `n` bytes received on a connection have come at the downlink's rate (the
+    /// bench's throttle, the timing profile's), on that connection's schedule.
+    pub(crate) async fn pace(&self, schedule: &mut crate::pace::Schedule, n: usize) {
+        let rate = self.shaping().bytes_per_s.map(|r| r as f64);
+        schedule.carry(n, rate).await;
     }
 
-    /// Waits what `n` bytes sent take at the uplink's rate (the timing profile's).
-    pub(crate) async fn pace_up(&self, n: usize) {
-        let pause = self.shaping().pause_up(n);
-        if !pause.is_zero() {
-            tokio::time::sleep(pause).await;
-        }
+    /// Waits until `n` bytes sent on a connection have gone at the uplink's rate (the timing
+    /// profile's), on that connection's schedule.
+    pub(crate) async fn pace_up(&self, schedule: &mut crate::pace::Schedule, n: usize) {
+        let rate = self.shaping().uplink_bytes_per_s.map(|r| r as f64);
+        schedule.carry(n, rate).await;
     }
 
     /// Detaches a link's channels and forgets its wake-up.

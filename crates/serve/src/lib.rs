@@ -59,6 +59,7 @@ pub mod control;
 mod edge;
 mod emulator;
 mod net;
+mod pace;
 pub mod pty;
 mod session;
 mod socket;

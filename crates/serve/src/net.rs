@@ -114,15 +114,17 @@ async fn transfer<S: AsyncRead + AsyncWrite + Unpin>(
         return NetEnd::Failed(NetFailure::Io);
     }
     // A request (a `+UHTTPC` POST of a file) goes out at the uplink's rate.
-    edge.pace_up(job.request.len()).await;
+    edge.pace_up(&mut crate::pace::Schedule::default(), job.request.len())
+        .await;
     let mut buf = vec![0u8; READ_CHUNK];
+    let mut downlink = crate::pace::Schedule::default();
     loop {
         let want = edge.shaping().chunk(buf.len());
         match stream.read(&mut buf[..want]).await {
             Ok(0) => return NetEnd::Closed,
             Ok(n) => {
-                // The test bench's throttle: the bytes take the time they would at its rate.
-                edge.pace(n).await;
+                // The bytes take the time they would at the network's rate.
+                edge.pace(&mut downlink, n).await;
                 // The job writes to the module file system: page-cache writes, short enough
                 // for a worker thread; its fsync waits for `finish` on the blocking pool.
                 if job.receive(&buf[..n]) == Flow::Done {

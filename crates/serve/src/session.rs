@@ -163,23 +163,19 @@ fn call(
     })
 }
 
-/// How late after its last byte a line still counts as busy (see [`Uart::carry`]).
-const UART_IDLE: Duration = Duration::from_millis(20);
-
-/// A serial line's pace, each way: when it is free again after what it carried.
+/// A serial line's pace, each way.
 struct Uart {
     bytes_per_s: f64,
-    sent_until: tokio::time::Instant,
-    received_until: tokio::time::Instant,
+    sent: crate::pace::Schedule,
+    received: crate::pace::Schedule,
 }
 
 impl Uart {
     fn new(baud: u32) -> Uart {
-        let now = tokio::time::Instant::now();
         Uart {
             bytes_per_s: f64::from(baud.max(1)) / sealcell_modem::timing::BITS_PER_BYTE,
-            sent_until: now,
-            received_until: now,
+            sent: crate::pace::Schedule::default(),
+            received: crate::pace::Schedule::default(),
         }
     }
 
@@ -189,29 +185,14 @@ impl Uart {
         ((self.bytes_per_s / 100.0) as usize).clamp(1, READ_CHUNK)
     }
 
-    fn carry(until: &mut tokio::time::Instant, bytes_per_s: f64, n: usize) -> tokio::time::Instant {
-        // A line still busy a moment ago carries on from where it was: the timer's late
-        // wake-ups do not add up over a long transfer.
-        let now = tokio::time::Instant::now();
-        let start = if now.saturating_duration_since(*until) < UART_IDLE {
-            *until
-        } else {
-            now
-        };
-        *until = start + Duration::from_secs_f64(n as f64 / bytes_per_s);
-        *until
-    }
-
     /// Waits until `n` bytes from the host have come down the line.
     async fn receive(&mut self, n: usize) {
-        let done = Uart::carry(&mut self.received_until, self.bytes_per_s, n);
-        tokio::time::sleep_until(done).await;
+        self.received.carry(n, Some(self.bytes_per_s)).await;
     }
 
     /// Waits until `n` bytes to the host have gone up the line.
     async fn send(&mut self, n: usize) {
-        let done = Uart::carry(&mut self.sent_until, self.bytes_per_s, n);
-        tokio::time::sleep_until(done).await;
+        self.sent.carry(n, Some(self.bytes_per_s)).await;
     }
 }
 

@@ -133,6 +133,7 @@ pub(super) async fn read<R: AsyncRead + Unpin>(
 ) {
     let mut room = RX_BUFFER;
     let mut buf = vec![0u8; READ_CHUNK];
+    let mut downlink = crate::pace::Schedule::default();
     loop {
         while room == 0 {
             // Err: the socket was closed (its entry dropped); the task is being stopped.
@@ -147,8 +148,8 @@ pub(super) async fn read<R: AsyncRead + Unpin>(
             Ok(0) => return link.closed(),
             Ok(n) => {
                 tracing::trace!(handle = link.handle.0, len = n, "socket received");
-                // The test bench's throttle: the bytes take the time they would at its rate.
-                link.edge.pace(n).await;
+                // The bytes take the time they would at the network's rate.
+                link.edge.pace(&mut downlink, n).await;
                 room = link.edge.with_module(|m| {
                     let room = m.socket_received(link.handle, None, &buf[..n]);
                     // Under the module lock: any resume sent so far is older than this
@@ -173,13 +174,14 @@ pub(super) async fn write<W: AsyncWrite + Unpin>(
     closing: Arc<Notify>,
 ) {
     let work = async {
+        let mut uplink = crate::pace::Schedule::default();
         while let Some(msg) = ops.recv().await {
             match msg {
                 Msg::Send(bytes) => {
                     if let Err(e) = send(&mut stream, &bytes).await {
                         return link.fail(stream_failure(&e), Role::Main);
                     }
-                    link.edge.pace_up(bytes.len()).await;
+                    link.edge.pace_up(&mut uplink, bytes.len()).await;
                     link.sent(bytes.len());
                 }
                 Msg::SendTo(to, bytes) => {

@@ -107,11 +107,12 @@ pub(super) async fn bind(link: Link, inbox: Inbox, local: SocketAddr, options: S
 /// Reports every datagram, with its sender, until the socket fails or is closed.
 async fn receive(link: Link, socket: Arc<UdpSocket>) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut downlink = crate::pace::Schedule::default();
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, from)) => {
                 tracing::trace!(handle = link.handle.0, %from, len = n, "datagram received");
-                link.edge.pace(n).await;
+                link.edge.pace(&mut downlink, n).await;
                 link.edge
                     .with_module(|m| m.socket_received(link.handle, Some(from), &buf[..n]));
             }
@@ -127,6 +128,7 @@ async fn receive(link: Link, socket: Arc<UdpSocket>) {
 /// Sends each queued datagram; one that the host's network refuses is lost, as UDP loses
 /// it, and still counts as sent (the engine's send buffer is freed either way).
 async fn send(link: Link, socket: Arc<UdpSocket>, mut inbox: Inbox) {
+    let mut uplink = crate::pace::Schedule::default();
     while let Some(msg) = inbox.ops.recv().await {
         let (len, result) = match msg {
             Msg::Send(bytes) => (bytes.len(), socket.send(&bytes).await),
@@ -136,7 +138,7 @@ async fn send(link: Link, socket: Arc<UdpSocket>, mut inbox: Inbox) {
         if let Err(e) = result {
             tracing::debug!(handle = link.handle.0, len, error = %e, "datagram not sent");
         }
-        link.edge.pace_up(len).await;
+        link.edge.pace_up(&mut uplink, len).await;
         link.sent(len);
     }
 }
