@@ -274,7 +274,7 @@ impl Channel {
         let quiet = module.quiet_until();
         // While the timing profile holds the channel its own timers wait for the hold's end
         // (a payload's timeout is not run meanwhile): theirs would be past, and hide it.
-        let held = self.answering.is_some() || self.installing.is_some() || quiet.is_some();
+        let held = self.is_held_by_timing() || quiet.is_some();
         let payload = self.payload.as_ref().map(|p| p.receiver.deadline());
         let xmodem = self.xmodem.as_ref().and_then(|(r, _)| r.deadline());
         let own = payload.into_iter().chain(xmodem).filter(|_| !held);

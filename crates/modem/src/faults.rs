@@ -634,12 +634,11 @@ mod tests {
             Shaping {
                 latency: std::time::Duration::ZERO,
                 bytes_per_s: Some(1000),
-                uplink_bytes_per_s: Some(250),
+                uplink_bytes_per_s: None,
             }
             .pause(500),
             std::time::Duration::from_millis(500)
         );
-
         assert_eq!(
             Fault::parse("link-corrupt", &args(&["3"])),
             Ok(Fault::LinkCorrupt(3))

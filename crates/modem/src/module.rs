@@ -117,7 +117,8 @@ pub struct Module {
     /// The multiplexer parameters of the channels that are DLCIs (`AT+CMUX?`).
     multiplexers: HashMap<ChannelId, sealcell_at::commands::cmux::CmuxStatus>,
     created: bool,
-    /// The timing profile's boot window and registration ([`crate::timing`]).
+    /// The timing profile's quiet window, registration, and the reboot of an install whose
+    /// host went away ([`crate::timing`]).
     pub(crate) timers: crate::timing::Timers,
 }
 

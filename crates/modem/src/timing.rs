@@ -138,11 +138,6 @@ impl Timing {
             .map_or(self.answer, |s| s.latency)
     }
 
-    /// Whether this profile takes any time at all.
-    pub fn is_fast(&self) -> bool {
-        self == &FAST
-    }
-
     /// How long `n` bytes take on the UART ([`Timing::baud`]; zero without a rate).
     pub fn on_the_wire(&self, n: usize) -> Duration {
         match self.baud {
@@ -355,6 +350,5 @@ mod tests {
         // 11,520 bytes a second at 115200 baud.
         assert_eq!(TOBY_L2.on_the_wire(11_520), Duration::from_secs(1));
         assert_eq!(FAST.on_the_wire(11_520), Duration::ZERO);
-        assert!(FAST.is_fast() && !TOBY_L2.is_fast());
     }
 }

@@ -23,6 +23,10 @@ use sealcell_modem::Module;
 use sealcell_serve::{Emulator, system_now};
 use sealcell_testkit::test_config;
 
+#[path = "support/tcp_at.rs"]
+mod tcp_at;
+use tcp_at::{At, contains, find};
+
 /// KiB echoed per measurement.
 const KIBS: usize = 1024;
 const ROUNDS: usize = 3;
@@ -56,45 +60,7 @@ fn emulator() -> (Emulator, SocketAddr, tempfile::TempDir) {
     (emulator, addr, dir)
 }
 
-/// An AT connection to the emulator.
-struct At {
-    stream: TcpStream,
-    got: Vec<u8>,
-}
-
 impl At {
-    fn open(addr: SocketAddr) -> At {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_nodelay(true).unwrap();
-        let mut at = At {
-            stream,
-            got: Vec::new(),
-        };
-        at.command(b"ATE0\r");
-        at
-    }
-
-    /// Reads until `end` has arrived; returns everything up to and including it.
-    fn until(&mut self, end: &[u8]) -> Vec<u8> {
-        let mut buf = [0u8; 8192];
-        loop {
-            if let Some(i) = find(&self.got, end) {
-                let rest = self.got.split_off(i + end.len());
-                return std::mem::replace(&mut self.got, rest);
-            }
-            let n = self.stream.read(&mut buf).unwrap();
-            assert!(n > 0, "the emulator closed after {:?}", self.got);
-            self.got.extend_from_slice(&buf[..n]);
-        }
-    }
-
-    fn command(&mut self, line: &[u8]) -> Vec<u8> {
-        self.stream.write_all(line).unwrap();
-        let answer = self.until(b"OK\r\n");
-        assert!(!contains(&answer, b"ERROR"), "{line:?} -> {answer:?}");
-        answer
-    }
-
     /// Opens socket 0.. to `echo`; returns its id.
     fn connect(&mut self, echo: SocketAddr) -> u8 {
         let answer = self.command(b"AT+USOCR=6\r");
@@ -135,14 +101,6 @@ impl At {
         }
         data
     }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    find(hay, needle).is_some()
 }
 
 fn text(bytes: &[u8]) -> String {

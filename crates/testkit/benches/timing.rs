@@ -29,6 +29,10 @@ use sealcell_modem::timing::{FormKind, Profile, TOBY_L2};
 use sealcell_serve::{Emulator, system_now};
 use sealcell_testkit::test_config;
 
+#[path = "support/tcp_at.rs"]
+mod tcp_at;
+use tcp_at::{At, read_until};
+
 const MIB: usize = 1 << 20;
 const UART_BYTES: usize = 11_520;
 
@@ -54,57 +58,6 @@ fn emulator(profile: Profile) -> Running {
     }
 }
 
-/// Reads from `r` until what came ends with `end`; returns it all.
-fn until(r: &mut impl Read, got: &mut Vec<u8>, end: &[u8]) -> Vec<u8> {
-    let mut buf = [0u8; 64 * 1024];
-    while !got.windows(end.len()).any(|w| w == end) {
-        let n = r.read(&mut buf).unwrap();
-        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(got));
-        got.extend_from_slice(&buf[..n]);
-    }
-    let at = got.windows(end.len()).position(|w| w == end).unwrap() + end.len();
-    let rest = got.split_off(at);
-    std::mem::replace(got, rest)
-}
-
-struct At {
-    stream: TcpStream,
-    got: Vec<u8>,
-}
-
-impl At {
-    fn open(addr: SocketAddr) -> At {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_nodelay(true).unwrap();
-        let mut at = At {
-            stream,
-            got: Vec::new(),
-        };
-        at.command("ATE0");
-        at
-    }
-
-    fn send(&mut self, line: &str) {
-        self.stream
-            .write_all(format!("{line}\r").as_bytes())
-            .unwrap();
-    }
-
-    fn wait(&mut self, end: &str) -> Vec<u8> {
-        until(&mut self.stream, &mut self.got, end.as_bytes())
-    }
-
-    fn command(&mut self, line: &str) -> Vec<u8> {
-        self.send(line);
-        let answer = self.wait("OK\r\n");
-        assert!(
-            !answer.windows(5).any(|w| w == b"ERROR"),
-            "{line} -> {answer:?}"
-        );
-        answer
-    }
-}
-
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -115,7 +68,7 @@ fn round_trip(at: &mut At) -> Duration {
         (0..20)
             .map(|_| {
                 let start = Instant::now();
-                at.command("AT");
+                at.command(b"AT\r");
                 start.elapsed()
             })
             .collect(),
@@ -142,7 +95,7 @@ fn echo_round_trip() -> Duration {
             .map(|_| {
                 let start = Instant::now();
                 stream.write_all(b"AT\r").unwrap();
-                until(&mut stream, &mut got, b"OK\r\n");
+                read_until(&mut stream, &mut got, b"OK\r\n");
                 start.elapsed()
             })
             .collect(),
@@ -150,22 +103,22 @@ fn echo_round_trip() -> Duration {
 }
 
 fn registration(at: &mut At) -> Duration {
-    at.command("AT+CEREG=1");
-    at.command("AT+CFUN=4");
-    at.wait("+CEREG: 0\r\n");
+    at.command(b"AT+CEREG=1\r");
+    at.command(b"AT+CFUN=4\r");
+    at.until(b"+CEREG: 0\r\n");
     let start = Instant::now();
-    at.command("AT+CFUN=1");
-    at.wait("+CEREG: 1\r\n");
+    at.command(b"AT+CFUN=1\r");
+    at.until(b"+CEREG: 1\r\n");
     start.elapsed()
 }
 
 fn reboot(at: &mut At) -> Duration {
-    at.command("AT+CSGT=1,\"ready\"");
+    at.command(b"AT+CSGT=1,\"ready\"\r");
     let start = Instant::now();
-    at.send("AT+CFUN=16");
-    at.wait("ready\r\n");
+    at.send(b"AT+CFUN=16\r");
+    at.until(b"ready\r\n");
     let took = start.elapsed();
-    at.command("ATE0");
+    at.command(b"ATE0\r");
     took
 }
 
@@ -191,14 +144,14 @@ fn http_server() -> u16 {
 }
 
 fn download(at: &mut At, port: u16) -> Duration {
-    at.command("AT+UHTTP=0,0,\"127.0.0.1\"");
-    at.command(&format!("AT+UHTTP=0,5,{port}"));
+    at.command(b"AT+UHTTP=0,0,\"127.0.0.1\"\r");
+    at.command(format!("AT+UHTTP=0,5,{port}\r").as_bytes());
     median(
         (0..3)
             .map(|_| {
                 let start = Instant::now();
-                at.command("AT+UHTTPC=0,1,\"/\",\"big\"");
-                at.wait("+UUHTTPCR: 0,1,1\r\n");
+                at.command(b"AT+UHTTPC=0,1,\"/\",\"big\"\r");
+                at.until(b"+UUHTTPCR: 0,1,1\r\n");
                 start.elapsed()
             })
             .collect(),
@@ -223,10 +176,10 @@ fn raw_download(port: u16) -> Duration {
 
 /// Writes a file of [`UART_BYTES`] over TCP, then reads it over the pseudo-terminal.
 fn over_the_uart(at: &mut At, pty: &std::path::Path) -> Duration {
-    at.send(&format!("AT+UDWNFILE=\"u\",{UART_BYTES}"));
-    at.wait(">");
-    at.stream.write_all(&vec![b'u'; UART_BYTES]).unwrap();
-    at.wait("OK\r\n");
+    at.send(format!("AT+UDWNFILE=\"u\",{UART_BYTES}\r").as_bytes());
+    at.until(b">");
+    at.send(&vec![b'u'; UART_BYTES]);
+    at.until(b"OK\r\n");
     let mut tty = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -234,13 +187,13 @@ fn over_the_uart(at: &mut At, pty: &std::path::Path) -> Duration {
         .unwrap();
     let mut got = Vec::new();
     tty.write_all(b"ATE0\r").unwrap();
-    until(&mut tty, &mut got, b"OK\r\n");
+    read_until(&mut tty, &mut got, b"OK\r\n");
     let start = Instant::now();
     tty.write_all(b"AT+URDFILE=\"u\"\r").unwrap();
-    let answer = until(&mut tty, &mut got, b"\"\r\n\r\nOK\r\n");
+    let answer = read_until(&mut tty, &mut got, b"\"\r\n\r\nOK\r\n");
     let took = start.elapsed();
     assert!(answer.len() > UART_BYTES);
-    at.command("AT+UDELFILE=\"u\"");
+    at.command(b"AT+UDELFILE=\"u\"\r");
     took
 }
 
