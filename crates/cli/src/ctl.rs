@@ -25,8 +25,8 @@ pub(crate) struct CtlArgs {
     #[arg(long)]
     json: bool,
     /// The fault: power-loss, power-loss-at-write N, reboot, detach, attach, signal RSRP,
-    /// urc TEXT, tls-fail, dns-fail, install-fail CODE, cut-after BYTES, link-drop N,
-    /// link-corrupt N, link-stall MS, clear, status (docs/bench.md).
+    /// urc TEXT, tls-fail, dns-fail, install-fail CODE, cut-after BYTES, throttle KBIT/S,
+    /// latency MS, link-drop N, link-corrupt N, link-stall MS, clear, status (docs/bench.md).
     fault: String,
     /// Its arguments.
     #[arg(allow_hyphen_values = true, trailing_var_arg = true)]

@@ -6,27 +6,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::{BIN, Modem, TEST_IMEI};
-
-fn ctl(control: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(["ctl", "--control", control])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn taken(control: &str, args: &[&str]) -> String {
-    let out = ctl(control, args);
-    assert!(
-        out.status.success(),
-        "ctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{BIN, Modem, TEST_IMEI, ctl, taken};
 
 #[test]
 fn every_fault_through_sealcell_ctl_and_what_the_host_sees() {
@@ -35,8 +17,7 @@ fn every_fault_through_sealcell_ctl_and_what_the_host_sees() {
         dir.path(),
         &["--imei", TEST_IMEI, "--control", "tcp:127.0.0.1:0"],
     );
-    let line = m.wait_for_stderr(|l| l.contains("control socket on tcp:"));
-    let control = format!("tcp:{}", line.split("on tcp:").nth(1).unwrap().trim());
+    let control = m.control();
     let mut at = m.connect();
     at.cmd("ATE0");
     assert_eq!(at.cmd("AT+CMEE=1;+CEREG=1"), "\r\nOK\r\n");
@@ -117,7 +98,14 @@ fn every_fault_through_sealcell_ctl_and_what_the_host_sees() {
         taken(&control, &["link-stall", "200"]),
         "link-stall 200 armed\n"
     );
+    let start = std::time::Instant::now();
     assert_eq!(at.cmd("AT+CGMI"), "\r\nu-blox\r\n\r\nOK\r\n");
+    // Held back for the stall (a lower bound: the answer is whole, and late).
+    let stalled = start.elapsed();
+    assert!(
+        stalled >= std::time::Duration::from_millis(200),
+        "{stalled:?}"
+    );
 
     // A cut stream, armed; a power cut: the connection drops, the module is back on its port.
     assert_eq!(
@@ -136,18 +124,15 @@ fn every_fault_through_sealcell_ctl_and_what_the_host_sees() {
         "power-loss-at-write 1 armed\n"
     );
     at.send(b"AT+UDWNFILE=\"f\",1\r");
-    let prompt = at.read_until(b">");
-    assert!(prompt.ends_with(b">"));
+    assert_eq!(at.read_until(b">"), b"\r\n>");
     at.send(b"x");
     let mut rest = Vec::new();
     let _ = std::io::Read::read_to_end(&mut at.stream, &mut rest);
     assert!(!String::from_utf8_lossy(&rest).contains("OK"), "{rest:?}");
     let mut at = m.connect();
     at.cmd("ATE0");
-    assert!(
-        !at.cmd("AT+ULSTFILE=0").contains("\"f\""),
-        "the file cut at its write is not there"
-    );
+    // The file cut at its write is not there (the list is empty).
+    assert_eq!(at.cmd("AT+ULSTFILE=0"), "\r\n+ULSTFILE: \r\n\r\nOK\r\n");
 
     // A reboot: the connection stays, the channel starts again with power-on settings.
     assert_eq!(taken(&control, &["reboot"]), "rebooted\n");
@@ -157,10 +142,17 @@ fn every_fault_through_sealcell_ctl_and_what_the_host_sees() {
     assert_eq!(taken(&control, &["throttle", "64"]), "throttle 64\n");
     assert_eq!(taken(&control, &["latency", "100"]), "latency 100\n");
     assert!(taken(&control, &["status"]).contains("armed: throttle 64, latency 100"));
+    let start = std::time::Instant::now();
     assert_eq!(
         at.cmd("AT+UDNSRN=0,\"localhost\""),
         // Echo is on again since the reboot.
         "AT+UDNSRN=0,\"localhost\"\r\r\n+UDNSRN: \"127.0.0.1\"\r\n\r\nOK\r\n"
+    );
+    // The lookup waited for the latency (a lower bound).
+    let looked_up = start.elapsed();
+    assert!(
+        looked_up >= std::time::Duration::from_millis(100),
+        "{looked_up:?}"
     );
     assert_eq!(taken(&control, &["throttle", "0"]), "throttle lifted\n");
     assert_eq!(taken(&control, &["latency", "0"]), "latency lifted\n");

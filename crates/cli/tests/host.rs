@@ -706,8 +706,7 @@ fn a_fota_loop_survives_a_scenario_that_cuts_the_download_then_power_cuts_the_in
             "tcp:127.0.0.1:0",
         ],
     );
-    let line = m.wait_for_stderr(|l| l.contains("control socket on tcp:"));
-    let control = format!("tcp:{}", line.split("on tcp:").nth(1).unwrap().trim());
+    let control = m.control();
     // What of the scenario has fired, from the bench's own status.
     let fired = || {
         let out = sealcell(&["ctl", "--control", &control, "status", "--json"]);

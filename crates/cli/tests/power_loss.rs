@@ -12,15 +12,19 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{At, BIN, Modem, TEST_IMEI};
+use common::{At, BIN, Modem, TEST_IMEI, taken};
 
+/// `tests/fixtures/<rel>` (`fw/...`, `pki/...`).
 fn fixture(rel: &str) -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
-    std::fs::read(dir.join(rel)).unwrap()
+    let fixtures = sealcell_testkit::plans::fw_dir()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    std::fs::read(fixtures.join(rel)).unwrap()
 }
 
 fn run(args: &[&str], paths: &[&Path]) {
@@ -35,8 +39,7 @@ fn run(args: &[&str], paths: &[&Path]) {
 /// A module started on `dir` with a control socket; its AT and control addresses.
 fn start(dir: &Path) -> (Modem, String) {
     let mut m = Modem::start(dir, &["--imei", TEST_IMEI, "--control", "tcp:127.0.0.1:0"]);
-    let line = m.wait_for_stderr(|l| l.contains("control socket on tcp:"));
-    let control = format!("tcp:{}", line.split("on tcp:").nth(1).unwrap().trim());
+    let control = m.control();
     (m, control)
 }
 
@@ -86,17 +89,10 @@ fn at_every_write(
         run(&["modem", "restore", "--data"], &[&dir, &snap]);
         let (m, control) = start(&dir);
         let addr = m.addr.unwrap();
-        let armed = Command::new(BIN)
-            .args([
-                "ctl",
-                "--control",
-                &control,
-                "power-loss-at-write",
-                &n.to_string(),
-            ])
-            .output()
-            .unwrap();
-        assert!(armed.status.success());
+        assert_eq!(
+            taken(&control, &["power-loss-at-write", &n.to_string()]),
+            format!("power-loss-at-write {n} armed\n")
+        );
         let mut stream = connect(addr);
         exchange(&mut stream, b"ATE0;+CMEE=1\r", b"OK\r\n").unwrap();
         let answer = op(&mut stream);
@@ -175,7 +171,7 @@ fn a_power_cut_at_every_write_of_a_signed_install_leaves_old_or_new_firmware() {
             }
         },
     );
-    assert!(writes >= 1, "{writes}");
+    assert_eq!(writes, 2, "the signed install: {writes}");
 }
 
 #[test]
@@ -200,7 +196,7 @@ fn a_power_cut_at_every_write_of_the_seal_and_a_sealed_import_is_never_torn() {
             }
         },
     );
-    assert!(writes >= 1, "the seal: {writes}");
+    assert_eq!(writes, 2, "the seal: {writes}");
 
     let sealed = work.path().join("sealed");
     prepare(&sealed, |at| {
@@ -231,5 +227,5 @@ fn a_power_cut_at_every_write_of_the_seal_and_a_sealed_import_is_never_torn() {
             }
         },
     );
-    assert!(writes >= 1, "the sealed import: {writes}");
+    assert_eq!(writes, 3, "the sealed import: {writes}");
 }

@@ -104,12 +104,14 @@ fn a_seal_is_rehearsed_then_undone_with_the_same_identity() {
             .contains("+URDFILE: \"notes\",5,\"hello\"")
     );
     m.kill();
-    let leftovers: Vec<_> = std::fs::read_dir(work.path())
+    // No staging directory, no temporary snapshot left beside them.
+    let mut listing: Vec<_> = std::fs::read_dir(work.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.'))
         .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    listing.sort();
+    let snap_name = snap.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(listing, [snap_name, "module".to_string()]);
 
     // Into a new directory, no --force needed.
     let other = work.path().join("copy");
@@ -139,9 +141,10 @@ fn a_damaged_or_hostile_snapshot_is_refused_and_changes_nothing() {
         "a path with ..",
         forge(&[(2, "../escaped", b"x".as_slice())]),
     ));
+    let absolute = work.path().join("abs-escaped");
     cases.push((
         "an absolute path",
-        forge(&[(2, "/tmp/escaped", b"x".as_slice())]),
+        forge(&[(2, absolute.to_str().unwrap(), b"x".as_slice())]),
     ));
     cases.push(("no identity", forge(&[(2, "nvm.toml", b"".as_slice())])));
     for (what, bytes) in cases {
@@ -155,6 +158,7 @@ fn a_damaged_or_hostile_snapshot_is_refused_and_changes_nothing() {
         );
         assert!(!target.exists(), "{what}: nothing is written");
         assert!(!work.path().join("escaped").exists(), "{what}");
+        assert!(!absolute.exists(), "{what}");
     }
     // Nothing to snapshot: no module there.
     let out = sealcell(&["modem", "snapshot", "--data"], &[&target, &snap]);

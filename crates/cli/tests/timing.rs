@@ -13,7 +13,7 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{At, BIN, Modem, TEST_IMEI};
+use common::{At, BIN, Modem, TEST_IMEI, taken};
 use sealcell_modem::timing::TOBY_L2;
 
 const MIB: usize = 1 << 20;
@@ -62,17 +62,10 @@ fn a_reboot_takes_a_real_modules_boot_time_and_loses_what_it_is_sent() {
         "toby-l2",
         &["--control", "tcp:127.0.0.1:0"],
     );
-    let line = toby.wait_for_stderr(|l| l.contains("control socket on tcp:"));
-    let control = format!("tcp:{}", line.split("on tcp:").nth(1).unwrap().trim());
+    let control = toby.control();
     // The bench says which profile the module runs on.
-    let status = Command::new(BIN)
-        .args(["ctl", "--control", &control, "status"])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&status.stdout).ends_with("timing: toby-l2\n"),
-        "{status:?}"
-    );
+    let status = taken(&control, &["status"]);
+    assert!(status.ends_with("\ntiming: toby-l2\n"), "{status:?}");
     let mut at = toby.connect();
     let toby_boot = reboot_time(&mut at);
     // The OK's latency, then the boot window (the table's lower bound).
@@ -89,11 +82,7 @@ fn a_reboot_takes_a_real_modules_boot_time_and_loses_what_it_is_sent() {
     // for, not at the module's last command.
     std::thread::sleep(Duration::from_millis(1500));
     let start = Instant::now();
-    let rebooted = Command::new(BIN)
-        .args(["ctl", "--control", &control, "reboot"])
-        .output()
-        .unwrap();
-    assert!(rebooted.status.success(), "{rebooted:?}");
+    assert_eq!(taken(&control, &["reboot"]), "rebooted\n");
     assert_eq!(at.read_until(b"\r\nready\r\n"), b"\r\nready\r\n");
     let bench_boot = start.elapsed();
     assert!(bench_boot >= TOBY_L2.boot, "{bench_boot:?}");

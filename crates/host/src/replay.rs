@@ -109,7 +109,7 @@ pub fn parse(text: &str) -> Result<Vec<Step>, ReplayError> {
 /// One answer that differs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Difference {
-    /// The line of the host step it answers.
+    /// The line of the host step it answers (0: what the module said before the first).
     pub line: usize,
     /// What the transcript says (escaped).
     pub expected: String,
@@ -152,9 +152,12 @@ pub fn run(steps: &[Step], link: &mut dyn Link) -> Result<Report, ReplayError> {
             }
             Step::Expect(_) => {}
         }
-        // What follows this step up to the next send is the answer to compare.
-        let expected = match steps.get(i + 1) {
-            Some(Step::Expect(e)) => {
+        let expected = match (&steps[i], steps.get(i + 1)) {
+            // What the module said before the host's first line (a greeting, URCs): compared
+            // as it is.
+            (Step::Expect(e), _) => e.clone(),
+            // What follows this step up to the next send is the answer to compare.
+            (_, Some(Step::Expect(e))) => {
                 i += 1;
                 e.clone()
             }
@@ -283,6 +286,55 @@ fn is_clock(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_the_module_says_before_the_first_host_line_is_compared() {
+        /// A module that says `first` at once and `\r\nOK\r\n` to each line it hears.
+        struct Fake(std::collections::VecDeque<u8>);
+        impl io::Read for Fake {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                let n = buf.len().min(self.0.len());
+                for (b, c) in buf.iter_mut().zip(self.0.drain(..n)) {
+                    *b = c;
+                }
+                Ok(n)
+            }
+        }
+        impl io::Write for Fake {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                if buf.ends_with(b"\r") {
+                    self.0.extend(b"\r\nOK\r\n");
+                }
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        impl crate::port::Link for Fake {
+            fn set_read_timeout(&mut self, _: Duration) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let steps = parse("< \\r\\nready\\r\\n\n> AT\\r\n< \\r\\nOK\\r\\n\n").unwrap();
+        let mut same = Fake(b"\r\nready\r\n".iter().copied().collect());
+        let report = run(&steps, &mut same).unwrap();
+        assert_eq!((report.sent, report.compared), (1, 2));
+        assert_eq!(report.differences, []);
+        let mut other = Fake(b"\r\nhello\r\n".iter().copied().collect());
+        let report = run(&steps, &mut other).unwrap();
+        assert_eq!(
+            report.differences,
+            [Difference {
+                line: 0,
+                expected: "\\r\\nready\\r\\n".into(),
+                actual: "\\r\\nhello\\r\\n".into(),
+            }]
+        );
+    }
 
     #[test]
     fn per_module_fields_compare_by_shape() {

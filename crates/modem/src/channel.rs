@@ -154,11 +154,6 @@ impl Channel {
     pub(crate) fn for_dlci(module: &Module, id: ChannelId) -> Channel {
         Channel {
             greets: false,
-            crlf_host: false,
-            stalled: None,
-            power_epoch: module.power_epoch(),
-            after_cr_line: false,
-            skip_lf: false,
             ..Channel::attached(module, id)
         }
     }
@@ -271,10 +266,10 @@ impl Channel {
         let stalled = self.stalled.as_ref().map(|(until, _)| *until);
         let answering = self.answering.as_ref().map(|(due, _)| *due);
         let progress = self.installing.as_ref().map(|p| p.next);
-        let quiet = module.quiet_until();
         // While the timing profile holds the channel its own timers wait for the hold's end
-        // (a payload's timeout is not run meanwhile): theirs would be past, and hide it.
-        let held = self.is_held_by_timing() || quiet.is_some();
+        // (a payload's timeout is not run meanwhile): theirs would be past, and hide it. The
+        // quiet window's end is the module's timer, in `job`.
+        let held = self.is_held_by_timing() || module.is_quiet();
         let payload = self.payload.as_ref().map(|p| p.receiver.deadline());
         let xmodem = self.xmodem.as_ref().and_then(|(r, _)| r.deadline());
         let own = payload.into_iter().chain(xmodem).filter(|_| !held);
@@ -282,7 +277,6 @@ impl Channel {
             .chain(stalled)
             .chain(answering)
             .chain(progress)
-            .chain(quiet)
             .min()
     }
 

@@ -450,13 +450,6 @@ impl crate::Module {
                 let lost = fault == Fault::Detach;
                 let before = self.radio.snapshot();
                 self.radio.network_lost = lost;
-                if lost {
-                    // Requests in flight fail as a lost connection fails them.
-                    for (id, channel, urc) in self.http.fail_all(crate::http::err::CONNECT) {
-                        self.cancel_job(id);
-                        self.post_urc(channel, urc.into_bytes());
-                    }
-                }
                 self.radio_changed(before);
                 if lost { "detached" } else { "attached" }.to_string()
             }

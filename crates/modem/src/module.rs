@@ -808,7 +808,12 @@ impl Module {
             self.radio_wants_changed();
         }
         if !self.radio.registered() {
-            // Losing the network deactivates every context, and closes every socket.
+            // Losing the network fails the requests in flight as a lost connection fails
+            // them, deactivates every context, and closes every socket.
+            for (id, channel, urc) in self.http.fail_all(crate::http::err::CONNECT) {
+                self.cancel_job(id);
+                self.post_urc(channel, urc.into_bytes());
+            }
             self.radio.deactivated.clear();
             self.close_all_sockets(true);
         }

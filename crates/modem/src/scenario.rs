@@ -236,10 +236,10 @@ fn fault(index: usize, item: &toml::Value) -> Result<ScenarioFault, ScenarioErro
 }
 
 /// A loaded scenario's progress: what is still to fire, and the counts its triggers need.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Running {
     pending: Vec<ScenarioFault>,
-    started: Option<Instant>,
+    started: Instant,
     commands: std::collections::HashMap<String, u64>,
 }
 
@@ -247,7 +247,7 @@ impl Running {
     pub(crate) fn new(scenario: Scenario, now: Instant) -> Running {
         Running {
             pending: scenario.faults,
-            started: Some(now),
+            started: now,
             commands: Default::default(),
         }
     }
@@ -278,15 +278,13 @@ impl Running {
 
     /// The faults whose time has come at `now`.
     pub(crate) fn on_time(&mut self, now: Instant) -> Vec<ScenarioFault> {
-        let Some(start) = self.started else {
-            return Vec::new();
-        };
+        let start = self.started;
         self.take(|t| matches!(t, Trigger::After(d) if start + *d <= now))
     }
 
     /// When the next timed fault is due.
     pub(crate) fn next_time(&self) -> Option<Instant> {
-        let start = self.started?;
+        let start = self.started;
         self.pending
             .iter()
             .filter_map(|f| match f.when {

@@ -16,12 +16,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn fw(name: &str) -> Vec<u8> {
-    std::fs::read(
-        sealcell_testkit::transcript::pki_dir()
-            .join("../fw")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read(sealcell_testkit::plans::fw_dir().join(name)).unwrap()
 }
 
 /// A module on the toby-l2 profile, echo off, with the test package in its FOAT area.

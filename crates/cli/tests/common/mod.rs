@@ -87,6 +87,12 @@ impl Modem {
         }
     }
 
+    /// The control socket's address (`tcp:HOST:PORT`) once a `--control` modem has said it.
+    pub fn control(&mut self) -> String {
+        let line = self.wait_for_stderr(|l| l.contains("control socket on tcp:"));
+        format!("tcp:{}", line.split("on tcp:").nth(1).unwrap().trim())
+    }
+
     pub fn connect(&self) -> At {
         At::connect(self.addr.expect("modem listens on TCP"))
     }
@@ -122,6 +128,26 @@ impl Drop for Modem {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `sealcell ctl --control CONTROL ARGS...`.
+pub fn ctl(control: &str, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(["ctl", "--control", control])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// [`ctl`], which must succeed; returns what it printed.
+pub fn taken(control: &str, args: &[&str]) -> String {
+    let out = ctl(control, args);
+    assert!(
+        out.status.success(),
+        "ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A small AT client over TCP for tests: sends a line and reads up to the final result.

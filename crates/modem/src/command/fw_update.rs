@@ -248,13 +248,7 @@ fn install(ctx: &mut Ctx<'_>, package: Package, authority: Authority) -> CmdResu
         // The test bench's failed install: the progress stops, the code says why, the module
         // reboots on the firmware it had (the package stays where it was).
         tracing::info!(code, "firmware install failed (injected)");
-        let urcs = [0, 20, 40]
-            .iter()
-            .map(|p| format!("+UUFWINSTALL: {p}"))
-            .chain(std::iter::once(format!("+UUFWINSTALL: {code}")))
-            .map(String::into_bytes)
-            .collect();
-        return Ok(Outcome::RebootAfter(urcs));
+        return Ok(Outcome::RebootAfter(progress_urcs(&[0, 20, 40], code)));
     }
     let time_unix = u64::try_from(ctx.clock_unix()).unwrap_or(0);
     let module = &mut *ctx.module;
@@ -281,11 +275,22 @@ fn install(ctx: &mut Ctx<'_>, package: Package, authority: Authority) -> CmdResu
         tracing::warn!(error = %e, "the installed package could not be removed");
     }
     tracing::info!(version = %module.firmware.state.version, method, "firmware installed; rebooting");
-    let urcs = [0, 20, 40, 60, 80, 100, 128]
+    Ok(Outcome::RebootAfter(progress_urcs(
+        &[0, 20, 40, 60, 80, 100],
+        INSTALLED,
+    )))
+}
+
+/// `+UUFWINSTALL`'s final code of an install that succeeded.
+const INSTALLED: u16 = 128;
+
+/// An install's `+UUFWINSTALL` URCs: its progress (percent), then its final code.
+fn progress_urcs(percents: &[u16], end: u16) -> Vec<Vec<u8>> {
+    percents
         .iter()
+        .chain(std::iter::once(&end))
         .map(|p| format!("+UUFWINSTALL: {p}").into_bytes())
-        .collect();
-    Ok(Outcome::RebootAfter(urcs))
+        .collect()
 }
 
 /// An `AT+UFWUPD` transfer in progress: where the image goes, and its MD5 so far.

@@ -56,10 +56,7 @@ impl Module {
         s.at_edge = false;
         match s.state {
             SocketState::Connecting { waiter, .. } | SocketState::Binding { waiter, .. } => {
-                s.state = SocketState::Created;
-                // Whatever else the edge says of that attempt names a handle no socket has.
-                self.sockets.rehandle(id);
-                self.reply(waiter, connect_failed(code));
+                self.abort_attempt(id, waiter, code);
             }
             // The peer closed already (the edge was still sending what the host wrote): what
             // it sent stays readable, and `+UUSOCL` still comes once it has been read.
@@ -152,10 +149,7 @@ impl Module {
             "socket closed by the peer"
         );
         if let SocketState::Connecting { waiter, .. } = s.state {
-            s.state = SocketState::Created;
-            s.last_error = errno::ECONNRESET;
-            self.sockets.rehandle(id);
-            self.reply(waiter, connect_failed(errno::ECONNRESET));
+            self.abort_attempt(id, waiter, errno::ECONNRESET);
             return;
         }
         s.state = SocketState::PeerClosed;
@@ -261,18 +255,26 @@ impl Module {
             else {
                 continue;
             };
-            s.state = SocketState::Created;
-            s.last_error = errno::ETIMEDOUT;
-            let close = s.at_edge.then_some(SocketOp::Close { handle: s.handle });
-            s.at_edge = false;
-            if let Some(op) = close {
-                self.queue_socket_op(op);
-            }
-            // A report of the attempt already on its way (the edge's own timeout, at the
-            // same instant) names a handle no socket has.
-            self.sockets.rehandle(id);
-            self.reply(waiter, connect_failed(errno::ETIMEDOUT));
+            self.abort_attempt(id, waiter, errno::ETIMEDOUT);
         }
+    }
+
+    /// Ends socket `id`'s connect or listen attempt with `code`: back to created, the edge
+    /// told to close it if it still runs it, and the waiting command answered with the error.
+    fn abort_attempt(&mut self, id: u8, waiter: JobId, code: u16) {
+        let Some(s) = self.sockets.get_mut(id) else {
+            return;
+        };
+        s.state = SocketState::Created;
+        s.last_error = code;
+        if std::mem::take(&mut s.at_edge) {
+            let op = SocketOp::Close { handle: s.handle };
+            self.queue_socket_op(op);
+        }
+        // Whatever else the edge says of that attempt (a report already on its way, the
+        // edge's own timeout at the same instant) names a handle no socket has.
+        self.sockets.rehandle(id);
+        self.reply(waiter, connect_failed(code));
     }
 
     /// Closes every socket and ends every lookup: registration lost (`urc`: each socket

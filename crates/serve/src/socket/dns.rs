@@ -31,13 +31,11 @@ pub(super) async fn resolve(edge: Edge, job: JobId, query: DnsQuery) {
 async fn look_up(query: DnsQuery) -> Result<String, SocketFailure> {
     match query {
         DnsQuery::Name(name) => {
-            let addrs: Vec<IpAddr> = match tokio::net::lookup_host((name.as_str(), 0)).await {
-                Ok(addrs) => addrs.map(|a| a.ip()).collect(),
-                Err(e) => {
-                    tracing::debug!(%name, error = %e, "lookup failed");
-                    return Err(SocketFailure::Dns);
-                }
-            };
+            let addrs: Vec<IpAddr> = super::resolve(&name, 0)
+                .await?
+                .iter()
+                .map(|a| a.ip())
+                .collect();
             first_address(&addrs)
                 .map(|ip| ip.to_string())
                 .ok_or(SocketFailure::Dns)

@@ -312,14 +312,11 @@ impl ThreadNet {
         let any = !refused.is_empty();
         for op in refused {
             match op {
-                SocketOp::Connect { handle, .. } => module.socket_failed(
-                    handle,
-                    SocketFailure::Io("the test network carries no sockets".into()),
-                ),
-                SocketOp::Listen { handle, .. } => module.socket_failed(
-                    handle,
-                    SocketFailure::Io("the test network carries no sockets".into()),
-                ),
+                SocketOp::Connect { handle, .. } | SocketOp::Listen { handle, .. } => module
+                    .socket_failed(
+                        handle,
+                        SocketFailure::Io("the test network carries no sockets".into()),
+                    ),
                 SocketOp::Resolve { job, .. } => module.dns_answered(job, Err(SocketFailure::Dns)),
                 // Sent to nowhere, at once: the send buffer frees.
                 SocketOp::Send { handle, bytes } | SocketOp::SendTo { handle, bytes, .. } => {

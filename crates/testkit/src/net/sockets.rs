@@ -55,6 +55,37 @@ pub(crate) struct OpenSocket {
     listening: bool,
 }
 
+impl OpenSocket {
+    /// A socket of `protocol` talking to `peer`, connected at `connected` (`announced`: the
+    /// module knows), nothing sent or received yet.
+    fn new(
+        protocol: Protocol,
+        peer: Option<(Script, SocketAddr)>,
+        connected: Instant,
+        announced: bool,
+    ) -> OpenSocket {
+        OpenSocket {
+            protocol,
+            peer,
+            connected,
+            announced,
+            next: 0,
+            inbox: VecDeque::new(),
+            room: RX_BUFFER,
+            listening: false,
+        }
+    }
+}
+
+/// A peer that says nothing and stays.
+fn silent() -> Script {
+    Script {
+        pieces: Vec::new(),
+        end: ScriptEnd::Hang,
+        echo: false,
+    }
+}
+
 /// The socket side of a [`ScriptedNet`].
 #[derive(Debug, Default)]
 pub(crate) struct Sockets {
@@ -144,19 +175,9 @@ impl ScriptedNet {
                     && (self.blackholes.contains(&(host.clone(), port))
                         || self.blackholes.contains(&(ip.to_string(), port)))
                 {
-                    self.sockets.open.insert(
-                        handle,
-                        OpenSocket {
-                            protocol,
-                            peer: None,
-                            connected: now + NEVER,
-                            announced: false,
-                            next: 0,
-                            inbox: VecDeque::new(),
-                            room: RX_BUFFER,
-                            listening: false,
-                        },
-                    );
+                    self.sockets
+                        .open
+                        .insert(handle, OpenSocket::new(protocol, None, now + NEVER, false));
                     return;
                 }
                 let script = self.script_at(&host, addr);
@@ -174,28 +195,10 @@ impl ScriptedNet {
                     Protocol::Udp => Duration::ZERO,
                 };
                 let script = script.map(|s| s.shaped(self.shaping, false));
-                self.sockets.open.insert(
-                    handle,
-                    OpenSocket {
-                        protocol,
-                        peer: script.map(|s| (s, addr)).or_else(|| {
-                            Some((
-                                Script {
-                                    pieces: Vec::new(),
-                                    end: ScriptEnd::Hang,
-                                    echo: false,
-                                },
-                                addr,
-                            ))
-                        }),
-                        connected: now + delay,
-                        announced: false,
-                        next: 0,
-                        inbox: VecDeque::new(),
-                        room: RX_BUFFER,
-                        listening: false,
-                    },
-                );
+                let peer = Some((script.unwrap_or_else(silent), addr));
+                self.sockets
+                    .open
+                    .insert(handle, OpenSocket::new(protocol, peer, now + delay, false));
             }
             SocketOp::Listen {
                 handle, protocol, ..
@@ -204,14 +207,8 @@ impl ScriptedNet {
                 self.sockets.open.insert(
                     handle,
                     OpenSocket {
-                        protocol,
-                        peer: None,
-                        connected: now,
-                        announced: true,
-                        next: 0,
-                        inbox: VecDeque::new(),
-                        room: RX_BUFFER,
                         listening: true,
+                        ..OpenSocket::new(protocol, None, now, true)
                     },
                 );
             }
@@ -220,16 +217,11 @@ impl ScriptedNet {
             } => {
                 self.log_sent(handle, &bytes);
                 let script = self.script_at(&to.ip().to_string(), to);
-                let open = self.sockets.open.entry(handle).or_insert(OpenSocket {
-                    protocol: Protocol::Udp,
-                    peer: None,
-                    connected: now,
-                    announced: true,
-                    next: 0,
-                    inbox: VecDeque::new(),
-                    room: RX_BUFFER,
-                    listening: false,
-                });
+                let open = self
+                    .sockets
+                    .open
+                    .entry(handle)
+                    .or_insert_with(|| OpenSocket::new(Protocol::Udp, None, now, true));
                 if let Some(script) = script {
                     if script.echo {
                         open.inbox.push_back((to, bytes.clone()));
@@ -297,26 +289,10 @@ impl ScriptedNet {
             return false;
         };
         let script = self.script_at("client", SocketAddr::new(CLIENT_ADDR, 0));
-        self.sockets.open.insert(
-            handle,
-            OpenSocket {
-                protocol: Protocol::Tcp,
-                peer: Some((
-                    script.unwrap_or(Script {
-                        pieces: Vec::new(),
-                        end: ScriptEnd::Hang,
-                        echo: false,
-                    }),
-                    remote,
-                )),
-                connected: now,
-                announced: true,
-                next: 0,
-                inbox: VecDeque::new(),
-                room: RX_BUFFER,
-                listening: false,
-            },
-        );
+        let peer = Some((script.unwrap_or_else(silent), remote));
+        self.sockets
+            .open
+            .insert(handle, OpenSocket::new(Protocol::Tcp, peer, now, true));
         true
     }
 
